@@ -1,0 +1,1 @@
+"""ssdh-lightning: deep binary hash codes for fast image retrieval."""

@@ -1,0 +1,22 @@
+"""The one place metric names are spelled: logging, checkpoint monitors, reports and tests."""
+
+from __future__ import annotations
+
+VAL = "val/"
+TRAIN_LOSS = "train/loss"
+TRAIN_ACCURACY = "train/accuracy"
+VAL_LOSS = "val/loss"
+VAL_ACCURACY = "val/accuracy"
+MONITOR = "val/bcs/map@all"  # what checkpoints keep the best of
+PRECISION_CURVE = "val/precision_curve"
+METRICS_FILE = "metrics.json"
+
+
+def logged(metric: str) -> str:
+    """The logged name of a retrieval metric: ``bcs/map@1000`` -> ``val/bcs/map@1000``."""
+    return VAL + metric
+
+
+def final(logged_name: str) -> str:
+    """The name in metrics.json: ``val/bcs/map@1000`` -> ``bcs/map@1000``."""
+    return logged_name.removeprefix(VAL)

@@ -1,0 +1,27 @@
+"""The hashing head of Lin et al.: latent sigmoid layer H, then the classifier on its outputs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Initialisation of the paper's latent layer (PROTOCOL.md) and of its new classifier.
+LATENT_WEIGHT_STD, LATENT_BIAS = 0.005, 1.0
+CLASSIFIER_WEIGHT_STD = 0.01
+
+
+class HashingHead(nn.Module):
+    def __init__(self, feature_dim: int, hash_bits: int, num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.latent = nn.Linear(feature_dim, hash_bits)
+        self.classifier = nn.Linear(hash_bits, num_classes)
+        nn.init.normal_(self.latent.weight, std=LATENT_WEIGHT_STD)
+        nn.init.constant_(self.latent.bias, LATENT_BIAS)
+        nn.init.normal_(self.classifier.weight, std=CLASSIFIER_WEIGHT_STD)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(probs, logits): the latent sigmoid activations and the class scores computed on them."""
+        probs = torch.sigmoid(self.latent(self.dropout(features)))
+        return probs, self.classifier(probs)

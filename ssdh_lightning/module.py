@@ -1,0 +1,195 @@
+"""The LightningModule: backbone, latent layer H, classifier; softmax loss; the paper's SGD."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.utilities import dim_zero_cat
+
+from ssdh_lightning.data.base import QUERY
+from ssdh_lightning.data.preprocessing import Preprocessing
+from ssdh_lightning.models import HashingHead, Normalize, build_backbone
+
+DEFAULT_OPTIMIZER = {
+    "lr": 0.001,
+    "momentum": 0.9,
+    "weight_decay": 0.0005,
+    "classifier_lr_mult": 10.0,
+    "bias_lr_mult": 2.0,
+}
+
+
+class Encoded(NamedTuple):
+    """The three outputs of PROTOCOL.md for a batch of images."""
+
+    features: torch.Tensor  # (B, feature_dim), last fully connected layer after its ReLU
+    probs: torch.Tensor  # (B, hash_bits), sigmoid of the latent layer
+    codes: torch.Tensor  # (B, hash_bits) bool, probs > 0.5
+
+
+class EncodedSet(Metric):
+    """Codes, features and labels of a whole evaluation set, concatenated across processes."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in ("codes", "features", "labels"):
+            self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def update(self, encoded: Encoded, labels: torch.Tensor) -> None:
+        self.codes.append(encoded.codes.to(torch.uint8))
+        self.features.append(encoded.features.float())
+        self.labels.append(labels)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return {name: dim_zero_cat(getattr(self, name)) for name in ("codes", "features", "labels")}
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class SSDHModule(L.LightningModule):
+    """Supervised semantics-preserving deep hashing (Lin et al., CVPRW 2015).
+
+    Every argument is a plain value saved in the checkpoint, so ``load_from_checkpoint`` rebuilds
+    the model, its preprocessing and the data it was trained on without any other file.
+    """
+
+    def __init__(
+        self,
+        hash_bits: int = 48,
+        num_classes: int = 10,
+        preprocessing: dict | None = None,
+        backbone: dict | None = None,
+        dropout: float = 0.0,
+        optimizer: dict | None = None,
+        scheduler: dict | None = None,
+        class_names: list[str] | None = None,
+        data_config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        _positive_int("model.hash_bits", hash_bits)
+        _positive_int("num_classes", num_classes)
+        if preprocessing is None:
+            raise ValueError("SSDHModule needs the preprocessing of its data module")
+        optimizer = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
+        unknown = set(optimizer) - set(DEFAULT_OPTIMIZER)
+        if unknown:
+            raise ValueError(
+                f"unknown model.optimizer keys {sorted(unknown)}; "
+                f"allowed: {sorted(DEFAULT_OPTIMIZER)}"
+            )
+        if scheduler and scheduler.get("interval", "step") not in ("step", "epoch"):
+            raise ValueError(
+                f"model.scheduler.interval must be 'step' or 'epoch', got {scheduler['interval']!r}"
+            )
+        self.save_hyperparameters()
+        self.optimizer_options = optimizer
+        backbone = dict(backbone or {"name": "small_cnn"})
+        self.preprocessing = Preprocessing.from_dict(preprocessing)
+        self.normalize = Normalize(self.preprocessing.mean, self.preprocessing.std)
+        self.backbone = build_backbone(backbone.pop("name"), self.preprocessing, **backbone)
+        self.head = HashingHead(self.backbone.feature_dim, hash_bits, num_classes, dropout)
+        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.query_set = EncodedSet()
+        self.database_set = EncodedSet()
+
+    @property
+    def hash_bits(self) -> int:
+        return self.hparams.hash_bits
+
+    def _outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.backbone(self.normalize(images))
+        probs, logits = self.head(features)
+        return features, probs, logits
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits of uint8 images (B, C, H, W)."""
+        return self._outputs(images)[2]
+
+    def encode(self, images: torch.Tensor) -> Encoded:
+        """``features``, ``probs`` and ``codes`` (probs > 0.5) of uint8 images (B, C, H, W)."""
+        features, probs, _ = self._outputs(images)
+        return Encoded(features, probs, probs > 0.5)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels)
+        self.train_accuracy(logits, labels)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/accuracy", self.train_accuracy, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        images, labels = batch
+        features, probs, logits = self._outputs(images)
+        encoded = Encoded(features, probs, probs > 0.5)
+        if dataloader_idx == QUERY:
+            self.query_set.update(encoded, labels)
+            self.val_accuracy(logits, labels)
+            loss = F.cross_entropy(logits, labels)
+            self.log("val/loss", loss, on_epoch=True, add_dataloader_idx=False)
+            self.log("val/accuracy", self.val_accuracy, on_epoch=True, add_dataloader_idx=False)
+        else:
+            self.database_set.update(encoded, labels)
+
+    def encoded_sets(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Query and database codes, features and labels gathered by the last validation."""
+        return self.query_set.compute(), self.database_set.compute()
+
+    def reset_encoded_sets(self) -> None:
+        self.query_set.reset()
+        self.database_set.reset()
+
+    def parameter_groups(self) -> list[dict]:
+        """PROTOCOL.md's learning rates: the classifier 10x, biases 2x (the classifier's 20x);
+        weight decay on weights only. 1-D parameters (biases, normalisation scales) count as biases.
+        """
+        options = self.optimizer_options
+        groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+        for name, parameter in self.named_parameters():
+            key = (name.startswith("head.classifier."), parameter.ndim <= 1)
+            groups.setdefault(key, []).append(parameter)
+        result = []
+        for (classifier, bias), parameters in sorted(groups.items()):
+            multiplier = options["classifier_lr_mult"] if classifier else 1.0
+            multiplier *= options["bias_lr_mult"] if bias else 1.0
+            result.append(
+                {
+                    "params": parameters,
+                    "lr": options["lr"] * multiplier,
+                    "weight_decay": 0.0 if bias else options["weight_decay"],
+                    "name": ("classifier" if classifier else "network") + ("_bias" if bias else ""),
+                }
+            )
+        return result
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(
+            self.parameter_groups(),
+            lr=self.optimizer_options["lr"],
+            momentum=self.optimizer_options["momentum"],
+        )
+        schedule = self.hparams.scheduler
+        if not schedule or not schedule.get("step_size"):
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=schedule["step_size"], gamma=schedule.get("gamma", 0.1)
+        )
+        interval = schedule.get("interval", "step")
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
+        }

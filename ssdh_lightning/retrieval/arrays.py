@@ -1,0 +1,69 @@
+"""Inputs of the engine: numpy arrays, memory maps or torch tensors, checked at the boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_numpy(values, name: str) -> np.ndarray:
+    """A numpy view of ``values`` (no copy for numpy arrays, memory maps and CPU tensors)."""
+    if isinstance(values, np.ndarray):
+        return values
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency, but the engine needs none
+        torch = None
+    if torch is not None and isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    try:
+        return np.asarray(values)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be a numpy array, a memory map or a torch tensor, "
+            f"got {type(values).__name__}"
+        ) from error
+
+
+def relevance_labels(labels, name: str) -> tuple[np.ndarray, bool]:
+    """Labels as the kernels read them: (n, 1) class ids, or (n, words) multi-hot bit masks.
+
+    Returns the array and whether it is multi-label. Single labels are 1-D integers; multi-label
+    data is a 2-D 0/1 matrix (n, classes), and two items are relevant when they share a class.
+    """
+    array = as_numpy(labels, name)
+    if array.dtype.kind not in "biu":
+        raise TypeError(
+            f"{name} must be integer class ids (n,) or a 0/1 multi-label matrix (n, classes), "
+            f"got dtype {array.dtype}"
+        )
+    if array.ndim == 1:
+        return np.ascontiguousarray(array, dtype=np.int64).reshape(-1, 1), False
+    if array.ndim == 2:
+        if not np.isin(array, (0, 1)).all():
+            raise ValueError(f"{name} is 2-D, so it must be a 0/1 multi-label matrix")
+        n_words = (array.shape[1] + 63) // 64
+        padded = np.zeros((array.shape[0], n_words * 64), dtype=np.uint8)
+        padded[:, : array.shape[1]] = array
+        words = np.packbits(padded, axis=1, bitorder="little").view(np.int64)
+        return np.ascontiguousarray(words), True
+    raise ValueError(
+        f"{name} must be 1-D (class ids) or 2-D (multi-label), got shape {array.shape}"
+    )
+
+
+def check_rows(name: str, array_len: int, other_name: str, other_len: int) -> None:
+    if array_len != other_len:
+        raise ValueError(
+            f"{name} has {array_len} rows but {other_name} has {other_len}; "
+            "they must describe the same items in the same order"
+        )
+
+
+def features_array(features, name: str) -> np.ndarray:
+    """Features (n, d) of a float dtype; memory maps stay memory maps."""
+    array = as_numpy(features, name)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, feature_dim), got {array.shape}")
+    if array.dtype.kind != "f":
+        raise TypeError(f"{name} must be float16, float32 or float64, got {array.dtype}")
+    return array

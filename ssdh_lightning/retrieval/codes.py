@@ -1,0 +1,84 @@
+"""Binary codes: validation, packing (``numpy.packbits`` order), the word layout of kernels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssdh_lightning.retrieval.arrays import as_numpy
+
+
+@dataclass(frozen=True)
+class PackedCodes:
+    """Codes packed 8 bits a byte in ``numpy.packbits`` order; ``bytes`` is (n, ceil(bits / 8)).
+
+    ``bytes`` may be a memory-mapped array; nothing here copies it whole.
+    """
+
+    bytes: np.ndarray
+    hash_bits: int
+
+    def __post_init__(self) -> None:
+        if self.bytes.dtype != np.uint8 or self.bytes.ndim != 2:
+            raise TypeError(
+                f"PackedCodes.bytes must be a 2-D uint8 array, got {self.bytes.dtype} "
+                f"of shape {self.bytes.shape}; build it with pack_codes(codes)"
+            )
+        if self.hash_bits < 1 or self.bytes.shape[1] != (self.hash_bits + 7) // 8:
+            raise ValueError(
+                f"PackedCodes of {self.hash_bits} bits need {(self.hash_bits + 7) // 8} bytes "
+                f"a row, got {self.bytes.shape[1]}"
+            )
+
+    def __len__(self) -> int:
+        return self.bytes.shape[0]
+
+    def __getitem__(self, rows: slice | np.ndarray) -> PackedCodes:
+        return PackedCodes(np.atleast_2d(self.bytes[rows]), self.hash_bits)
+
+    def words(self, rows: slice = slice(None)) -> np.ndarray:
+        """The rows as uint64 words (zero padded), the layout every Hamming kernel reads."""
+        chunk = np.asarray(self.bytes[rows])
+        n_words = (chunk.shape[1] + 7) // 8
+        padded = np.zeros((chunk.shape[0], n_words * 8), dtype=np.uint8)
+        padded[:, : chunk.shape[1]] = chunk
+        return padded.view(np.uint64)
+
+
+def pack_codes(codes) -> PackedCodes:
+    """Pack 0/1 codes of shape (n, hash_bits) (bool, any integer or float dtype, numpy or torch).
+
+    ``PackedCodes`` are returned unchanged, so every function can take either form.
+    """
+    if isinstance(codes, PackedCodes):
+        return codes
+    array = as_numpy(codes, "codes")
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ValueError(
+            f"codes must have shape (n, hash_bits), got {array.shape}; "
+            "a single code needs a leading axis: codes[None]"
+        )
+    if array.dtype != np.bool_:
+        if not np.isin(array, (0, 1)).all():
+            raise ValueError(
+                "codes must hold only 0 and 1, got other values; threshold the latent "
+                "probabilities first (codes = probs > 0.5), or pass PackedCodes for packed bytes"
+            )
+        array = array.astype(np.bool_)
+    return PackedCodes(np.packbits(array, axis=1), array.shape[1])
+
+
+def unpack_codes(codes: PackedCodes) -> np.ndarray:
+    """The (n, hash_bits) boolean codes of packed codes."""
+    return np.unpackbits(np.asarray(codes.bytes), axis=1, count=codes.hash_bits).astype(bool)
+
+
+def check_pair(query: PackedCodes, database: PackedCodes) -> None:
+    if query.hash_bits != database.hash_bits:
+        raise ValueError(
+            f"query codes have {query.hash_bits} bits but database codes have "
+            f"{database.hash_bits}; both must come from a model of the same hash_bits"
+        )
+    if len(database) == 0:
+        raise ValueError("the database is empty: there is nothing to rank")

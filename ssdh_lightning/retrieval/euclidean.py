@@ -1,0 +1,77 @@
+"""Squared Euclidean distances on ``features`` (torch BLAS), in chunks of database rows.
+
+Every distance of the engine comes from ``|q|^2 + |x|^2 - 2 q.x`` in float32, clamped at 0, so ES,
+the fine step of HDS and the index agree on one definition. Database features may be a float16
+memory map: they are read chunk by chunk and never held whole in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ssdh_lightning.retrieval.chunks import rows_per_chunk
+
+
+def _float32(rows: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
+
+
+def squared_norms(features: np.ndarray, memory_budget: int) -> torch.Tensor:
+    """|x|^2 of every row, float32."""
+    step = rows_per_chunk(features.shape[1] * 4, memory_budget)
+    norms = torch.empty(features.shape[0], dtype=torch.float32)
+    for start in range(0, features.shape[0], step):
+        rows = _float32(features[start : start + step])
+        norms[start : start + step] = (rows * rows).sum(dim=1)
+    return norms
+
+
+def _finish(distances: torch.Tensor) -> torch.Tensor:
+    # Rounding can leave small negatives; -0.0 would sort before +0.0, so add +0.0 after clamping.
+    return distances.clamp_min_(0.0).add_(0.0)
+
+
+def squared_distances(
+    query: np.ndarray,
+    database: np.ndarray,
+    database_norms: torch.Tensor,
+    memory_budget: int,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(n_query, n_database) float32 squared distances, computed over chunks of database rows."""
+    queries = _float32(query)
+    query_norms = (queries * queries).sum(dim=1, keepdim=True)
+    if out is None:
+        out = torch.empty(queries.shape[0], database.shape[0], dtype=torch.float32)
+    step = rows_per_chunk(database.shape[1] * 8, memory_budget)
+    for start in range(0, database.shape[0], step):
+        rows = _float32(database[start : start + step])
+        block = out[:, start : start + rows.shape[0]]
+        torch.addmm(
+            database_norms[start : start + rows.shape[0]], queries, rows.T, alpha=-2, out=block
+        )
+        _finish(block.add_(query_norms))
+    return out
+
+
+def pool_squared_distances(
+    query: np.ndarray, database: np.ndarray, pool_items: np.ndarray, pool_offsets: np.ndarray
+) -> np.ndarray:
+    """Squared distances of each query to its own pool: query a against ``pool_items[o[a]:o[a+1]]``.
+
+    Only the pool's rows are read, so a pool over a memory-mapped database costs its own size.
+    """
+    queries = _float32(query)
+    out = torch.empty(pool_items.size, dtype=torch.float32)
+    for a in range(queries.shape[0]):
+        start, stop = int(pool_offsets[a]), int(pool_offsets[a + 1])
+        if start == stop:
+            continue
+        items = pool_items[start:stop]
+        rows = _float32(database[items])
+        q = queries[a]
+        block = out[start:stop]
+        torch.addmv((rows * rows).sum(dim=1), rows, q, alpha=-2, out=block)
+        _finish(block.add_(q @ q))
+    return out.numpy()

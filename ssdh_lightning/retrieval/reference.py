@@ -1,0 +1,105 @@
+"""PROTOCOL.md written out per query, the way public hashing code does it: slow and plain.
+
+For each query: the distances to every database item, a stable argsort of the whole database,
+then the sums. The tests hold the engine to it and the benchmarks time the engine against it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ssdh_lightning.retrieval.settings import ALL, DEFAULT_HDS_POOL_SIZE, RetrievalSettings
+
+
+def _relevance(query_label: np.ndarray, database_labels: np.ndarray) -> np.ndarray:
+    if database_labels.ndim == 1:
+        return database_labels == query_label
+    return (database_labels.astype(bool) & query_label.astype(bool)).any(axis=1)
+
+
+def _average_precision(relevant_ranked: np.ndarray, k: int) -> float:
+    top = relevant_ranked[:k].astype(np.float64)
+    found = top.sum()
+    if found == 0:
+        return 0.0
+    precision_at_i = np.cumsum(top) / np.arange(1, len(top) + 1)
+    return float((top * precision_at_i).sum() / found)
+
+
+def _rankings(settings, codes_q, codes_db, feats_q, feats_db) -> dict[str, np.ndarray]:
+    rankings = {}
+    hamming = None
+    if codes_q is not None:
+        hamming = np.count_nonzero(codes_q != codes_db, axis=1)
+        bcs = np.argsort(hamming, kind="stable")
+        rankings["bcs"] = bcs
+    if feats_q is not None:
+        euclid = ((feats_db.astype(np.float64) - feats_q.astype(np.float64)) ** 2).sum(axis=1)
+        if "es" in settings.modes:
+            rankings["es"] = np.argsort(euclid, kind="stable")
+        if "hds" in settings.modes:
+            if settings.hds_threshold is not None:
+                in_pool = hamming < settings.hds_threshold
+            else:
+                in_pool = np.zeros(len(hamming), dtype=bool)
+                in_pool[bcs[: settings.hds_pool_size or DEFAULT_HDS_POOL_SIZE]] = True
+            pool = np.flatnonzero(in_pool)
+            pool = pool[np.argsort(euclid[pool], kind="stable")]
+            rankings["hds"] = np.concatenate([pool, bcs[~in_pool[bcs]]])
+            rankings["hds_pool"] = np.array(len(pool))
+    if hamming is not None:
+        rankings["hamming"] = hamming
+    return rankings
+
+
+def reference_retrieval(
+    query_codes,
+    database_codes,
+    query_labels,
+    database_labels,
+    query_features=None,
+    database_features=None,
+    *,
+    settings: RetrievalSettings | None = None,
+) -> dict[str, float]:
+    """The metrics of ``evaluate_retrieval``, computed one query at a time.
+
+    Codes are 0/1 arrays; features are compared in float64, so they should be exactly
+    representable in float32 (small integers) when the result is compared with the engine's.
+    """
+    settings = settings or RetrievalSettings()
+    n_database = len(database_labels)
+    sums: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        sums.setdefault(key, []).append(value)
+
+    for a in range(len(query_labels)):
+        rankings = _rankings(
+            settings,
+            None if query_codes is None else query_codes[a],
+            database_codes,
+            None if query_features is None else query_features[a],
+            database_features,
+        )
+        relevant = _relevance(query_labels[a], database_labels)
+        for mode in settings.modes:
+            relevant_ranked = relevant[rankings[mode]]
+            for k in settings.map_at:
+                depth = n_database if k == ALL else min(k, n_database)
+                add(f"{mode}/map@{k}", _average_precision(relevant_ranked, depth))
+            for k in settings.precision_at:
+                depth = n_database if k == ALL else min(k, n_database)
+                add(f"{mode}/precision@{k}", relevant_ranked[:depth].sum() / depth)
+        if "bcs" in settings.modes:
+            ball = rankings["hamming"] <= settings.radius
+            r = settings.radius
+            add(f"bcs/precision_r{r}", relevant[ball].mean() if ball.any() else 0.0)
+            add(f"bcs/empty_r{r}", float(not ball.any()))
+        if "hds" in settings.modes:
+            add("hds/pool_sizes", float(rankings["hds_pool"]))
+    out = {key: float(np.mean(values)) for key, values in sums.items() if key != "hds/pool_sizes"}
+    if "hds" in settings.modes:
+        out["hds/pool_mean"] = float(np.mean(sums["hds/pool_sizes"]))
+        out["hds/pool_median"] = float(np.median(sums["hds/pool_sizes"]))
+    return out

@@ -1,0 +1,150 @@
+"""search() and hamming_distances() against brute-force rankings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ssdh_lightning.retrieval import (
+    PackedCodes,
+    hamming_distances,
+    pack_codes,
+    search,
+    unpack_codes,
+)
+
+
+def brute_force(query, database, query_features, database_features, mode, pool_rule=None):
+    """Full rankings per PROTOCOL.md: stable sorts, HDS pool first, then Hamming order."""
+    hamming = (query[:, None, :] != database[None, :, :]).sum(axis=2)
+    euclid = (
+        (query_features[:, None, :].astype(np.float64) - database_features[None, :, :]) ** 2
+    ).sum(axis=2)
+    rankings = []
+    for a in range(len(query)):
+        bcs = np.argsort(hamming[a], kind="stable")
+        if mode == "bcs":
+            rankings.append(bcs)
+        elif mode == "es":
+            rankings.append(np.argsort(euclid[a], kind="stable"))
+        else:
+            kind, value = pool_rule
+            in_pool = np.zeros(len(database), bool)
+            if kind == "threshold":
+                in_pool = hamming[a] < value
+            else:
+                in_pool[bcs[:value]] = True
+            pool = np.flatnonzero(in_pool)
+            pool = pool[np.argsort(euclid[a][pool], kind="stable")]
+            rankings.append(np.concatenate([pool, bcs[~in_pool[bcs]]]))
+    return np.array(rankings), hamming, euclid
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return dict(
+        query=rng.integers(0, 2, (7, 6)).astype(bool),
+        database=rng.integers(0, 2, (90, 6)).astype(bool),
+        query_features=rng.integers(0, 3, (7, 3)).astype(np.float32),
+        database_features=rng.integers(0, 3, (90, 3)).astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize("k", [1, 5, 90, 500])
+def test_bcs_search_is_the_stable_hamming_ranking(data, k):
+    expected, hamming, _ = brute_force(**data, mode="bcs")
+    result = search(data["query"], data["database"], k)
+    k = min(k, 90)
+    np.testing.assert_array_equal(result.indices, expected[:, :k])
+    np.testing.assert_array_equal(result.distances, np.take_along_axis(hamming, expected[:, :k], 1))
+
+
+@pytest.mark.parametrize("budget", [1, 10_000, 2**29])
+def test_es_search_is_the_stable_euclidean_ranking(data, budget):
+    expected, _, euclid = brute_force(**data, mode="es")
+    result = search(
+        None,
+        None,
+        10,
+        "es",
+        query_features=data["query_features"],
+        database_features=data["database_features"],
+        memory_budget=budget,
+    )
+    np.testing.assert_array_equal(result.indices, expected[:, :10])
+    np.testing.assert_allclose(
+        result.distances, np.sqrt(np.take_along_axis(euclid, expected[:, :10], 1)), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "k"),
+    [(("threshold", 2), 5), (("threshold", 2), 60), (("size", 4), 10), (("size", 30), 8)],
+)
+def test_hds_search_reranks_the_pool_and_follows_in_hamming_order(data, rule, k):
+    expected, hamming, _ = brute_force(**data, mode="hds", pool_rule=rule)
+    option = {"hds_threshold" if rule[0] == "threshold" else "hds_pool_size": rule[1]}
+    result = search(
+        data["query"],
+        data["database"],
+        k,
+        "hds",
+        query_features=data["query_features"],
+        database_features=data["database_features"],
+        **option,
+    )
+    np.testing.assert_array_equal(result.indices, expected[:, :k])
+    expected_pool = (hamming < rule[1]).sum(1) if rule[0] == "threshold" else np.full(7, rule[1])
+    np.testing.assert_array_equal(result.pool_sizes, expected_pool)
+
+
+def test_search_reads_memory_mapped_packed_codes_and_features(tmp_path, data):
+    packed = pack_codes(data["database"])
+    np.save(tmp_path / "codes.npy", packed.bytes)
+    np.save(tmp_path / "features.npy", data["database_features"].astype(np.float16))
+    database = PackedCodes(np.load(tmp_path / "codes.npy", mmap_mode="r"), packed.hash_bits)
+    features = np.load(tmp_path / "features.npy", mmap_mode="r")
+    expected = search(
+        data["query"],
+        data["database"],
+        12,
+        "hds",
+        query_features=data["query_features"],
+        database_features=data["database_features"],
+    )
+    result = search(
+        data["query"],
+        database,
+        12,
+        "hds",
+        query_features=data["query_features"],
+        database_features=features,
+    )
+    np.testing.assert_array_equal(result.indices, expected.indices)
+
+
+def test_hamming_distances_and_packing_round_trip():
+    rng = np.random.default_rng(1)
+    for bits in (1, 7, 8, 48, 64, 65, 128, 130, 300):
+        query = rng.integers(0, 2, (4, bits)).astype(bool)
+        database = rng.integers(0, 2, (9, bits)).astype(bool)
+        packed = pack_codes(database)
+        assert packed.bytes.shape == (9, (bits + 7) // 8)
+        np.testing.assert_array_equal(unpack_codes(packed), database)
+        np.testing.assert_array_equal(
+            hamming_distances(query, packed), (query[:, None] != database[None]).sum(2)
+        )
+
+
+def test_search_errors_name_the_problem(data):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        search(data["query"], data["database"], 0)
+    with pytest.raises(ValueError, match="pass query_features and database_features"):
+        search(data["query"], data["database"], 3, "es")
+    with pytest.raises(ValueError, match="modes must be distinct names"):
+        search(data["query"], data["database"], 3, "cosine")
+    with pytest.raises(ValueError, match="query codes have 6 bits but database codes have 5"):
+        search(data["query"], data["database"][:, :5], 3)
+    with pytest.raises(ValueError, match="PackedCodes of 12 bits need 2 bytes"):
+        PackedCodes(np.zeros((3, 1), np.uint8), 12)

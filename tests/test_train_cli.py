@@ -1,0 +1,133 @@
+"""Training and evaluation through the real Hydra entry points (ssdh-train, ssdh-eval)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import TINY_TRAINING, run_tool
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ssdh_lightning import metric_names
+
+EXPECTED_FINAL_KEYS = {
+    "accuracy",
+    "loss",
+    "bcs/map@1000",
+    "bcs/map@all",
+    "bcs/precision@1",
+    "bcs/precision@10",
+    "bcs/precision@100",
+    "bcs/precision@1000",
+    "bcs/precision_r2",
+    "bcs/empty_r2",
+    "es/map@1000",
+    "es/map@all",
+    "es/precision@100",
+    "hds/map@all",
+    "hds/precision@100",
+    "hds/pool_mean",
+    "hds/pool_median",
+}
+
+
+def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
+    metrics = json.loads((trained_run / metric_names.METRICS_FILE).read_text())
+    assert metrics.keys() >= EXPECTED_FINAL_KEYS
+    assert all(0.0 <= metrics[k] <= 1.0 for k in metrics if k not in ("loss",) and "pool" not in k)
+    assert (trained_run / "checkpoints" / "last.ckpt").is_file()
+    events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    expected = {
+        metric_names.TRAIN_ACCURACY,
+        metric_names.VAL_ACCURACY,
+        metric_names.VAL_LOSS,
+        "val/bcs/map@1000",
+        "val/bcs/map@all",
+        "val/es/precision@100",
+        "val/hds/pool_mean",
+        "val/hds/map@all",
+    }
+    assert expected <= scalars
+    assert any(tag.startswith(metric_names.TRAIN_LOSS) for tag in scalars)
+    assert metric_names.PRECISION_CURVE in events.Tags()["images"]
+    # one retrieval point per validation: two epochs, then the final validation
+    assert len(events.Scalars("val/bcs/map@all")) == 3
+
+
+def test_eval_recomputes_the_metrics_of_a_checkpoint(trained_run, tmp_path):
+    run_tool(
+        "ssdh-eval",
+        f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
+        f"hydra.run.dir={tmp_path / 'eval'}",
+        "trainer.enable_progress_bar=false",
+        cwd=tmp_path,
+    )
+    trained = json.loads((trained_run / metric_names.METRICS_FILE).read_text())
+    evaluated = json.loads((tmp_path / "eval" / metric_names.METRICS_FILE).read_text())
+    for key in EXPECTED_FINAL_KEYS:
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
+
+
+def test_multirun_writes_one_folder_per_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_tool(
+        "ssdh-train",
+        "-m",
+        "model.hash_bits=8,16",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    for job, bits in (("0", 8), ("1", 16)):
+        assert (sweep / job / metric_names.METRICS_FILE).is_file()
+        assert f"model.hash_bits={bits}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model.hash_bits=0"], "model.hash_bits must be a positive integer, got 0"),
+        (["data=imagenet_nope"], "Could not find 'data/imagenet_nope'"),
+        (["model.scheduler.interval=sometimes"], "must be 'step' or 'epoch'"),
+        (["ckpt_path=/no/such.ckpt"], "checkpoint /no/such.ckpt does not exist"),
+    ],
+)
+def test_training_rejects_bad_config_with_a_clear_message(tmp_path, args, message):
+    result = run_tool(
+        "ssdh-train",
+        *TINY_TRAINING,
+        *args,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+def test_resuming_from_a_checkpoint_of_another_hash_length_is_refused(trained_run, tmp_path):
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    result = run_tool(
+        "ssdh-train",
+        *TINY_TRAINING,
+        "model.hash_bits=128",
+        f"ckpt_path={ckpt}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "holds a model of 48 bits, but 128 were asked for" in result.stderr
+    assert ckpt.is_file()  # nothing already written is lost
+
+
+def test_eval_of_a_missing_or_corrupt_checkpoint(tmp_path):
+    result = run_tool("ssdh-eval", "ckpt_path=/no/such.ckpt", cwd=tmp_path, check=False)
+    assert "checkpoint /no/such.ckpt does not exist" in result.stderr
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"not a checkpoint")
+    result = run_tool("ssdh-eval", f"ckpt_path={corrupt}", cwd=tmp_path, check=False)
+    assert "cannot be read" in result.stderr and "truncated or not a checkpoint" in result.stderr
