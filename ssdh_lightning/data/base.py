@@ -1,0 +1,111 @@
+"""The data module every data set shares: train, query and database sets and their loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ssdh_lightning.data.preprocessing import Preprocessing
+
+QUERY, DATABASE = 0, 1  # positions of the validation loaders
+
+
+@dataclass
+class Splits:
+    """The three sets of PROTOCOL.md; the training set may be the database itself."""
+
+    train: Dataset
+    query: Dataset
+    database: Dataset
+    class_names: list[str]
+    preprocessing: Preprocessing
+
+
+class RetrievalDataModule(L.LightningDataModule):
+    """Subclasses load their data in ``load_splits``; this class serves it.
+
+    Validation has two loaders, queries then database; neither shuffles nor drops an item, so
+    every database item is ranked. ``setup`` may be called before the trainer does (the model
+    needs ``num_classes`` and ``preprocessing``); it loads once.
+    """
+
+    collate_fn = None  # the DataLoader default; in-memory data sets serve stacked batches
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"data.{name} must be a positive integer, got {value!r}")
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"data.num_workers must be an integer >= 0, got {num_workers!r}")
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.splits: Splits | None = None
+
+    def load_splits(self) -> Splits:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is None:
+            self.splits = self.load_splits()
+
+    def _loaded(self) -> Splits:
+        if self.splits is None:
+            raise RuntimeError("call setup() before asking the data module for its data")
+        return self.splits
+
+    @property
+    def num_classes(self) -> int:
+        return len(self._loaded().class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self._loaded().class_names
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self._loaded().preprocessing
+
+    def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed) if train else None
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=False,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=self.collate_fn,
+            generator=generator,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self._loaded().train, self.batch_size, train=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        splits = self._loaded()
+        return [
+            self._loader(splits.query, self.eval_batch_size, train=False),
+            self._loader(splits.database, self.eval_batch_size, train=False),
+        ]
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """Training augmentation of a whole uint8 batch on its device; none by default."""
+        return images
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self.trainer is not None and self.trainer.training:
+            images, labels = batch
+            return self.augment(images), labels
+        return batch

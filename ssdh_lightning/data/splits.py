@@ -1,0 +1,41 @@
+"""Seeded splits of PROTOCOL.md: the same seed gives the same split on every machine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stratified_split(
+    labels: np.ndarray, query_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, database) positions: ``query_fraction`` of every class becomes queries.
+
+    Both are sorted, disjoint and cover every position; no query is in the database.
+    """
+    if not 0 < query_fraction < 1:
+        raise ValueError(f"query_fraction must lie strictly between 0 and 1, got {query_fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    queries = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        count = int(round(query_fraction * len(members)))
+        queries.append(rng.choice(members, size=count, replace=False))
+    query = np.sort(np.concatenate(queries))
+    database = np.setdiff1d(np.arange(len(labels)), query)
+    return query, database
+
+
+def per_class_sample(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``per_class`` items drawn from each class, seeded."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) < per_class:
+            raise ValueError(
+                f"class {label} has {len(members)} items, fewer than the {per_class} asked for"
+            )
+        chosen.append(rng.choice(members, size=per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
