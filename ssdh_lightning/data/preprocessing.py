@@ -33,7 +33,8 @@ class Preprocessing:
         for name in ("mean", "std"):
             if len(getattr(self, name)) != self.channels:
                 raise ValueError(
-                    f"{name} needs one value per channel ({self.channels}), got {getattr(self, name)}"
+                    f"{name} needs one value per channel ({self.channels}), "
+                    f"got {getattr(self, name)}"
                 )
         object.__setattr__(self, "image_size", tuple(self.image_size))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
@@ -42,22 +43,31 @@ class Preprocessing:
             object.__setattr__(self, "resize", tuple(self.resize))
 
     def as_dict(self) -> dict:
-        return {key: list(value) if isinstance(value, tuple) else value
-                for key, value in asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> Preprocessing:
         return cls(**values)
 
-    def prepare(self, image: Image.Image) -> torch.Tensor:
-        """A PIL image as the uint8 tensor (C, H, W) the model was trained on (evaluation view)."""
+    def resized(self, image: Image.Image) -> torch.Tensor:
+        """A PIL image in the model's channels, resized to ``resize`` (or ``image_size``), as a
+        uint8 tensor (C, H, W): what training crops are cut from."""
         image = image.convert("L" if self.channels == 1 else "RGB")
-        height, width = self.image_size
         resize_height, resize_width = self.resize or self.image_size
         image = image.resize((resize_width, resize_height), Image.Resampling.BILINEAR)
-        top, left = (resize_height - height) // 2, (resize_width - width) // 2
-        image = image.crop((left, top, left + width, top + height))
         array = np.asarray(image, dtype=np.uint8)
         if array.ndim == 2:
             array = array[:, :, None]
-        return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+        return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+    def prepare(self, image: Image.Image) -> torch.Tensor:
+        """A PIL image as the uint8 tensor (C, H, W) the model was trained on (evaluation view):
+        resized, then its centre ``image_size``."""
+        resized = self.resized(image)
+        height, width = self.image_size
+        resize_height, resize_width = resized.shape[1:]
+        top, left = (resize_height - height) // 2, (resize_width - width) // 2
+        return resized[:, top : top + height, left : left + width].contiguous()

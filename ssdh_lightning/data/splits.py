@@ -19,7 +19,7 @@ def stratified_split(
     queries = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        count = int(round(query_fraction * len(members)))
+        count = round(query_fraction * len(members))
         queries.append(rng.choice(members, size=count, replace=False))
     query = np.sort(np.concatenate(queries))
     database = np.setdiff1d(np.arange(len(labels)), query)
