@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -37,13 +38,18 @@ class PackedCodes:
     def __getitem__(self, rows: slice | np.ndarray) -> PackedCodes:
         return PackedCodes(np.atleast_2d(self.bytes[rows]), self.hash_bits)
 
-    def words(self, rows: slice = slice(None)) -> np.ndarray:
-        """The rows as uint64 words (zero padded), the layout every Hamming kernel reads."""
-        chunk = np.asarray(self.bytes[rows])
-        n_words = (chunk.shape[1] + 7) // 8
-        padded = np.zeros((chunk.shape[0], n_words * 8), dtype=np.uint8)
-        padded[:, : chunk.shape[1]] = chunk
+    def words(self) -> np.ndarray:
+        """(n, words) uint64, zero padded: how the kernels read queries."""
+        n_words = (self.bytes.shape[1] + 7) // 8
+        padded = np.zeros((len(self), n_words * 8), dtype=np.uint8)
+        padded[:, : self.bytes.shape[1]] = self.bytes
         return padded.view(np.uint64)
+
+    @cached_property
+    def columns(self) -> np.ndarray:
+        """(words, n) uint64: how the kernels read a database, made once per PackedCodes, so
+        searching the same database again (an index) does not lay it out again."""
+        return np.ascontiguousarray(self.words().T)
 
 
 def pack_codes(codes) -> PackedCodes:

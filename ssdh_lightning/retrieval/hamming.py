@@ -19,5 +19,5 @@ def hamming_distances(query, database) -> np.ndarray:
     out = np.empty(
         (len(query), len(database)), dtype=np.uint8 if query.hash_bits < 256 else np.uint16
     )
-    kernels.hamming_matrix(query.words(), database.words(), out)
+    kernels.hamming_matrix(query.words(), database.columns, out)
     return out

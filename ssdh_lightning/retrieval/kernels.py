@@ -1,12 +1,19 @@
-"""Compiled inner loops of the engine (numba), parallel over the queries of a chunk.
+"""Compiled inner loops of the engine (numba), parallel over queries.
 
 Every ranking here is stable: ties go to the lower database position, as PROTOCOL.md requires.
-Hamming rankings are never sorted: distances are small integers, so the rank of an item is the
-number of items in lower distance buckets plus its place in its own bucket, counted in one pass
-in database order. Float rankings use a stable LSD radix sort.
+Hamming rankings are never sorted. Distances are small integers, so the rank of an item is the
+number of items in lower distance buckets plus its place in its own bucket; one scan in database
+order counts both, and only the relevant items' ranks are kept. Float rankings (ES, the HDS pool)
+use a stable LSD radix sort.
 
-The functions take prepared arrays (see codes.py and arrays.py) and write into outputs that the
-caller allocates, so that the caller owns the memory budget.
+Database codes come as uint64 words laid out by column, (words, n), so that the distance loop
+over the database is contiguous and vectorises (AVX-512 VPOPCNTQ where the CPU has it).
+
+Scores are accumulated per query a into ``stats[a]`` (see STATS_* below: the sum of
+relrank/rank over relevant items, their number, and per cut-off of ``cutoffs`` the same sum and
+count within it) and ``hits[a, r - 1] = 1`` for each relevant rank r up to ``hits.shape[1]``.
+(Separate arrays, not a tuple: numba's parallel loops lose writes into arrays held in tuples.)
+The callers allocate every output, so they own the memory budget.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from numba import types
 from numba.extending import intrinsic
 
 _SMALL_SORT = 1024  # below this, a merge sort beats the radix sort's fixed cost
+STATS_AP_SUM, STATS_RELEVANT, STATS_CUTOFFS = 0, 1, 2  # then ap@cutoff sums, then counts
 
 
 @intrinsic
@@ -32,11 +40,14 @@ def _popcount(typingctx, word):
 
 
 @nb.njit(inline="always")
-def _distance(query_words, a, database_words, j):
-    d = 0
-    for w in range(query_words.shape[1]):
-        d += _popcount(query_words[a, w] ^ database_words[j, w])
-    return d
+def _distances(query_words, a, database_columns, out):
+    """out[j] = Hamming distance of query a to database item j."""
+    out[:] = 0
+    for w in range(database_columns.shape[0]):
+        word = query_words[a, w]
+        column = database_columns[w]
+        for j in range(out.size):
+            out[j] += _popcount(word ^ column[j])
 
 
 @nb.njit(inline="always")
@@ -49,81 +60,158 @@ def _relevant(query_labels, a, database_labels, j, multi_label):
     return query_labels[a, 0] == database_labels[j, 0]
 
 
-@nb.njit(parallel=True, cache=True)
-def hamming_matrix(query_words, database_words, out):
-    """out[a, j] = Hamming distance between query a and database item j."""
-    for a in nb.prange(query_words.shape[0]):
-        for j in range(database_words.shape[0]):
-            out[a, j] = _distance(query_words, a, database_words, j)
+@nb.njit(inline="always")
+def _keys(query_words, a, database_columns, query_labels, database_labels, multi_label, keys):
+    """keys[j] = 2 * distance + relevant: the bucket of item j and whether it is relevant."""
+    _distances(query_words, a, database_columns, keys)
+    if multi_label:
+        for j in range(keys.size):
+            keys[j] = 2 * keys[j] + _relevant(query_labels, a, database_labels, j, True)
+    else:
+        label = query_labels[a, 0]
+        column = database_labels[:, 0]
+        for j in range(keys.size):
+            keys[j] = 2 * keys[j] + (column[j] == label)
+
+
+@nb.njit(inline="always")
+def _add_relevant(stats, hits, a, rank, relrank, cutoffs):
+    """A relevant item at ``rank``, the ``relrank``-th relevant one, into query a's scores."""
+    precision = relrank / rank
+    stats[a, STATS_AP_SUM] += precision
+    if rank <= cutoffs[-1]:
+        for t in range(cutoffs.size):
+            if rank <= cutoffs[t]:
+                stats[a, STATS_CUTOFFS + t] += precision
+                stats[a, STATS_CUTOFFS + cutoffs.size + t] += 1
+    if rank <= hits.shape[1]:
+        hits[a, rank - 1] = 1
+
+
+def query_groups(n_queries: int) -> int:
+    """Queries are dealt to this many groups (a few per thread); each allocates its buffers once.
+
+    Passed in by the caller: numba cannot cache a kernel that asks for its thread count itself.
+    """
+    return max(1, min(n_queries, 4 * nb.get_num_threads()))
 
 
 @nb.njit(parallel=True, cache=True)
-def hamming_histograms(distances, query_labels, database_labels, multi_label, hist, hist_rel):
-    """Per query: how many database items, and how many relevant ones, lie at each distance."""
-    for a in nb.prange(distances.shape[0]):
-        for j in range(distances.shape[1]):
-            d = distances[a, j]
-            hist[a, d] += 1
-            if _relevant(query_labels, a, database_labels, j, multi_label):
-                hist_rel[a, d] += 1
-
-
-@nb.njit(parallel=True, cache=True)
-def hamming_ranks(
-    distances,
+def hamming_histograms(
+    query_words,
+    database_columns,
     query_labels,
     database_labels,
     multi_label,
     hist,
     hist_rel,
+    n_groups,
+):
+    """How many database items, and relevant ones, lie at each distance of each query."""
+    for group in nb.prange(n_groups):
+        keys = np.empty(database_columns.shape[1], np.uint16)
+        for a in range(group, query_words.shape[0], n_groups):
+            _keys(
+                query_words, a, database_columns, query_labels, database_labels, multi_label, keys
+            )
+            for j in range(keys.size):
+                hist[a, keys[j] >> 1] += 1
+                hist_rel[a, keys[j] >> 1] += keys[j] & 1
+
+
+@nb.njit(parallel=True, cache=True)
+def hamming_scores(
+    query_words,
+    database_columns,
+    query_labels,
+    database_labels,
+    multi_label,
+    cutoffs,
     pool_sizes,
     pool_offsets,
     pool_items,
-    hits,
-    ap_inside,
-    ap_outside,
+    bcs_stats,
+    bcs_hits,
+    outside_stats,
+    outside_hits,
+    hist,
+    hist_rel,
+    n_groups,
 ):
-    """Score the Hamming ranking of each query in one pass over the database.
+    """Score the Hamming ranking of each query, in one scan of the database.
 
-    Every relevant item at rank r sets ``hits[a, r - 1]`` (while r <= hits.shape[1]) and adds
-    relrank/r to ``ap_inside[a]`` if r is within ``pool_sizes[a]``, else to ``ap_outside[a]``.
-    The pool (the HDS candidates, a prefix of the Hamming ranking) is also written to
-    ``pool_items`` in database order.
+    Every relevant item goes into the ``bcs_*`` scores; those ranked after the query's pool (the
+    first ``pool_sizes[a]`` of the ranking, the HDS candidates) also into ``outside_*``. The pool
+    is written to ``pool_items`` in database order; the histograms of distances are kept.
     """
+    n_database = database_columns.shape[1]
     n_buckets = hist.shape[1]
-    top = hits.shape[1]
-    for a in nb.prange(distances.shape[0]):
-        seen = np.empty(n_buckets, np.int64)
-        seen_rel = np.empty(n_buckets, np.int64)
-        before = 0
-        before_rel = 0
-        for v in range(n_buckets):
-            seen[v] = before
-            seen_rel[v] = before_rel
-            before += hist[a, v]
-            before_rel += hist_rel[a, v]
-        pool = pool_sizes[a]
-        fill = pool_offsets[a]
-        inside = 0.0
-        outside = 0.0
-        for j in range(distances.shape[1]):
-            d = distances[a, j]
-            rank = seen[d] + 1
-            seen[d] = rank
-            if rank <= pool:
-                pool_items[fill] = j
-                fill += 1
-            if _relevant(query_labels, a, database_labels, j, multi_label):
-                relrank = seen_rel[d] + 1
-                seen_rel[d] = relrank
-                if rank <= pool:
-                    inside += relrank / rank
-                else:
-                    outside += relrank / rank
-                if rank <= top:
-                    hits[a, rank - 1] = 1
-        ap_inside[a] = inside
-        ap_outside[a] = outside
+    for group in nb.prange(n_groups):
+        keys = np.empty(n_database, np.uint16)
+        # per relevant item, in database order: its bucket and how many items of that bucket,
+        # and how many relevant ones, come before it
+        bucket = np.empty(n_database, np.uint16)
+        ahead = np.empty(n_database, np.int32)
+        ahead_rel = np.empty(n_database, np.int32)
+        count = np.empty(2 * n_buckets, np.int64)  # items seen so far, per key
+        offset = np.empty(n_buckets, np.int64)  # items in nearer buckets
+        offset_rel = np.empty(n_buckets, np.int64)
+        for a in range(group, query_words.shape[0], n_groups):
+            _keys(
+                query_words, a, database_columns, query_labels, database_labels, multi_label, keys
+            )
+            count[:] = 0
+            n_rel = 0
+            for j in range(n_database):
+                k = keys[j]
+                if k & 1:
+                    v = k >> 1
+                    bucket[n_rel] = v
+                    ahead[n_rel] = count[2 * v] + count[2 * v + 1]
+                    ahead_rel[n_rel] = count[k]
+                    n_rel += 1
+                count[k] += 1
+            before = 0
+            before_rel = 0
+            for v in range(n_buckets):
+                offset[v] = before
+                offset_rel[v] = before_rel
+                hist[a, v] = count[2 * v] + count[2 * v + 1]
+                hist_rel[a, v] = count[2 * v + 1]
+                before += hist[a, v]
+                before_rel += hist_rel[a, v]
+            bcs_stats[a, STATS_RELEVANT] = n_rel
+            outside_stats[a, STATS_RELEVANT] = n_rel
+            pool = pool_sizes[a]
+            for i in range(n_rel):
+                v = bucket[i]
+                rank = offset[v] + ahead[i] + 1
+                relrank = offset_rel[v] + ahead_rel[i] + 1
+                _add_relevant(bcs_stats, bcs_hits, a, rank, relrank, cutoffs)
+                if rank > pool:
+                    _add_relevant(outside_stats, outside_hits, a, rank, relrank, cutoffs)
+            if pool > 0:
+                _take_first(
+                    keys, 1, hist[a], pool, pool_items[pool_offsets[a] : pool_offsets[a + 1]]
+                )
+
+
+@nb.njit(inline="always")
+def _take_first(keys, shift, hist, k, out):
+    """The first k items by (keys[j] >> shift, j) into ``out``, in database order."""
+    cut = 0
+    below = 0
+    while below + hist[cut] < k:
+        below += hist[cut]
+        cut += 1
+    room = k - below
+    n = 0
+    for j in range(keys.size):
+        d = keys[j] >> shift
+        if d < cut or (d == cut and room > 0):
+            room -= d == cut
+            out[n] = j
+            n += 1
 
 
 @nb.njit(cache=True)
@@ -165,81 +253,154 @@ def stable_argsort(keys):
 
 
 @nb.njit(inline="always")
-def _score_sorted(a, order, items, query_labels, database_labels, multi_label, hits, start_rank):
-    """Scores a ranked list of ``items[order]`` placed from rank ``start_rank`` + 1 on."""
-    top = hits.shape[1]
+def _score_ranked(a, ranked, query_labels, database_labels, multi_label, cutoffs, stats, hits):
+    """Scores items ranked first to last; returns how many were relevant."""
     relrank = 0
-    total = 0.0
-    for r in range(order.size):
-        j = items[order[r]]
-        if _relevant(query_labels, a, database_labels, j, multi_label):
+    for r in range(ranked.size):
+        if _relevant(query_labels, a, database_labels, ranked[r], multi_label):
             relrank += 1
-            rank = start_rank + r + 1
-            total += relrank / rank
-            if rank <= top:
-                hits[a, rank - 1] = 1
-    return total, relrank
+            _add_relevant(stats, hits, a, r + 1, relrank, cutoffs)
+    return relrank
 
 
 @nb.njit(parallel=True, cache=True)
-def distance_ranks(distances, query_labels, database_labels, multi_label, hits, ap_sum, n_rel):
+def distance_scores(distances, query_labels, database_labels, multi_label, cutoffs, stats, hits):
     """Score the full ranking of each query by float ``distances`` (n_queries, n_database)."""
-    items = np.arange(distances.shape[1])
     for a in nb.prange(distances.shape[0]):
-        order = stable_argsort(distances[a])
-        ap_sum[a], n_rel[a] = _score_sorted(
-            a, order, items, query_labels, database_labels, multi_label, hits, 0
+        ranked = stable_argsort(distances[a])
+        stats[a, STATS_RELEVANT] = _score_ranked(
+            a, ranked, query_labels, database_labels, multi_label, cutoffs, stats, hits
         )
 
 
 @nb.njit(parallel=True, cache=True)
-def pool_ranks(
+def pool_scores(
     pool_distances,
     pool_items,
     pool_offsets,
     query_labels,
     database_labels,
     multi_label,
+    cutoffs,
+    stats,
     hits,
-    ap_sum,
 ):
-    """Score each query's pool (items in database order) ranked by float ``pool_distances``."""
+    """Add each query's pool (database order), ranked first by ``pool_distances``, to its scores."""
     for a in nb.prange(pool_offsets.size - 1):
         start, stop = pool_offsets[a], pool_offsets[a + 1]
-        order = stable_argsort(pool_distances[start:stop])
-        ap_sum[a], _ = _score_sorted(
-            a, order, pool_items[start:stop], query_labels, database_labels, multi_label, hits, 0
-        )
+        ranked = pool_items[start:stop][stable_argsort(pool_distances[start:stop])]
+        _score_ranked(a, ranked, query_labels, database_labels, multi_label, cutoffs, stats, hits)
 
 
 @nb.njit(parallel=True, cache=True)
-def hamming_top_k(query_words, database_words, k, indices, distances):
+def hamming_matrix(query_words, database_columns, out):
+    """out[a, j] = Hamming distance between query a and database item j."""
+    for a in nb.prange(query_words.shape[0]):
+        row = np.empty(database_columns.shape[1], np.uint16)
+        _distances(query_words, a, database_columns, row)
+        out[a] = row
+
+
+_TILE_QUERIES = 16  # queries that share each block of the database while it is in cache
+_BLOCK_ITEMS = 8192
+_SPAN = 256  # items whose nearest is checked against the cut at once, vectorised
+
+
+@nb.njit(parallel=True, cache=True)
+def hamming_top_k(query_words, database_columns, k, indices, distances):
     """The k nearest database items of each query by Hamming distance, ties by position.
 
-    Two passes over the database: a histogram of distances fixes the cut-off distance, then the
-    items before it are counted straight into their sorted slots.
+    One pass. An item is kept only if it is nearer than the query's cut: the smallest distance
+    with k kept items at it or nearer. So a query keeps at most k items a distance (the buffer's
+    bound), and once the cut is low almost every span of items is passed over after a vectorised
+    minimum. Queries go in tiles that share each database block while it is in cache.
     """
-    n_database = database_words.shape[0]
-    n_buckets = query_words.shape[1] * 64 + 1
-    for a in nb.prange(query_words.shape[0]):
-        hist = np.zeros(n_buckets, np.int64)
-        for j in range(n_database):
-            hist[_distance(query_words, a, database_words, j)] += 1
-        slot = np.empty(n_buckets, np.int64)
-        before = 0
-        cut = n_buckets - 1
-        for v in range(n_buckets):
-            slot[v] = before
-            if before + hist[v] >= k:
-                cut = v
-                break
-            before += hist[v]
-        for j in range(n_database):
-            d = _distance(query_words, a, database_words, j)
-            if d <= cut and slot[d] < k:
-                indices[a, slot[d]] = j
-                distances[a, slot[d]] = d
-                slot[d] += 1
+    n_query = query_words.shape[0]
+    n_database = database_columns.shape[1]
+    n_buckets = database_columns.shape[0] * 64 + 1
+    capacity = k * n_buckets
+    n_tiles = (n_query + _TILE_QUERIES - 1) // _TILE_QUERIES
+    for tile in nb.prange(n_tiles):
+        first = tile * _TILE_QUERIES
+        size = min(_TILE_QUERIES, n_query - first)
+        kept_items = np.empty((size, capacity), np.int64)
+        kept_distances = np.empty((size, capacity), np.uint16)
+        n_kept = np.zeros(size, np.int64)
+        hist = np.zeros((size, n_buckets), np.int64)
+        cut = np.full(size, n_buckets, np.int64)
+        at_or_below = np.zeros(size, np.int64)  # kept items at the cut or nearer
+        block = np.empty(_BLOCK_ITEMS, np.uint16)
+        for start in range(0, n_database, _BLOCK_ITEMS):
+            stop = min(start + _BLOCK_ITEMS, n_database)
+            row = block[: stop - start]
+            for q in range(size):
+                _distances(query_words, first + q, database_columns[:, start:stop], row)
+                for span in range(0, row.size, _SPAN):
+                    nearest = n_buckets
+                    for j in range(span, min(span + _SPAN, row.size)):
+                        nearest = min(nearest, row[j])
+                    if nearest >= cut[q]:
+                        continue
+                    for j in range(span, min(span + _SPAN, row.size)):
+                        if row[j] < cut[q]:
+                            _keep(
+                                q,
+                                start + j,
+                                row[j],
+                                k,
+                                n_buckets,
+                                kept_items,
+                                kept_distances,
+                                n_kept,
+                                hist,
+                                cut,
+                                at_or_below,
+                            )
+        for q in range(size):
+            n = n_kept[q]
+            _select_sorted(
+                kept_items[q, :n],
+                kept_distances[q, :n],
+                hist[q],
+                k,
+                indices[first + q],
+                distances[first + q],
+            )
+
+
+@nb.njit(inline="always")
+def _keep(q, item, d, k, n_buckets, kept_items, kept_distances, n_kept, hist, cut, at_or_below):
+    """Keep an item nearer than query q's cut, then lower the cut while k items stay within it."""
+    kept_items[q, n_kept[q]] = item
+    kept_distances[q, n_kept[q]] = d
+    n_kept[q] += 1
+    hist[q, d] += 1
+    at_or_below[q] += 1
+    if cut[q] == n_buckets and at_or_below[q] == k:
+        c = n_buckets - 1  # the first k items: the cut is the farthest of them
+        while hist[q, c] == 0:
+            c -= 1
+        cut[q] = c
+    while cut[q] < n_buckets and at_or_below[q] - hist[q, cut[q]] >= k:
+        at_or_below[q] -= hist[q, cut[q]]
+        cut[q] -= 1
+
+
+@nb.njit(inline="always")
+def _select_sorted(items, item_distances, hist, k, out_items, out_distances):
+    """The k best of kept items (database order) by (distance, position), sorted."""
+    slot = np.empty(hist.size, np.int64)
+    before = 0
+    for v in range(hist.size):
+        slot[v] = before
+        before += hist[v]
+    for i in range(items.size):
+        d = item_distances[i]
+        s = slot[d]
+        if s < k:
+            out_items[s] = items[i]
+            out_distances[s] = d
+        slot[d] = s + 1
 
 
 @nb.njit(parallel=True, cache=True)
@@ -287,21 +448,25 @@ def merge_top_k(distances, first_item, best_items, best_distances, n_best):
 
 
 @nb.njit(parallel=True, cache=True)
-def count_within(query_words, database_words, threshold, counts):
+def count_within(query_words, database_columns, threshold, counts):
     """counts[a] = how many database items lie at Hamming distance less than ``threshold``."""
     for a in nb.prange(query_words.shape[0]):
+        row = np.empty(database_columns.shape[1], np.uint16)
+        _distances(query_words, a, database_columns, row)
         c = 0
-        for j in range(database_words.shape[0]):
-            c += _distance(query_words, a, database_words, j) < threshold
+        for j in range(row.size):
+            c += row[j] < threshold
         counts[a] = c
 
 
 @nb.njit(parallel=True, cache=True)
-def collect_within(query_words, database_words, threshold, offsets, items):
+def collect_within(query_words, database_columns, threshold, offsets, items):
     """The items at Hamming distance less than ``threshold`` of each query, in database order."""
     for a in nb.prange(query_words.shape[0]):
+        row = np.empty(database_columns.shape[1], np.uint16)
+        _distances(query_words, a, database_columns, row)
         fill = offsets[a]
-        for j in range(database_words.shape[0]):
-            if _distance(query_words, a, database_words, j) < threshold:
+        for j in range(row.size):
+            if row[j] < threshold:
                 items[fill] = j
                 fill += 1

@@ -31,12 +31,13 @@ class ModeScores:
 
     average_precision: dict[TopK, list[np.ndarray]] = field(default_factory=dict)
     precision: dict[TopK, list[np.ndarray]] = field(default_factory=dict)
-    precision_curve_sum: np.ndarray | None = None
+    relevant_at_rank: np.ndarray | None = None  # queries with a relevant item at each rank
     n_queries: int = 0
 
     @property
     def precision_curve(self) -> np.ndarray:
-        return self.precision_curve_sum / self.n_queries
+        ranks = np.arange(1, len(self.relevant_at_rank) + 1)
+        return np.cumsum(self.relevant_at_rank) / ranks / self.n_queries
 
     def mean(self, table: dict[TopK, list[np.ndarray]], k: TopK) -> float:
         return float(np.mean(np.concatenate(table[k])))
@@ -126,8 +127,8 @@ def evaluate_retrieval(
 
 @dataclass
 class _Inputs:
-    query_words: np.ndarray | None
-    database_words: np.ndarray | None
+    query_words: np.ndarray | None  # (n, words)
+    database_columns: np.ndarray | None  # (words, n): see kernels.py
     hash_bits: int
     query_labels: np.ndarray
     database_labels: np.ndarray
@@ -159,7 +160,7 @@ def _prepare(
         raise ValueError("the database is empty: there is nothing to rank")
     if n_queries == 0:
         raise ValueError("there are no queries to evaluate")
-    query_words = database_words = None
+    query_words = database_columns = None
     hash_bits = 0
     if set(settings.modes) & set(CODE_MODES):
         if query_codes is None or database_codes is None:
@@ -168,7 +169,8 @@ def _prepare(
         check_pair(query_packed, database_packed)
         check_rows("query_codes", len(query_packed), "query_labels", n_queries)
         check_rows("database_codes", len(database_packed), "database_labels", n_database)
-        query_words, database_words = query_packed.words(), database_packed.words()
+        query_words = query_packed.words()
+        database_columns = database_packed.columns
         hash_bits = query_packed.hash_bits
     if set(settings.modes) & set(FEATURE_MODES):
         if query_features is None or database_features is None:
@@ -188,7 +190,7 @@ def _prepare(
             )
     return _Inputs(
         query_words,
-        database_words,
+        database_columns,
         hash_bits,
         query_labels,
         database_labels,
@@ -201,10 +203,9 @@ def _prepare(
 
 
 def _chunk_rows(settings: RetrievalSettings, inputs: _Inputs) -> int:
+    """Queries a chunk may hold; the kernels' own buffers are per thread, not per query."""
     n, top = inputs.n_database, settings.top(inputs.n_database)
-    row = top * (len(settings.modes) + 40)  # hits and the float64 temporaries of _collect
-    if inputs.query_words is not None:
-        row += n * (1 if inputs.hash_bits < 256 else 2)
+    row = top * 2 * len(settings.modes) + (inputs.hash_bits + 1) * 16  # hits, histograms
     if "es" in settings.modes:
         row += n * 4
     if "hds" in settings.modes:
@@ -212,46 +213,62 @@ def _chunk_rows(settings: RetrievalSettings, inputs: _Inputs) -> int:
     return rows_per_chunk(row, settings.memory_budget)
 
 
-def _collect(
-    scores: ModeScores,
-    settings: RetrievalSettings,
-    n_database: int,
-    ap_sum: np.ndarray,
-    n_relevant: np.ndarray,
-    hits: np.ndarray,
-) -> None:
-    """Turns one chunk's ranked hits into per-query AP@k and precision@k."""
-    top = hits.shape[1]
-    ranks = np.arange(1, top + 1)
-    found = np.cumsum(hits, axis=1, dtype=np.int64)
-    ap_at_rank = np.cumsum(hits * (found / ranks), axis=1)
+def _cutoffs(settings: RetrievalSettings, n_database: int) -> np.ndarray:
+    """The distinct ranks that the top-k metrics cut at, ascending, the deepest last."""
+    ks = {min(k, n_database) for k in (*settings.map_at, *settings.precision_at) if k != ALL}
+    return np.array(sorted(ks | {settings.top(n_database)}), dtype=np.int64)
+
+
+def _new_scores(n_queries: int, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The per-query accumulators the kernels fill: (stats, hits), see kernels.py."""
+    stats = np.zeros((n_queries, kernels.STATS_CUTOFFS + 2 * cutoffs.size))
+    return stats, np.zeros((n_queries, cutoffs[-1]), dtype=np.uint8)
+
+
+def _collect(scores: ModeScores, settings: RetrievalSettings, n_database: int, chunk, cutoffs):
+    """Per-query AP@k and precision@k of one chunk's accumulators."""
+    stats, hits = chunk
+    ap_sum, n_relevant = stats[:, kernels.STATS_AP_SUM], stats[:, kernels.STATS_RELEVANT]
+    ap_at = stats[:, kernels.STATS_CUTOFFS : kernels.STATS_CUTOFFS + cutoffs.size]
+    found_at = stats[:, kernels.STATS_CUTOFFS + cutoffs.size :]
+    position = {int(k): t for t, k in enumerate(cutoffs)}
     with np.errstate(invalid="ignore", divide="ignore"):
         for k in settings.map_at:
             if k == ALL:
                 value = np.where(n_relevant > 0, ap_sum / n_relevant, 0.0)
             else:
-                last = min(k, n_database) - 1
-                value = np.where(found[:, last] > 0, ap_at_rank[:, last] / found[:, last], 0.0)
+                t = position[min(k, n_database)]
+                value = np.where(found_at[:, t] > 0, ap_at[:, t] / found_at[:, t], 0.0)
             scores.average_precision.setdefault(k, []).append(value)
     for k in settings.precision_at:
         if k == ALL:
             value = n_relevant / n_database
         else:
             depth = min(k, n_database)
-            value = found[:, depth - 1] / depth
+            value = found_at[:, position[depth]] / depth
         scores.precision.setdefault(k, []).append(value)
-    curve = (found / ranks).sum(axis=0)
-    scores.precision_curve_sum = (
-        curve if scores.precision_curve_sum is None else (scores.precision_curve_sum + curve)
+    at_rank = hits.sum(axis=0, dtype=np.int64)
+    scores.relevant_at_rank = (
+        at_rank if scores.relevant_at_rank is None else (scores.relevant_at_rank + at_rank)
     )
     scores.n_queries += len(hits)
 
 
-def _pool_sizes(settings: RetrievalSettings, hist: np.ndarray, n_database: int) -> np.ndarray:
+def _pool_sizes(settings: RetrievalSettings, inputs: _Inputs, rows, labels) -> np.ndarray:
     rule, value = settings.pool_rule()
-    if rule == "threshold":
-        return hist[:, : min(value, hist.shape[1])].sum(axis=1)
-    return np.full(len(hist), min(value, n_database), dtype=np.int64)
+    n_queries = rows.stop - rows.start
+    if rule == "size":
+        return np.full(n_queries, min(value, inputs.n_database), dtype=np.int64)
+    hist = np.zeros((n_queries, inputs.hash_bits + 1), dtype=np.int64)
+    kernels.hamming_histograms(
+        inputs.query_words[rows],
+        inputs.database_columns,
+        *labels,
+        hist,
+        np.zeros_like(hist),
+        kernels.query_groups(n_queries),
+    )
+    return hist[:, : min(value, hist.shape[1])].sum(axis=1)
 
 
 def _radius_scores(scores: RetrievalScores, hist, hist_rel, n_relevant) -> None:
@@ -290,17 +307,16 @@ def score_retrieval(
         database_features,
     )
     n = inputs.n_database
-    top = settings.top(n)
+    cutoffs = _cutoffs(settings, n)
     result = RetrievalScores(settings, n, {mode: ModeScores() for mode in settings.modes})
     if "es" in settings.modes:
         database_norms = euclidean.squared_norms(inputs.database_features, settings.memory_budget)
     step = _chunk_rows(settings, inputs)
     for start in range(0, inputs.n_queries, step):
         rows = slice(start, min(start + step, inputs.n_queries))
-        query_labels_chunk = inputs.query_labels[rows]
-        labels = (query_labels_chunk, inputs.database_labels, inputs.multi_label)
+        labels = (inputs.query_labels[rows], inputs.database_labels, inputs.multi_label)
         if inputs.query_words is not None:
-            _score_hamming(result, settings, inputs, rows, labels, top)
+            _score_hamming(result, settings, inputs, rows, labels, cutoffs)
         if "es" in settings.modes:
             distances = euclidean.squared_distances(
                 inputs.query_features[rows],
@@ -308,54 +324,48 @@ def score_retrieval(
                 database_norms,
                 settings.memory_budget,
             ).numpy()
-            hits = np.zeros((len(distances), top), dtype=np.uint8)
-            ap_sum = np.empty(len(distances))
-            n_relevant = np.empty(len(distances), dtype=np.int64)
-            kernels.distance_ranks(distances, *labels, hits, ap_sum, n_relevant)
-            _collect(result.modes["es"], settings, n, ap_sum, n_relevant, hits)
+            chunk = _new_scores(len(distances), cutoffs)
+            kernels.distance_scores(distances, *labels, cutoffs, *chunk)
+            _collect(result.modes["es"], settings, n, chunk, cutoffs)
     return result
 
 
-def _score_hamming(result, settings, inputs: _Inputs, rows, labels, top) -> None:
-    """BCS and HDS of one chunk of queries from one Hamming distance matrix."""
-    n = inputs.n_database
-    query_words = inputs.query_words[rows]
-    distances = np.empty(
-        (len(query_words), n), dtype=np.uint8 if inputs.hash_bits < 256 else np.uint16
-    )
-    kernels.hamming_matrix(query_words, inputs.database_words, distances)
-    hist = np.zeros((len(query_words), inputs.hash_bits + 1), dtype=np.int64)
-    hist_rel = np.zeros_like(hist)
-    kernels.hamming_histograms(distances, *labels, hist, hist_rel)
-    n_relevant = hist_rel.sum(axis=1)
+def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs) -> None:
+    """BCS and HDS of one chunk of queries from one scan of the database per query."""
+    n_queries = rows.stop - rows.start
     with_hds = "hds" in settings.modes
-    pool_sizes = _pool_sizes(settings, hist, n) if with_hds else np.zeros(len(hist), np.int64)
+    if with_hds:
+        pool_sizes = _pool_sizes(settings, inputs, rows, labels)
+    else:
+        pool_sizes = np.zeros(n_queries, dtype=np.int64)
     pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
     pool_items = np.empty(pool_offsets[-1], dtype=np.int64)
-    hits = np.zeros((len(query_words), top), dtype=np.uint8)
-    inside, outside = np.empty(len(hits)), np.empty(len(hits))
-    kernels.hamming_ranks(
-        distances,
+    bcs, outside_pool = _new_scores(n_queries, cutoffs), _new_scores(n_queries, cutoffs)
+    hist = np.zeros((n_queries, inputs.hash_bits + 1), dtype=np.int64)
+    hist_rel = np.zeros_like(hist)
+    kernels.hamming_scores(
+        inputs.query_words[rows],
+        inputs.database_columns,
         *labels,
-        hist,
-        hist_rel,
+        cutoffs,
         pool_sizes,
         pool_offsets,
         pool_items,
-        hits,
-        inside,
-        outside,
+        *bcs,
+        *outside_pool,
+        hist,
+        hist_rel,
+        kernels.query_groups(n_queries),
     )
-    del distances
     if "bcs" in settings.modes:
-        _collect(result.modes["bcs"], settings, n, inside + outside, n_relevant, hits)
-        _radius_scores(result, hist, hist_rel, n_relevant)
+        _collect(result.modes["bcs"], settings, inputs.n_database, bcs, cutoffs)
+        _radius_scores(result, hist, hist_rel, bcs[0][:, kernels.STATS_RELEVANT])
     if with_hds:
         result.pool_sizes.append(pool_sizes)
-        hits[np.arange(top) < pool_sizes[:, None]] = 0  # the pool is re-ranked below
         pool_distances = euclidean.pool_squared_distances(
             inputs.query_features[rows], inputs.database_features, pool_items, pool_offsets
         )
-        pool_sum = np.empty(len(hits))
-        kernels.pool_ranks(pool_distances, pool_items, pool_offsets, *labels, hits, pool_sum)
-        _collect(result.modes["hds"], settings, n, pool_sum + outside, n_relevant, hits)
+        kernels.pool_scores(
+            pool_distances, pool_items, pool_offsets, *labels, cutoffs, *outside_pool
+        )
+        _collect(result.modes["hds"], settings, inputs.n_database, outside_pool, cutoffs)

@@ -26,29 +26,30 @@ def _average_precision(relevant_ranked: np.ndarray, k: int) -> float:
     return float((top * precision_at_i).sum() / found)
 
 
+def _euclidean(query_features: np.ndarray, database_features: np.ndarray) -> np.ndarray:
+    differences = database_features - query_features
+    return (differences * differences).sum(axis=1, dtype=np.float64)
+
+
 def _rankings(settings, codes_q, codes_db, feats_q, feats_db) -> dict[str, np.ndarray]:
     rankings = {}
-    hamming = None
     if codes_q is not None:
         hamming = np.count_nonzero(codes_q != codes_db, axis=1)
         bcs = np.argsort(hamming, kind="stable")
         rankings["bcs"] = bcs
-    if feats_q is not None:
-        euclid = ((feats_db.astype(np.float64) - feats_q.astype(np.float64)) ** 2).sum(axis=1)
-        if "es" in settings.modes:
-            rankings["es"] = np.argsort(euclid, kind="stable")
-        if "hds" in settings.modes:
-            if settings.hds_threshold is not None:
-                in_pool = hamming < settings.hds_threshold
-            else:
-                in_pool = np.zeros(len(hamming), dtype=bool)
-                in_pool[bcs[: settings.hds_pool_size or DEFAULT_HDS_POOL_SIZE]] = True
-            pool = np.flatnonzero(in_pool)
-            pool = pool[np.argsort(euclid[pool], kind="stable")]
-            rankings["hds"] = np.concatenate([pool, bcs[~in_pool[bcs]]])
-            rankings["hds_pool"] = np.array(len(pool))
-    if hamming is not None:
         rankings["hamming"] = hamming
+    if "es" in settings.modes:
+        rankings["es"] = np.argsort(_euclidean(feats_q, feats_db), kind="stable")
+    if "hds" in settings.modes:
+        if settings.hds_threshold is not None:
+            in_pool = hamming < settings.hds_threshold
+        else:
+            in_pool = np.zeros(len(hamming), dtype=bool)
+            in_pool[bcs[: settings.hds_pool_size or DEFAULT_HDS_POOL_SIZE]] = True
+        pool = np.flatnonzero(in_pool)
+        pool = pool[np.argsort(_euclidean(feats_q, feats_db[pool]), kind="stable")]
+        rankings["hds"] = np.concatenate([pool, bcs[~in_pool[bcs]]])
+        rankings["hds_pool"] = np.array(len(pool))
     return rankings
 
 
@@ -64,8 +65,9 @@ def reference_retrieval(
 ) -> dict[str, float]:
     """The metrics of ``evaluate_retrieval``, computed one query at a time.
 
-    Codes are 0/1 arrays; features are compared in float64, so they should be exactly
-    representable in float32 (small integers) when the result is compared with the engine's.
+    Codes are 0/1 arrays. Euclidean distances are summed in float64 here but in float32 by the
+    engine, so compare the two on features whose arithmetic is exact in float32 (small integers,
+    or multiples of a power of two) if near-ties must rank alike.
     """
     settings = settings or RetrievalSettings()
     n_database = len(database_labels)

@@ -55,7 +55,7 @@ def search(
     check_hds_pool(hds_threshold, hds_pool_size)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    query_words = database_words = None
+    query_words = database_columns = None
     n_query = n_database = None
     if mode in CODE_MODES:
         if query is None or database is None:
@@ -64,7 +64,8 @@ def search(
             )
         query_packed, database_packed = pack_codes(query), pack_codes(database)
         check_pair(query_packed, database_packed)
-        query_words, database_words = query_packed.words(), database_packed.words()
+        query_words = query_packed.words()
+        database_columns = database_packed.columns
         n_query, n_database = len(query_packed), len(database_packed)
     if mode in FEATURE_MODES:
         if query_features is None or database_features is None:
@@ -82,22 +83,24 @@ def search(
             raise ValueError("the database is empty: there is nothing to rank")
     k = min(int(k), n_database)
     if mode == "bcs":
-        return _hamming_search(query_words, database_words, k, memory_budget)
+        return _hamming_search(query_words, database_columns, k, memory_budget)
     if mode == "es":
         return _euclidean_search(query_features, database_features, k, memory_budget)
     settings = RetrievalSettings(hds_threshold=hds_threshold, hds_pool_size=hds_pool_size)
     return _hierarchical_search(
-        query_words, database_words, query_features, database_features, k, settings, memory_budget
+        query_words, database_columns, query_features, database_features, k, settings, memory_budget
     )
 
 
-def _hamming_search(query_words, database_words, k, memory_budget) -> SearchResult:
+def _hamming_search(query_words, database_columns, k, memory_budget) -> SearchResult:
     indices = np.empty((len(query_words), k), dtype=np.int64)
     distances = np.empty((len(query_words), k), dtype=np.int32)
     step = rows_per_chunk(k * 12, memory_budget)
     for start in range(0, len(query_words), step):
         rows = slice(start, start + step)
-        kernels.hamming_top_k(query_words[rows], database_words, k, indices[rows], distances[rows])
+        kernels.hamming_top_k(
+            query_words[rows], database_columns, k, indices[rows], distances[rows]
+        )
     return SearchResult(indices, distances)
 
 
@@ -123,26 +126,26 @@ def _euclidean_search(query_features, database_features, k, memory_budget) -> Se
     return SearchResult(indices, np.sqrt(squared))
 
 
-def _pools(query_words, database_words, k, settings: RetrievalSettings):
+def _pools(query_words, database_columns, k, settings: RetrievalSettings):
     """Each query's pool (database order) and the Hamming ranking that follows it, up to k."""
     rule, value = settings.pool_rule()
-    depth = k if rule == "threshold" else min(max(k, value), len(database_words))
-    hamming = _hamming_search(query_words, database_words, depth, DEFAULT_MEMORY_BUDGET)
+    depth = k if rule == "threshold" else min(max(k, value), database_columns.shape[1])
+    hamming = _hamming_search(query_words, database_columns, depth, DEFAULT_MEMORY_BUDGET)
     if rule == "size":
         pool_sizes = np.full(len(query_words), min(value, depth), dtype=np.int64)
         pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
         pool_items = np.sort(hamming.indices[:, :value], axis=1).ravel()
     else:
         pool_sizes = np.empty(len(query_words), dtype=np.int64)
-        kernels.count_within(query_words, database_words, value, pool_sizes)
+        kernels.count_within(query_words, database_columns, value, pool_sizes)
         pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
         pool_items = np.empty(pool_offsets[-1], dtype=np.int64)
-        kernels.collect_within(query_words, database_words, value, pool_offsets, pool_items)
+        kernels.collect_within(query_words, database_columns, value, pool_offsets, pool_items)
     return pool_sizes, pool_offsets, pool_items, hamming.indices
 
 
 def _hierarchical_search(
-    query_words, database_words, query_features, database_features, k, settings, memory_budget
+    query_words, database_columns, query_features, database_features, k, settings, memory_budget
 ) -> SearchResult:
     indices = np.empty((len(query_words), k), dtype=np.int64)
     step = rows_per_chunk(k * 8 * 4 + settings.pool_rule()[1] * 16, memory_budget)
@@ -150,7 +153,7 @@ def _hierarchical_search(
     for start in range(0, len(query_words), step):
         rows = slice(start, start + step)
         pool_sizes, pool_offsets, pool_items, hamming_ranked = _pools(
-            query_words[rows], database_words, k, settings
+            query_words[rows], database_columns, k, settings
         )
         pool_distances = euclidean.pool_squared_distances(
             query_features[rows], database_features, pool_items, pool_offsets
