@@ -62,6 +62,12 @@ def load_module(path: str | Path, hash_bits: int | None = None) -> SSDHModule:
     checkpoint = read_checkpoint(path)
     if hash_bits is not None:
         check_hash_bits(path, checkpoint, hash_bits)
-    module = SSDHModule(**checkpoint["hyper_parameters"])
+    hparams = dict(checkpoint["hyper_parameters"])
+    # The trained weights replace any pretrained ones: build without fetching those.
+    backbone = dict(hparams.get("backbone") or {})
+    if "weights" in backbone:
+        backbone["weights"] = None
+    hparams["backbone"], hparams["weights_path"] = backbone, None
+    module = SSDHModule(**hparams)
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()

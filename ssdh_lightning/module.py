@@ -61,8 +61,10 @@ def _positive_int(name: str, value: Any) -> int:
 class SSDHModule(L.LightningModule):
     """Supervised semantics-preserving deep hashing (Lin et al., CVPRW 2015).
 
-    Every argument is a plain value saved in the checkpoint, so ``load_from_checkpoint`` rebuilds
-    the model, its preprocessing and the data it was trained on without any other file.
+    Every argument is a plain value saved in the checkpoint, so the checkpoint alone rebuilds
+    the model, its preprocessing and the data it was trained on (``checkpoints.load_module``).
+    ``backbone`` names the network and its options; ImageNet weights come from
+    ``backbone.weights`` (torchvision's weights API) or the local file ``weights_path``.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class SSDHModule(L.LightningModule):
         num_classes: int = 10,
         preprocessing: dict | None = None,
         backbone: dict | None = None,
+        weights_path: str | None = None,
         dropout: float = 0.0,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
@@ -98,7 +101,9 @@ class SSDHModule(L.LightningModule):
         backbone = dict(backbone or {"name": "small_cnn"})
         self.preprocessing = Preprocessing.from_dict(preprocessing)
         self.normalize = Normalize(self.preprocessing.mean, self.preprocessing.std)
-        self.backbone = build_backbone(backbone.pop("name"), self.preprocessing, **backbone)
+        self.backbone = build_backbone(
+            backbone.pop("name"), self.preprocessing, weights_path, **backbone
+        )
         self.head = HashingHead(self.backbone.feature_dim, hash_bits, num_classes, dropout)
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
@@ -123,8 +128,10 @@ class SSDHModule(L.LightningModule):
         features, probs, _ = self._outputs(images)
         return Encoded(features, probs, probs > 0.5)
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
         images, labels = batch
+        if len(images) == 0:  # every file of the batch was unreadable: skip the step
+            return None
         logits = self(images)
         loss = F.cross_entropy(logits, labels)
         self.train_accuracy(logits, labels)
@@ -134,6 +141,8 @@ class SSDHModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         images, labels = batch
+        if len(images) == 0:  # every file of the batch was unreadable
+            return
         features, probs, logits = self._outputs(images)
         encoded = Encoded(features, probs, probs > 0.5)
         if dataloader_idx == QUERY:

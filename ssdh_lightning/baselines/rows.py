@@ -1,0 +1,69 @@
+"""Baseline rows scored by the same ``score_retrieval`` as the trained model, under their names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from ssdh_lightning.baselines.hashing import ITQ, LSH
+from ssdh_lightning.retrieval import RetrievalSettings, score_retrieval
+
+# lsh and itq: codes of hash_bits from the trained model's features, ranked by Hamming distance;
+# initial: ES on the backbone's features before fine-tuning (the paper's "ImageNet" row when the
+# backbone starts from ImageNet weights).
+BASELINES = ("lsh", "itq", "initial")
+HASHERS = {"lsh": LSH, "itq": ITQ}
+
+
+def _renamed(metrics: Mapping[str, float], mode: str, method: str) -> dict[str, float]:
+    return {
+        f"{method}/{key.partition('/')[2]}": value
+        for key, value in metrics.items()
+        if key.startswith(f"{mode}/")
+    }
+
+
+def baseline_metrics(
+    methods: Sequence[str],
+    final: Mapping[str, np.ndarray],
+    initial: Mapping[str, np.ndarray] | None,
+    hash_bits: int,
+    settings: RetrievalSettings,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Metrics of each baseline, keyed like the model's: ``lsh/map@1000``, ``initial/map@all``.
+
+    ``final`` and ``initial`` hold query_/database_ features and labels of the trained and the
+    untrained model (``initial`` is needed by the ``initial`` row only).
+    """
+    unknown = [m for m in methods if m not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}; choose among {list(BASELINES)}")
+    labels = (final["query_labels"], final["database_labels"])
+    metrics: dict[str, float] = {}
+    for method in methods:
+        if method == "initial":
+            if initial is None:
+                raise ValueError("the 'initial' baseline needs the features before fine-tuning")
+            scores = score_retrieval(
+                None,
+                None,
+                initial["query_labels"],
+                initial["database_labels"],
+                initial["query_features"],
+                initial["database_features"],
+                settings=replace(settings, modes=("es",)),
+            )
+            metrics |= _renamed(scores.metrics(), "es", method)
+            continue
+        hasher = HASHERS[method](hash_bits, seed=seed).fit(final["database_features"])
+        scores = score_retrieval(
+            hasher.encode(final["query_features"]),
+            hasher.encode(final["database_features"]),
+            *labels,
+            settings=replace(settings, modes=("bcs",)),
+        )
+        metrics |= _renamed(scores.metrics(), "bcs", method)
+    return metrics
