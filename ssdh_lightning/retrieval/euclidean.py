@@ -1,8 +1,8 @@
-"""Squared Euclidean distances on ``features`` (torch BLAS), in chunks of database rows.
+"""Squared Euclidean distances on ``features``: ``|q|^2 + |x|^2 - 2 q.x`` in float32, clamped at 0.
 
-Every distance of the engine comes from ``|q|^2 + |x|^2 - 2 q.x`` in float32, clamped at 0, so ES,
-the fine step of HDS and the index agree on one definition. Database features may be a float16
-memory map: they are read chunk by chunk and never held whole in memory.
+ES ranks a whole database (torch BLAS over chunks of database rows); HDS ranks a pool per query
+(a numba kernel that reads only the pool's rows). Database features may be a float16 memory map:
+they are read chunk by chunk and never held whole in memory.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ssdh_lightning.retrieval import kernels
 from ssdh_lightning.retrieval.chunks import rows_per_chunk
 
 
@@ -62,16 +63,10 @@ def pool_squared_distances(
 
     Only the pool's rows are read, so a pool over a memory-mapped database costs its own size.
     """
-    queries = _float32(query)
-    out = torch.empty(pool_items.size, dtype=torch.float32)
-    for a in range(queries.shape[0]):
-        start, stop = int(pool_offsets[a]), int(pool_offsets[a + 1])
-        if start == stop:
-            continue
-        items = pool_items[start:stop]
-        rows = _float32(database[items])
-        q = queries[a]
-        block = out[start:stop]
-        torch.addmv((rows * rows).sum(dim=1), rows, q, alpha=-2, out=block)
-        _finish(block.add_(q @ q))
-    return out.numpy()
+    if database.dtype == np.float16:
+        database = database.view(np.uint16)  # numba reads float16 through its bits
+    out = np.empty(pool_items.size, dtype=np.float32)
+    kernels.pool_squared_distances(
+        np.ascontiguousarray(query, dtype=np.float32), database, pool_items, pool_offsets, out
+    )
+    return out

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 _SMALL_SORT = 1024  # below this, a merge sort beats the radix sort's fixed cost
 STATS_AP_SUM, STATS_RELEVANT, STATS_CUTOFFS = 0, 1, 2  # then ap@cutoff sums, then counts
@@ -37,6 +38,31 @@ def _popcount(typingctx, word):
         return builder.ctpop(args[0])
 
     return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _half_to_float(typingctx, bits):
+    """A float16 (given by its bits, as numba has no float16 type) widened to float32."""
+    if bits != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+
+    return types.float32(types.uint16), codegen
+
+
+def _float32(value):
+    """float32 of a feature value: float16 arrays reach the kernels viewed as uint16."""
+
+
+@overload(_float32, inline="always")
+def _float32_overload(value):
+    if value == types.uint16:
+        return lambda value: _half_to_float(value)
+    if isinstance(value, types.Float):
+        return lambda value: np.float32(value)
+    return None
 
 
 @nb.njit(inline="always")
@@ -220,12 +246,15 @@ def stable_argsort(keys):
     n = keys.size
     if n < _SMALL_SORT:
         return np.argsort(keys, kind="mergesort")
-    # Map float bits to unsigned integers of the same order: flip negatives, set the sign bit.
+    # Map float bits to unsigned integers of the same order: flip negatives, set the sign bit;
+    # -0.0 counts as +0.0, so equal distances of zero keep their database order.
     raw = keys.view(np.uint32)
     key = np.empty(n, np.uint32)
     counts = np.zeros((3, 2048), np.int64)
     for i in range(n):
         x = raw[i]
+        if x == np.uint32(0x80000000):
+            x = np.uint32(0)
         k = ~x if x >> 31 else x | np.uint32(0x80000000)
         key[i] = k
         counts[0, k & 2047] += 1
@@ -290,6 +319,30 @@ def pool_scores(
         start, stop = pool_offsets[a], pool_offsets[a + 1]
         ranked = pool_items[start:stop][stable_argsort(pool_distances[start:stop])]
         _score_ranked(a, ranked, query_labels, database_labels, multi_label, cutoffs, stats, hits)
+
+
+@nb.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+def pool_squared_distances(query_features, database_features, pool_items, pool_offsets, out):
+    """out[i] = |q_a - x_j|^2 for each item j = pool_items[i] of query a's pool.
+
+    Only the pool's rows are read, so pools over a memory-mapped database cost their own size.
+    Float sums may be reassociated (vectorised) but in the same order for every pair.
+    """
+    for a in nb.prange(pool_offsets.size - 1):
+        query = query_features[a]
+        query_norm = np.float32(0.0)
+        for d in range(query.size):
+            query_norm += query[d] * query[d]
+        for i in range(pool_offsets[a], pool_offsets[a + 1]):
+            row = database_features[pool_items[i]]
+            dot = np.float32(0.0)
+            norm = np.float32(0.0)
+            for d in range(query.size):
+                value = _float32(row[d])
+                dot += query[d] * value
+                norm += value * value
+            squared = query_norm + norm - 2 * dot
+            out[i] = squared if squared > 0 else np.float32(0.0)  # never -0.0
 
 
 @nb.njit(parallel=True, cache=True)
