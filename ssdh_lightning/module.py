@@ -12,9 +12,10 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.utilities import dim_zero_cat
 
-from ssdh_lightning.data.base import QUERY
+from ssdh_lightning.data.base import QUERY, Batch
 from ssdh_lightning.data.preprocessing import Preprocessing
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
+from ssdh_lightning.models.head import LATENT_WEIGHT_STD
 
 DEFAULT_OPTIMIZER = {
     "lr": 0.001,
@@ -34,22 +35,43 @@ class Encoded(NamedTuple):
 
 
 class EncodedSet(Metric):
-    """Codes, features and labels of a whole evaluation set, concatenated across processes."""
+    """Codes, probs, features and labels of a whole evaluation set, gathered from every process
+    and put back in data set order, each item once.
+
+    Order matters: rankings break ties by database position. Samplers on several processes
+    interleave the items and pad with repeats; the positions undo both.
+    """
 
     full_state_update = False
+    FIELDS = ("positions", "codes", "probs", "features", "labels")
 
     def __init__(self) -> None:
         super().__init__()
-        for name in ("codes", "features", "labels"):
+        for name in self.FIELDS:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
-    def update(self, encoded: Encoded, labels: torch.Tensor) -> None:
+    def update(self, encoded: Encoded, labels: torch.Tensor, positions: torch.Tensor) -> None:
+        self.positions.append(positions)
         self.codes.append(encoded.codes.to(torch.uint8))
+        self.probs.append(encoded.probs.float())
         self.features.append(encoded.features.float())
         self.labels.append(labels)
 
     def compute(self) -> dict[str, torch.Tensor]:
-        return {name: dim_zero_cat(getattr(self, name)) for name in ("codes", "features", "labels")}
+        gathered = {name: dim_zero_cat(getattr(self, name)) for name in self.FIELDS}
+        positions, first = _first_occurrences(gathered["positions"])
+        return {"positions": positions} | {
+            name: gathered[name][first] for name in self.FIELDS if name != "positions"
+        }
+
+
+def _first_occurrences(positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct positions, ascending, and where each first occurs in ``positions``."""
+    order = torch.argsort(positions, stable=True)
+    ordered = positions[order]
+    first = torch.ones_like(ordered, dtype=torch.bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return ordered[first], order[first]
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -75,6 +97,7 @@ class SSDHModule(L.LightningModule):
         backbone: dict | None = None,
         weights_path: str | None = None,
         dropout: float = 0.0,
+        latent_init_std: float = LATENT_WEIGHT_STD,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         class_names: list[str] | None = None,
@@ -96,7 +119,8 @@ class SSDHModule(L.LightningModule):
             raise ValueError(
                 f"model.scheduler.interval must be 'step' or 'epoch', got {scheduler['interval']!r}"
             )
-        self.save_hyperparameters()
+        # Saved in checkpoints; TensorBoard gets the run's own summary at its end (runs.py).
+        self.save_hyperparameters(logger=False)
         self.optimizer_options = optimizer
         backbone = dict(backbone or {"name": "small_cnn"})
         self.preprocessing = Preprocessing.from_dict(preprocessing)
@@ -104,7 +128,9 @@ class SSDHModule(L.LightningModule):
         self.backbone = build_backbone(
             backbone.pop("name"), self.preprocessing, weights_path, **backbone
         )
-        self.head = HashingHead(self.backbone.feature_dim, hash_bits, num_classes, dropout)
+        self.head = HashingHead(
+            self.backbone.feature_dim, hash_bits, num_classes, dropout, latent_init_std
+        )
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.query_set = EncodedSet()
@@ -128,8 +154,8 @@ class SSDHModule(L.LightningModule):
         features, probs, _ = self._outputs(images)
         return Encoded(features, probs, probs > 0.5)
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
-        images, labels = batch
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
+        images, labels = batch.images, batch.labels
         if len(images) == 0:  # every file of the batch was unreadable: skip the step
             return None
         logits = self(images)
@@ -139,20 +165,20 @@ class SSDHModule(L.LightningModule):
         self.log("train/accuracy", self.train_accuracy, on_step=False, on_epoch=True)
         return loss
 
-    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        images, labels = batch
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        images, labels = batch.images, batch.labels
         if len(images) == 0:  # every file of the batch was unreadable
             return
         features, probs, logits = self._outputs(images)
         encoded = Encoded(features, probs, probs > 0.5)
         if dataloader_idx == QUERY:
-            self.query_set.update(encoded, labels)
+            self.query_set.update(encoded, labels, batch.positions)
             self.val_accuracy(logits, labels)
             loss = F.cross_entropy(logits, labels)
             self.log("val/loss", loss, on_epoch=True, add_dataloader_idx=False)
             self.log("val/accuracy", self.val_accuracy, on_epoch=True, add_dataloader_idx=False)
         else:
-            self.database_set.update(encoded, labels)
+            self.database_set.update(encoded, labels, batch.positions)
 
     def encoded_sets(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Query and database codes, features and labels gathered by the last validation."""

@@ -5,39 +5,102 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.callbacks import RetrievalEvaluation
+from ssdh_lightning.baselines import baseline_metrics
+from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
 from ssdh_lightning.checkpoints import check_hash_bits, load_module, read_checkpoint
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
+from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.report import CURVES_FILE, RUN_FILE
 from ssdh_lightning.summary import metrics_table
 
+CLASS_NAMES_FILE = "class_names.json"
 
-def _datamodule(data_cfg) -> RetrievalDataModule:
+
+def _datamodule(data_cfg, run_dir: Path) -> RetrievalDataModule:
+    """The data module, loaded (the model needs its classes and preprocessing); its class names,
+    index by index, are written to the run folder."""
     datamodule = instantiate(data_cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    write_json(run_dir / CLASS_NAMES_FILE, datamodule.class_names)
     return datamodule
 
 
-def _trainer(cfg: DictConfig, run_dir: Path, callbacks: list, logger) -> L.Trainer:
+def _trainer(
+    cfg: DictConfig, run_dir: Path, callbacks: list, logger, datamodule: RetrievalDataModule
+) -> L.Trainer:
     return instantiate(
-        cfg.trainer, default_root_dir=str(run_dir), callbacks=callbacks, logger=logger
+        cfg.trainer,
+        default_root_dir=str(run_dir),
+        callbacks=[*callbacks, *datamodule.configure_callbacks()],
+        logger=logger,
     )
 
 
-def _finish(trainer: L.Trainer, run_dir: Path, checkpoints: list[str]) -> dict[str, float]:
+def _encoded_before(trainer: L.Trainer, model: SSDHModule, datamodule, baselines) -> dict | None:
+    """The query and database sets of ``model`` as it is, if the 'initial' baseline needs them."""
+    if "initial" not in baselines:
+        return None
+    trainer.validate(model, datamodule=datamodule, verbose=False)
+    return find_evaluation(trainer).sets
+
+
+def _scores(trainer: L.Trainer, evaluation: RetrievalEvaluation, initial, baselines, seed):
+    """The final metrics: accuracy and loss, the three modes, then the baseline rows."""
     metrics = {
         metric_names.final(name): float(trainer.callback_metrics[name])
         for name in (metric_names.VAL_ACCURACY, metric_names.VAL_LOSS)
         if name in trainer.callback_metrics
     }
-    for callback in trainer.callbacks:
-        if isinstance(callback, RetrievalEvaluation):
-            metrics.update(callback.latest)  # float64, unlike the logged copies
+    metrics |= evaluation.latest  # float64, unlike the logged copies
+    if baselines:
+        hash_bits = evaluation.sets["query_codes"].shape[1]
+        metrics |= baseline_metrics(
+            list(baselines), evaluation.sets, initial, hash_bits, evaluation.settings, seed
+        )
+    return metrics
+
+
+def _curves(evaluation: RetrievalEvaluation) -> dict:
+    scores = evaluation.scores
+    curves = {"precision_at_k": {m: s.precision_curve.tolist() for m, s in scores.modes.items()}}
+    if "bcs" in scores.modes:
+        precision, recall = scores.pr_curve()
+        curves["bcs_pr"] = {"precision": precision.tolist(), "recall": recall.tolist()}
+    return curves
+
+
+def _describe(cfg: DictConfig, hash_bits: int) -> dict:
+    """What a report groups runs by: the data set as chosen on the command line, and so on."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    data = choices.get("data") or str(cfg.data._target_).rsplit(".", 1)[-1]
+    return {
+        "data": data,
+        "hash_bits": hash_bits,
+        "backbone": cfg.model.backbone.name if cfg.get("model") else None,
+        "experiment": choices.get("experiment"),
+        "seed": int(cfg.seed),
+    }
+
+
+def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float]) -> None:
+    """TensorBoard's HParams tab: the run's description against its final metrics."""
+    params = {key: value for key, value in description.items() if value is not None}
+    finals = {f"hparams/{key}": value for key, value in metrics.items() if np.isfinite(value)}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params, finals)
+
+
+def _finish(run_dir: Path, metrics: dict[str, float], checkpoints: list[str]) -> None:
     write_json(run_dir / metric_names.METRICS_FILE, metrics)
     print(metrics_table(metrics))
     print(f"\nRun folder: {run_dir}")
@@ -46,16 +109,16 @@ def _finish(trainer: L.Trainer, run_dir: Path, checkpoints: list[str]) -> dict[s
         print(f"  checkpoint:  {checkpoint}")
     if (run_dir / "tensorboard").is_dir():
         print(f"  TensorBoard: tensorboard --logdir {run_dir}")
-    return metrics
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit the model, score the final model on queries against the database, save metrics.json."""
+    """Fit the model, score the final model on queries against the database, with the baseline
+    rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
     run_dir = Path(cfg.output_dir)
     if cfg.get("ckpt_path"):
         check_hash_bits(cfg.ckpt_path, read_checkpoint(cfg.ckpt_path), cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = _datamodule(cfg.data)
+    datamodule = _datamodule(cfg.data, run_dir)
     model = instantiate(
         cfg.model,
         num_classes=datamodule.num_classes,
@@ -65,28 +128,49 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = _trainer(cfg, run_dir, callbacks, logger)
+    trainer = _trainer(cfg, run_dir, callbacks, logger, datamodule)
+    baselines = cfg.get("baselines") or []
+    initial = _encoded_before(trainer, model, datamodule, baselines)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     # Score the last model (no selection on the queries), so the numbers match last.ckpt.
     trainer.validate(model, datamodule=datamodule, verbose=False)
-    last = trainer.checkpoint_callback and Path(
-        trainer.checkpoint_callback.dirpath or "", "last.ckpt"
-    )
-    return _finish(trainer, run_dir, str(last) if last and last.is_file() else None)
+    evaluation = find_evaluation(trainer)
+    metrics = _scores(trainer, evaluation, initial, baselines, cfg.seed)
+    description = _describe(cfg, model.hash_bits)
+    write_json(run_dir / RUN_FILE, description)
+    write_json(run_dir / CURVES_FILE, _curves(evaluation))
+    _log_summary(trainer, description, metrics)
+    saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
+    _finish(run_dir, metrics, saved)
+    return metrics
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Recompute a checkpoint's metrics, on the data it was trained on unless ``data`` is set."""
+    """Recompute a checkpoint's metrics, on the data it was trained on unless ``data`` is set,
+    with the baseline rows of ``cfg.baselines``."""
     run_dir = Path(cfg.output_dir)
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    # The model before fine-tuning: the checkpoint's config with its starting weights, drawn
+    # as the training run drew them (same seed, first thing after seeding).
+    L.seed_everything(cfg.seed, workers=True)
+    untrained = SSDHModule(**checkpoint["hyper_parameters"])
     model = load_module(cfg.ckpt_path)
-    data_cfg = cfg.get("data") or model.hparams.data_config
-    datamodule = _datamodule(data_cfg)
+    data_cfg = cfg.get("data")
+    if not data_cfg:
+        data_cfg = dict(model.hparams.data_config)
+        if "report_dir" in data_cfg:  # it names the training run's folder; reports go to this one
+            data_cfg["report_dir"] = str(run_dir)
+    datamodule = _datamodule(data_cfg, run_dir)
     if datamodule.num_classes != model.hparams.num_classes:
         raise ValueError(
             f"the checkpoint was trained on {model.hparams.num_classes} classes, but the data has "
             f"{datamodule.num_classes}; evaluate it on its own data (leave data unset)"
         )
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    trainer = _trainer(cfg, run_dir, callbacks, logger=False)
+    trainer = _trainer(cfg, run_dir, callbacks, False, datamodule)
+    baselines = cfg.get("baselines") or []
+    initial = _encoded_before(trainer, untrained, datamodule, baselines)
     trainer.validate(model, datamodule=datamodule, verbose=False)
-    return _finish(trainer, run_dir, [str(cfg.ckpt_path)])
+    metrics = _scores(trainer, find_evaluation(trainer), initial, baselines, cfg.seed)
+    _finish(run_dir, metrics, [str(cfg.ckpt_path)])
+    return metrics

@@ -74,7 +74,7 @@ def test_a_checkpoint_reloads_without_the_pretrained_weights(alexnet_weights, tm
 
 
 def test_missing_or_unreadable_weights_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="model.weights_path=.*does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"model\.weights_path=.*does not exist"):
         module(tmp_path / "nope.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not weights")
@@ -104,7 +104,7 @@ def test_offline_without_weights_names_both_ways(monkeypatch, tmp_path):
 def test_unknown_backbone_and_weights_names():
     with pytest.raises(ValueError, match="must be one of \\['alexnet', 'resnet50', 'small_cnn'"):
         build_backbone("lenet", RGB)
-    with pytest.raises(ValueError, match="model.backbone.weights must be one of"):
+    with pytest.raises(ValueError, match=r"model\.backbone\.weights must be one of"):
         module(weights="IMAGENET_NOPE")
     with pytest.raises(ValueError, match="small_cnn trains from scratch"):
         build_backbone("small_cnn", RGB, weights_path="/x.pth")

@@ -11,6 +11,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from ssdh_lightning import metric_names
 
 EXPECTED_FINAL_KEYS = {
+    "lsh/map@1000",
+    "itq/map@all",
+    "initial/map@all",
+    "lsh/precision_r2",
     "accuracy",
     "loss",
     "bcs/map@1000",
@@ -51,9 +55,27 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     }
     assert expected <= scalars
     assert any(tag.startswith(metric_names.TRAIN_LOSS) for tag in scalars)
-    assert metric_names.PRECISION_CURVE in events.Tags()["images"]
-    # one retrieval point per validation: two epochs, then the final validation
-    assert len(events.Scalars("val/bcs/map@all")) == 3
+    tags = events.Tags()
+    assert metric_names.PRECISION_CURVE in tags["images"]
+    assert {"val/examples/bcs", "val/examples/hds"} <= set(tags["images"])
+    assert "val/latent_probs" in tags["histograms"]
+    # one retrieval point per validation: the model before training (for the 'initial'
+    # baseline), two epochs, then the final validation
+    points = events.Scalars("val/bcs/map@all")
+    assert len(points) == 4 and points[0].step == 0
+    # the HParams tab: the run's description against its final metrics
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+    final = json.loads((trained_run / metric_names.METRICS_FILE).read_text())
+    (logged,) = events.Scalars("hparams/bcs/map@all")
+    assert logged.value == pytest.approx(final["bcs/map@all"], abs=1e-6)
+    run = json.loads((trained_run / "run.json").read_text())
+    assert run == {
+        "data": "digits",
+        "hash_bits": 48,
+        "backbone": "small_cnn",
+        "experiment": None,
+        "seed": 0,
+    }
 
 
 def test_eval_recomputes_the_metrics_of_a_checkpoint(trained_run, tmp_path):
@@ -62,6 +84,7 @@ def test_eval_recomputes_the_metrics_of_a_checkpoint(trained_run, tmp_path):
         f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
         f"hydra.run.dir={tmp_path / 'eval'}",
         "trainer.enable_progress_bar=false",
+        "baselines=[lsh,itq,initial]",
         cwd=tmp_path,
     )
     trained = json.loads((trained_run / metric_names.METRICS_FILE).read_text())

@@ -5,21 +5,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
+import numpy as np
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.plots import precision_curve_figure
-from ssdh_lightning.retrieval import RetrievalSettings, score_retrieval
+from ssdh_lightning.retrieval import RetrievalScores, RetrievalSettings, score_retrieval
+
+
+def find_evaluation(trainer: L.Trainer) -> RetrievalEvaluation:
+    """The trainer's RetrievalEvaluation callback, which holds the last evaluation."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, RetrievalEvaluation):
+            return callback
+    raise ValueError(
+        "this needs the RetrievalEvaluation callback: keep callbacks.retrieval_evaluation in "
+        "the config (conf/callbacks/retrieval.yaml)"
+    )
 
 
 class RetrievalEvaluation(L.Callback):
-    """Scores the codes and features the module gathered during validation (``encoded_sets``),
-    logs every metric as ``val/<mode>/<metric>`` and the precision@k curves as a figure."""
+    """Scores the codes and features the module gathered during validation (``encoded_sets``)
+    and logs every metric as ``val/<mode>/<metric>``.
 
-    def __init__(self, settings: Mapping | None = None, plot_curves: bool = True) -> None:
+    The last evaluation stays available to later callbacks and to the run: ``latest`` (the
+    metrics), ``scores`` (per-query scores and curves) and ``sets`` (numpy arrays named
+    ``query_codes``, ``database_features``, ...), with ``step``, the global step it was made at.
+    """
+
+    def __init__(self, settings: Mapping | None = None) -> None:
         self.settings = RetrievalSettings(**(settings or {}))
-        self.plot_curves = plot_curves
         self.latest: dict[str, float] = {}
+        self.scores: RetrievalScores | None = None
+        self.sets: dict[str, np.ndarray] = {}
+        self.step: int | None = None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (
@@ -29,22 +46,20 @@ class RetrievalEvaluation(L.Callback):
             return
         query, database = pl_module.encoded_sets()
         pl_module.reset_encoded_sets()
-        scores = score_retrieval(
-            query["codes"].cpu().numpy(),
-            database["codes"].cpu().numpy(),
-            query["labels"].cpu().numpy(),
-            database["labels"].cpu().numpy(),
-            query["features"].cpu().numpy(),
-            database["features"].cpu().numpy(),
+        self.sets = {
+            f"{side}_{name}": values.cpu().numpy()
+            for side, encoded in (("query", query), ("database", database))
+            for name, values in encoded.items()
+        }
+        self.scores = score_retrieval(
+            self.sets["query_codes"],
+            self.sets["database_codes"],
+            self.sets["query_labels"],
+            self.sets["database_labels"],
+            self.sets["query_features"],
+            self.sets["database_features"],
             settings=self.settings,
         )
-        self.latest = scores.metrics()
+        self.latest = self.scores.metrics()
+        self.step = trainer.global_step
         pl_module.log_dict({metric_names.logged(k): v for k, v in self.latest.items()})
-        if self.plot_curves and trainer.is_global_zero:
-            curves = {mode: s.precision_curve for mode, s in scores.modes.items()}
-            figure = precision_curve_figure(curves, title=f"step {trainer.global_step}")
-            for logger in trainer.loggers:
-                if isinstance(logger, TensorBoardLogger):
-                    logger.experiment.add_figure(
-                        metric_names.PRECISION_CURVE, figure, trainer.global_step
-                    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import lightning as L
 import torch
@@ -11,6 +12,15 @@ from torch.utils.data import DataLoader, Dataset
 from ssdh_lightning.data.preprocessing import Preprocessing
 
 QUERY, DATABASE = 0, 1  # positions of the validation loaders
+
+
+class Batch(NamedTuple):
+    """What every loader yields: uint8 images (B, C, H, W), labels, and each item's position in
+    its data set (so that evaluation sets can be put back in data set order, once each)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    positions: torch.Tensor
 
 
 @dataclass
@@ -100,12 +110,15 @@ class RetrievalDataModule(L.LightningDataModule):
             self._loader(splits.database, self.eval_batch_size, train=False),
         ]
 
-    def augment(self, images: torch.Tensor) -> torch.Tensor:
-        """Training augmentation of a whole uint8 batch on its device; none by default."""
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Callbacks this data set needs on the trainer (``runs`` adds them); none by default."""
+        return []
+
+    def transform_batch(self, images: torch.Tensor, training: bool) -> torch.Tensor:
+        """The view the model sees of a whole uint8 batch, on its device: the training view
+        (augmented) or the evaluation view of queries and database. Identity by default."""
         return images
 
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if self.trainer is not None and self.trainer.training:
-            images, labels = batch
-            return self.augment(images), labels
-        return batch
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        training = self.trainer is not None and self.trainer.training
+        return batch._replace(images=self.transform_batch(batch.images, training))

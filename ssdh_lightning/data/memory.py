@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
+from ssdh_lightning.data.base import Batch
+
 
 class InMemoryImages(Dataset):
     """uint8 images (N, C, H, W) with their labels; ``__getitems__`` indexes a batch at once."""
@@ -22,14 +24,14 @@ class InMemoryImages(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index], self.labels[index]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.images[index], self.labels[index], index
 
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitems__(self, indices: list[int]) -> Batch:
         rows = torch.as_tensor(indices)
-        return self.images[rows], self.labels[rows]
+        return Batch(self.images[rows], self.labels[rows], rows)
 
 
-def stacked_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def stacked_batch(batch: Batch) -> Batch:
     """The collate function for ``InMemoryImages``: its batches come stacked already."""
     return batch

@@ -14,6 +14,42 @@ from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# How pixels are normalised: ``torchvision`` as its ImageNet weights expect; ``caffe`` subtracts
+# the ImageNet mean pixel and keeps the 0..255 scale, as the paper's CaffeNet; ``dataset`` uses the
+# data set's own per-channel mean and standard deviation.
+NORMALIZATIONS = ("torchvision", "caffe", "dataset")
+
+
+def _size(name: str, value) -> tuple[int, int]:
+    size = tuple(value)
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ValueError(f"{name} must be two positive integers [height, width], got {value!r}")
+    return size
+
+
+def normalization_stats(
+    normalization: str,
+    channels: int,
+    dataset_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) in [0, 1] units for ``data.normalization``."""
+    allowed = NORMALIZATIONS if dataset_stats is not None else NORMALIZATIONS[:2]
+    if normalization not in allowed:
+        raise ValueError(
+            f"data.normalization must be one of {list(allowed)} for this data set, "
+            f"got {normalization!r}"
+        )
+    if normalization == "dataset":
+        return dataset_stats
+    if channels != 3:
+        raise ValueError(
+            f"data.normalization={normalization} uses ImageNet's RGB statistics, but these images "
+            "have 1 channel; use data.normalization=dataset"
+        )
+    if normalization == "torchvision":
+        return IMAGENET_MEAN, IMAGENET_STD
+    # x in [0, 1]: (x - mean) / (1/255) is the pixel value minus the mean pixel, in 0..255.
+    return IMAGENET_MEAN, (1 / 255,) * 3
 
 
 @dataclass(frozen=True)
@@ -36,11 +72,17 @@ class Preprocessing:
                     f"{name} needs one value per channel ({self.channels}), "
                     f"got {getattr(self, name)}"
                 )
-        object.__setattr__(self, "image_size", tuple(self.image_size))
+        object.__setattr__(self, "image_size", _size("image_size", self.image_size))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         if self.resize is not None:
-            object.__setattr__(self, "resize", tuple(self.resize))
+            resize = _size("resize", self.resize)
+            if resize[0] < self.image_size[0] or resize[1] < self.image_size[1]:
+                raise ValueError(
+                    f"resize {list(resize)} is smaller than image_size {list(self.image_size)}: "
+                    "the crop is cut out of the resized image; make resize at least image_size"
+                )
+            object.__setattr__(self, "resize", resize)
 
     def as_dict(self) -> dict:
         return {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
 def stratified_split(
-    labels: np.ndarray, query_fraction: float, seed: int
+    labels: np.ndarray, query_fraction: float, seed: int | np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """(query, database) positions: ``query_fraction`` of every class becomes queries.
 
@@ -26,7 +28,9 @@ def stratified_split(
     return query, database
 
 
-def per_class_sample(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+def per_class_sample(
+    labels: np.ndarray, per_class: int, seed: int | np.random.Generator
+) -> np.ndarray:
     """Sorted positions of ``per_class`` items drawn from each class, seeded."""
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
@@ -39,3 +43,27 @@ def per_class_sample(labels: np.ndarray, per_class: int, seed: int) -> np.ndarra
             )
         chosen.append(rng.choice(members, size=per_class, replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+@dataclass(frozen=True)
+class ProtocolSplit:
+    """Positions of the three sets of PROTOCOL.md in one pool of images."""
+
+    query: np.ndarray
+    database: np.ndarray
+    train: np.ndarray
+
+
+# The ``cnnh`` protocol of CIFAR-10 (PROTOCOL.md): queries and training images a class.
+CNNH_QUERIES_PER_CLASS, CNNH_TRAIN_PER_CLASS = 100, 500
+
+
+def cnnh_split(labels: np.ndarray, seed: int) -> ProtocolSplit:
+    """``cnnh``: 100 queries a class from the whole pool, the rest is the database, and 500 a
+    class of the database are the training set. Seeded; no query is in the database."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    query = per_class_sample(labels, CNNH_QUERIES_PER_CLASS, rng)
+    database = np.setdiff1d(np.arange(len(labels)), query)
+    train = database[per_class_sample(labels[database], CNNH_TRAIN_PER_CLASS, rng)]
+    return ProtocolSplit(query=query, database=database, train=train)

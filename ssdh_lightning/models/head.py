@@ -11,12 +11,22 @@ CLASSIFIER_WEIGHT_STD = 0.01
 
 
 class HashingHead(nn.Module):
-    def __init__(self, feature_dim: int, hash_bits: int, num_classes: int, dropout: float = 0.0):
+    """``latent_init_std`` is the paper's 0.005 by default, sized for AlexNet's fc7; smaller
+    features need a wider start, or every code starts equal and learns nothing for many epochs."""
+
+    def __init__(
+        self,
+        feature_dim: int,
+        hash_bits: int,
+        num_classes: int,
+        dropout: float = 0.0,
+        latent_init_std: float = LATENT_WEIGHT_STD,
+    ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.latent = nn.Linear(feature_dim, hash_bits)
         self.classifier = nn.Linear(hash_bits, num_classes)
-        nn.init.normal_(self.latent.weight, std=LATENT_WEIGHT_STD)
+        nn.init.normal_(self.latent.weight, std=latent_init_std)
         nn.init.constant_(self.latent.bias, LATENT_BIAS)
         nn.init.normal_(self.classifier.weight, std=CLASSIFIER_WEIGHT_STD)
         nn.init.zeros_(self.classifier.bias)

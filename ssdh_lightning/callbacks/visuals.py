@@ -1,0 +1,102 @@
+"""What TensorBoard shows of each validation besides numbers: precision@k curves, a few queries
+with their top results, and how close the latent activations are to 0 and 1."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchvision.utils import make_grid
+
+from ssdh_lightning import metric_names
+from ssdh_lightning.callbacks.retrieval import RetrievalEvaluation, find_evaluation
+from ssdh_lightning.plots import precision_curve_figure
+from ssdh_lightning.retrieval import search
+
+CORRECT, WRONG = (0, 200, 0), (220, 0, 0)
+
+
+def _thumbnail(image: torch.Tensor, size: int, border: tuple[int, int, int] | None) -> torch.Tensor:
+    """A uint8 image (C, H, W) as an RGB square of ``size``, framed in ``border`` if given."""
+    image = image.expand(3, -1, -1) if image.shape[0] == 1 else image
+    image = F.interpolate(image[None].float(), size=(size, size), mode="bilinear")[0]
+    if border is not None:
+        frame = torch.tensor(border, dtype=image.dtype).view(3, 1, 1)
+        image[:, :3, :], image[:, -3:, :] = frame, frame
+        image[:, :, :3], image[:, :, -3:] = frame, frame
+    return image.clamp(0, 255).to(torch.uint8)
+
+
+class RetrievalVisuals(L.Callback):
+    """Logs, after each scored validation, to every TensorBoard logger:
+
+    - ``val/precision_curve``: precision@k against k for each mode;
+    - ``val/examples/<mode>``: ``n_queries`` fixed queries (the first of the query set), each
+      followed by its ``top`` results by BCS and by HDS; green frames are correct results;
+    - ``val/latent_probs``: a histogram of the queries' latent activations (near 0 and 1 when
+      the codes are confident).
+    """
+
+    def __init__(self, n_queries: int = 6, top: int = 8, thumbnail: int = 48) -> None:
+        for name, value in (("n_queries", n_queries), ("top", top), ("thumbnail", thumbnail)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"RetrievalVisuals {name} must be a positive integer, got {value!r}"
+                )
+        self.n_queries = n_queries
+        self.top = top
+        self.thumbnail = thumbnail
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        evaluation = find_evaluation(trainer)
+        if evaluation.step != trainer.global_step:
+            raise ValueError(
+                "RetrievalVisuals ran before RetrievalEvaluation: list retrieval_evaluation "
+                "first among the callbacks"
+            )
+        loggers = [log for log in trainer.loggers if isinstance(log, TensorBoardLogger)]
+        if not loggers:
+            return
+        step = trainer.global_step
+        curves = {mode: s.precision_curve for mode, s in evaluation.scores.modes.items()}
+        grids = {
+            mode: self._examples(trainer, evaluation, mode)
+            for mode in ("bcs", "hds")
+            if mode in evaluation.scores.modes
+        }
+        for logger in loggers:
+            figure = precision_curve_figure(curves, title=f"step {step}")
+            logger.experiment.add_figure(metric_names.PRECISION_CURVE, figure, step)
+            for mode, grid in grids.items():
+                logger.experiment.add_image(f"val/examples/{mode}", grid, step)
+            logger.experiment.add_histogram(
+                "val/latent_probs", evaluation.sets["query_probs"], step
+            )
+
+    def _examples(self, trainer: L.Trainer, evaluation: RetrievalEvaluation, mode: str):
+        sets, settings = evaluation.sets, evaluation.settings
+        n = min(self.n_queries, len(sets["query_labels"]))
+        result = search(
+            sets["query_codes"][:n],
+            sets["database_codes"],
+            self.top,
+            mode,
+            query_features=sets["query_features"][:n],
+            database_features=sets["database_features"],
+            hds_threshold=settings.hds_threshold,
+            hds_pool_size=settings.hds_pool_size,
+        )
+        splits = trainer.datamodule.splits
+        tiles = []
+        for a in range(n):
+            query = splits.query[int(sets["query_positions"][a])][0]
+            tiles.append(_thumbnail(query, self.thumbnail, None))
+            for j in result.indices[a]:
+                right = np.array_equal(sets["database_labels"][j], sets["query_labels"][a])
+                image = splits.database[int(sets["database_positions"][j])][0]
+                tiles.append(_thumbnail(image, self.thumbnail, CORRECT if right else WRONG))
+        return make_grid(torch.stack(tiles), nrow=1 + result.indices.shape[1], padding=2)

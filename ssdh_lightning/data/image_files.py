@@ -1,0 +1,126 @@
+"""Image files that may be broken: decode them, convert what can be converted, skip the rest.
+
+A file that cannot be decoded (truncated, empty, not an image) raises ``UnreadableImage`` in
+``load_image`` and becomes a ``Skipped`` item in ``ImageFiles``, so that one bad file never stops
+an epoch. Convertible files (CMYK, 16-bit, palette, transparency) are converted to RGB or grey.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+# The extensions torchvision's ImageFolder takes, and GIF.
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".bmp",
+    ".pgm",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".gif",
+)
+WHITE = (255, 255, 255, 255)  # what transparent pixels become: product photos sit on white
+
+
+class UnreadableImage(Exception):
+    """A file that cannot be decoded as an image; ``reason`` says why."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class Skipped(NamedTuple):
+    """A file left out of a batch, and why."""
+
+    path: str
+    reason: str
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit grey images scaled to 8 bits; PIL's own conversion clips them to white."""
+    values = np.asarray(image)
+    if image.mode.startswith("I;16") or values.max(initial=0) > 255:
+        values = np.clip(values, 0, 65535).astype(np.uint32) >> 8
+    return Image.fromarray(values.astype(np.uint8), mode="L")
+
+
+def convert_image(image: Image.Image, channels: int) -> Image.Image:
+    """``image`` as RGB (``channels`` 3) or grey (1); transparency is laid on white."""
+    if image.mode.startswith("I"):
+        image = _eight_bit(image)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        image = Image.alpha_composite(Image.new("RGBA", image.size, WHITE), image.convert("RGBA"))
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def load_image(path: str | Path, channels: int = 3) -> Image.Image:
+    """The decoded image at ``path`` as RGB or grey; ``UnreadableImage`` when it cannot be."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return convert_image(image, channels)
+    # PIL's decoders raise many types on corrupt input (OSError, SyntaxError, ValueError,
+    # struct.error, DecompressionBombError, ...): whatever the file does, it is skipped.
+    except Exception as error:
+        raise UnreadableImage(path, f"{type(error).__name__}: {error}") from None
+
+
+class ImageFiles(Dataset):
+    """Image files with their labels; item ``i`` is ``(view(image), label, i)``, or ``Skipped``
+    when the file cannot be decoded. ``path_of`` maps a position to the file's path."""
+
+    def __init__(
+        self,
+        path_of: Callable[[int], Path],
+        positions: np.ndarray,
+        labels: np.ndarray,
+        view: Callable[[Image.Image], torch.Tensor],
+        channels: int = 3,
+    ) -> None:
+        if len(positions) != len(labels):
+            raise ValueError(f"{len(positions)} files but {len(labels)} labels")
+        self.path_of = path_of
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.view = view
+        self.channels = channels
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int] | Skipped:
+        path = self.path_of(int(self.positions[index]))
+        try:
+            image = load_image(path, self.channels)
+        except UnreadableImage as error:
+            return Skipped(error.path, error.reason)
+        return self.view(image), int(self.labels[index]), index
+
+
+def collate_images(
+    items: Sequence[tuple[torch.Tensor, int, int] | Skipped],
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, list[Skipped]]:
+    """(images, labels, positions, skipped): the decoded items stacked, the skipped ones listed
+    apart. ``images`` is None when every file of the batch was skipped."""
+    decoded = [item for item in items if not isinstance(item, Skipped)]
+    skipped = [item for item in items if isinstance(item, Skipped)]
+    images = torch.stack([image for image, _, _ in decoded]) if decoded else None
+    labels = torch.tensor([label for _, label, _ in decoded], dtype=torch.int64)
+    positions = torch.tensor([position for _, _, position in decoded], dtype=torch.int64)
+    return images, labels, positions, skipped

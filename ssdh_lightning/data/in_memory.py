@@ -1,0 +1,116 @@
+"""Small data sets read whole into memory as uint8 tensors, split by protocol, viewed in batches.
+
+MNIST, Fashion-MNIST and CIFAR-10 share everything here but how their files are found and read.
+Images stay at their native size in memory; the network's view (resize, crop, mirror) is computed
+a whole batch at a time on the device (``batch_transforms``), so the loader does no per-image work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ssdh_lightning.data.base import RetrievalDataModule, Splits
+from ssdh_lightning.data.batch_transforms import evaluation_view, training_view
+from ssdh_lightning.data.memory import InMemoryImages, stacked_batch
+from ssdh_lightning.data.preprocessing import Preprocessing, normalization_stats
+from ssdh_lightning.data.splits import cnnh_split
+
+
+@dataclass
+class TrainTestImages:
+    """A data set as published: its training and test images, uint8 (N, C, H, W), and labels."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    class_names: list[str]
+
+
+class InMemoryDataModule(RetrievalDataModule):
+    """Subclasses say where their files are (``ensure_files``) and read them (``read``).
+
+    ``protocol`` picks the splits of PROTOCOL.md; ``image_size`` (default: the native size) is the
+    network's input, cut from images resized to ``resize`` (default: none); ``mirror`` flips half of
+    the training images; ``normalization`` picks the mean and std the model applies.
+    """
+
+    collate_fn = staticmethod(stacked_batch)
+    title = ""  # the data set's name in messages
+    channels = 3
+    protocols: tuple[str, ...] = ("paper",)
+    stats: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())  # the data set's mean and std
+
+    def __init__(
+        self,
+        root: str | Path = "data",
+        download: bool = True,
+        protocol: str = "paper",
+        image_size: tuple[int, int] | None = None,
+        resize: tuple[int, int] | None = None,
+        mirror: bool = False,
+        normalization: str = "torchvision",
+        **loader_options,
+    ) -> None:
+        super().__init__(**loader_options)
+        if protocol not in self.protocols:
+            raise ValueError(
+                f"data.protocol must be one of {list(self.protocols)} for {self.title}, "
+                f"got {protocol!r}"
+            )
+        self.mean, self.std = normalization_stats(normalization, self.channels, self.stats)
+        self.root = Path(root)
+        self.download = download
+        self.protocol = protocol
+        self.image_size = image_size
+        self.resize = resize
+        self.mirror = mirror
+
+    def prepare_data(self) -> None:
+        self.ensure_files(self.download)
+
+    def ensure_files(self, download: bool) -> None:
+        """Check that the files are in place; fetch them if ``download``; else raise."""
+        raise NotImplementedError
+
+    def read(self) -> TrainTestImages:
+        raise NotImplementedError
+
+    def load_splits(self) -> Splits:
+        self.ensure_files(self.download)
+        data = self.read()
+        native_size = tuple(data.train_images.shape[-2:])
+        preprocessing = Preprocessing(
+            channels=data.train_images.shape[1],
+            image_size=tuple(self.image_size or native_size),
+            mean=self.mean,
+            std=self.std,
+            resize=self.resize,
+        )
+        if self.protocol == "paper":
+            database = InMemoryImages(data.train_images, data.train_labels)
+            query = InMemoryImages(data.test_images, data.test_labels)
+            return Splits(database, query, database, data.class_names, preprocessing)
+        images = torch.cat([data.train_images, data.test_images])
+        labels = torch.cat([data.train_labels, data.test_labels])
+        split = cnnh_split(labels.numpy(), self.seed)
+
+        def subset(positions) -> InMemoryImages:
+            rows = torch.from_numpy(positions)
+            return InMemoryImages(images[rows], labels[rows])
+
+        return Splits(
+            train=subset(split.train),
+            query=subset(split.query),
+            database=subset(split.database),
+            class_names=data.class_names,
+            preprocessing=preprocessing,
+        )
+
+    def transform_batch(self, images: torch.Tensor, training: bool) -> torch.Tensor:
+        if training:
+            return training_view(images, self.preprocessing, self.mirror)
+        return evaluation_view(images, self.preprocessing)

@@ -1,0 +1,69 @@
+"""MNIST and Fashion-MNIST (the same idx format) through torchvision's reader.
+
+Files: ``<root>/MNIST/raw/`` or ``<root>/FashionMNIST/raw/``, torchvision's layout, holding the
+four uncompressed idx files. The ``paper`` protocol: the 10,000 test images are the queries, the
+60,000 training images the database and the training set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.datasets import MNIST, FashionMNIST
+
+from ssdh_lightning.data.in_memory import InMemoryDataModule, TrainTestImages
+from ssdh_lightning.data.required_files import ensure_files
+
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# (title, torchvision reader, pixel mean, pixel std) of each variant, statistics in [0, 1].
+VARIANTS = {
+    "mnist": ("MNIST", MNIST, (0.1307,), (0.3081,)),
+    "fashion_mnist": ("Fashion-MNIST", FashionMNIST, (0.2860,), (0.3530,)),
+}
+
+
+class MNISTDataModule(InMemoryDataModule):
+    """28x28 grey images of 10 classes; ``variant`` is ``mnist`` or ``fashion_mnist``."""
+
+    channels = 1
+
+    def __init__(self, variant: str = "mnist", normalization: str = "dataset", **options) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"data.variant must be one of {list(VARIANTS)}, got {variant!r}")
+        self.title, self.reader, mean, std = VARIANTS[variant]
+        self.stats = (mean, std)
+        super().__init__(normalization=normalization, **options)
+        self.variant = variant
+
+    @property
+    def folder(self) -> Path:
+        """torchvision's folder for the idx files."""
+        return self.root / self.reader.__name__ / "raw"
+
+    def ensure_files(self, download: bool) -> None:
+        ensure_files(
+            self.title,
+            self.root,
+            self.folder,
+            IDX_FILES,
+            download,
+            fetch=lambda: self.reader(str(self.root), train=True, download=True),
+            archives=f"the .gz archives of these files placed in {self.folder}",
+        )
+
+    def read(self) -> TrainTestImages:
+        train = self.reader(str(self.root), train=True)
+        test = self.reader(str(self.root), train=False)
+        return TrainTestImages(
+            train_images=train.data[:, None].contiguous(),
+            train_labels=train.targets.to(torch.int64),
+            test_images=test.data[:, None].contiguous(),
+            test_labels=test.targets.to(torch.int64),
+            class_names=list(train.classes),
+        )

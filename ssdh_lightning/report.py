@@ -1,0 +1,235 @@
+"""``ssdh-report``: the table of a run or sweep folder, one row per data set x hash_bits x method.
+
+Each training run leaves ``run.json`` (data set, hash_bits, backbone, seed), ``metrics.json`` and
+``curves.json`` in its folder; the report averages every metric over the runs that share data
+set, hash_bits and method (mean and standard deviation over seeds) and sets the paper's figure
+beside the rows where the paper has one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ssdh_lightning import metric_names
+from ssdh_lightning.io import atomic_write, read_json, write_text
+from ssdh_lightning.plots import MODE_LABELS
+
+RUN_FILE = "run.json"
+CURVES_FILE = "curves.json"
+METHODS = ("bcs", "es", "hds", "lsh", "itq", "initial")
+METHOD_LABELS = {
+    **MODE_LABELS,
+    "lsh": "LSH (random hyperplanes)",
+    "itq": "ITQ",
+    "initial": "ES before fine-tuning (ImageNet row)",
+}
+
+# The paper's figures (PROTOCOL.md), by (data set, hash_bits, method): value and what it is.
+PAPER_FIGURES = {
+    ("cifar10", 12, "bcs"): (0.8930, "mAP@1000, paper split, paper's code"),
+    ("cifar10", 32, "bcs"): (0.8972, "mAP@1000, paper split, paper's code"),
+    ("cifar10", 48, "bcs"): (0.8973, "mAP@1000, paper split, paper's code"),
+    ("cifar10", 128, "bcs"): (0.8968, "mAP@1000, paper split, paper's code"),
+    ("cifar10", 48, "lsh"): (0.120, "mAP cited by the paper, another protocol"),
+    ("cifar10", 48, "itq"): (0.175, "mAP cited by the paper, another protocol"),
+    ("mnist", 48, "bcs"): (0.982, "precision +- 0.003, paper"),
+}
+
+
+@dataclass
+class Run:
+    folder: Path
+    data: str
+    hash_bits: int
+    seed: int
+    metrics: dict[str, float]
+    curves: dict
+
+
+@dataclass
+class Row:
+    data: str
+    hash_bits: int
+    method: str
+    runs: int
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def paper(self) -> str:
+        figure = PAPER_FIGURES.get((self.data, self.hash_bits, self.method))
+        return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
+
+
+def find_runs(root: Path) -> list[Run]:
+    """Every training run below ``root``: a folder with run.json and metrics.json."""
+    runs = []
+    for metrics_file in sorted(root.rglob(metric_names.METRICS_FILE)):
+        folder = metrics_file.parent
+        if not (folder / RUN_FILE).is_file():
+            continue  # not a training run (an evaluation, a report's own output, ...)
+        meta = read_json(folder / RUN_FILE)
+        curves_file = folder / CURVES_FILE
+        runs.append(
+            Run(
+                folder,
+                meta["data"],
+                int(meta["hash_bits"]),
+                int(meta["seed"]),
+                read_json(metrics_file),
+                read_json(curves_file) if curves_file.is_file() else {},
+            )
+        )
+    if not runs:
+        raise FileNotFoundError(
+            f"no training runs below {root}: ssdh-report reads the folders where ssdh-train "
+            f"wrote {RUN_FILE} and {metric_names.METRICS_FILE} (outputs/train/...)"
+        )
+    return runs
+
+
+def _metric_names(runs: list[Run]) -> list[str]:
+    """Metric names in a fixed order: mAP@k, precision@k by k, then the rest."""
+    names = {key.partition("/")[2] for run in runs for key in run.metrics if "/" in key}
+
+    def order(name: str):
+        kind, _, k = name.partition("@")
+        rank = {"map": 0, "precision": 1}.get(kind, 2)
+        return (rank, kind, float("inf") if k == "all" else float(k or 0))
+
+    return sorted(names, key=order)
+
+
+def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
+    names = _metric_names(runs)
+    groups: dict[tuple[str, int, str], list[dict[str, float]]] = defaultdict(list)
+    for run in runs:
+        for method in METHODS:
+            values = {
+                n: run.metrics[f"{method}/{n}"] for n in names if f"{method}/{n}" in run.metrics
+            }
+            if values:
+                groups[(run.data, run.hash_bits, method)].append(values)
+    rows = []
+    for (data, hash_bits, method), members in sorted(
+        groups.items(), key=lambda item: (item[0][0], item[0][1], METHODS.index(item[0][2]))
+    ):
+        row = Row(data, hash_bits, method, len(members))
+        for name in names:
+            values = [m[name] for m in members if name in m]
+            if values:
+                row.mean[name] = float(np.mean(values))
+                row.std[name] = float(np.std(values))
+        rows.append(row)
+    return rows, names
+
+
+def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
+    seeds = sorted({run.seed for run in runs})
+    lines = [
+        "# Retrieval report",
+        "",
+        f"{len(runs)} runs; seeds {seeds}. Cells are mean +- std over the runs of a row. mAP@k "
+        "normalises by the relevant items within the top k (the paper's protocol); map@all is "
+        "the full-ranking mAP; precision_r2 is precision within Hamming radius 2, empty_r2 the "
+        "fraction of queries with nothing within it; pool_mean is the HDS candidate pool.",
+        "",
+        "| data | bits | method | runs | " + " | ".join(names) + " | paper |",
+        "|" + "---|" * (len(names) + 5),
+    ]
+    for row in rows:
+        cells = [f"{row.mean[n]:.4f} +- {row.std[n]:.4f}" if n in row.mean else "" for n in names]
+        label = METHOD_LABELS[row.method]
+        lines.append(
+            f"| {row.data} | {row.hash_bits} | {label} | {row.runs} | "
+            + " | ".join(cells)
+            + f" | {row.paper} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _csv(rows: list[Row], names: list[str]) -> str:
+    stream = io.StringIO()
+    writer = csv.writer(stream)
+    writer.writerow(
+        ["data", "hash_bits", "method", "runs"]
+        + [f"{n}_{stat}" for n in names for stat in ("mean", "std")]
+        + ["paper"]
+    )
+    for row in rows:
+        cells = []
+        for name in names:
+            cells += [row.mean.get(name, ""), row.std.get(name, "")]
+        writer.writerow([row.data, row.hash_bits, row.method, row.runs, *cells, row.paper])
+    return stream.getvalue()
+
+
+def _mean_curve(curves: list[list[float]]) -> np.ndarray:
+    depth = min(len(c) for c in curves)
+    return np.mean([c[:depth] for c in curves], axis=0)
+
+
+def _figures(runs: list[Run]) -> dict[str, Figure]:
+    """Per data set: precision@k of the three modes, a panel per bit length; BCS PR curves."""
+    figures = {}
+    for data in sorted({run.data for run in runs}):
+        mine = [run for run in runs if run.data == data and run.curves]
+        bits = sorted({run.hash_bits for run in mine})
+        if not bits:
+            continue
+        precision = Figure(figsize=(5 * len(bits), 4), layout="constrained")
+        for i, hash_bits in enumerate(bits):
+            axes = precision.add_subplot(1, len(bits), i + 1)
+            runs_here = [run for run in mine if run.hash_bits == hash_bits]
+            for mode in runs_here[0].curves["precision_at_k"]:
+                curve = _mean_curve([r.curves["precision_at_k"][mode] for r in runs_here])
+                axes.plot(np.arange(1, len(curve) + 1), curve, label=MODE_LABELS[mode])
+            axes.set(
+                title=f"{data}, {hash_bits} bits", xlabel="k", ylabel="precision@k", ylim=(0, 1.02)
+            )
+            axes.grid(alpha=0.3)
+            axes.legend()
+        figures[f"precision_at_k_{data}.png"] = precision
+        pr = Figure(figsize=(6, 4), layout="constrained")
+        axes = pr.add_subplot()
+        for hash_bits in bits:
+            runs_here = [run for run in mine if run.hash_bits == hash_bits]
+            p = _mean_curve([r.curves["bcs_pr"]["precision"] for r in runs_here])
+            r = _mean_curve([r.curves["bcs_pr"]["recall"] for r in runs_here])
+            axes.plot(r, p, marker=".", label=f"{hash_bits} bits")
+        axes.set(
+            title=f"{data}: BCS precision-recall over Hamming radii",
+            xlabel="recall",
+            ylabel="precision",
+            xlim=(0, 1.02),
+            ylim=(0, 1.02),
+        )
+        axes.grid(alpha=0.3)
+        axes.legend()
+        figures[f"precision_recall_{data}.png"] = pr
+    return figures
+
+
+def write_report(root: str | Path) -> list[Path]:
+    """Write report.md, report.csv and the PNG plots into ``root``; returns their paths."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder; give a run or sweep folder")
+    runs = find_runs(root)
+    rows, names = summarize(runs)
+    written = [
+        write_text(root / "report.md", _markdown(rows, names, runs)),
+        write_text(root / "report.csv", _csv(rows, names)),
+    ]
+    for name, figure in _figures(runs).items():
+        written.append(
+            atomic_write(root / name, lambda stream, f=figure: f.savefig(stream, format="png"))
+        )
+    return written
