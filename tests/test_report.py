@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_tool
 from PIL import Image
 
+from conftest import run_tool
 from ssdh_lightning import metric_names
 
 

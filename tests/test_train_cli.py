@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TINY_TRAINING, run_tool
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import TINY_TRAINING, run_tool
 from ssdh_lightning import metric_names
 
 EXPECTED_FINAL_KEYS = {
