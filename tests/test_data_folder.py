@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_tool
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
+from conftest import run_tool
 from ssdh_lightning.data import ImageFolderDataModule, UnreadableImage, load_image
 from ssdh_lightning.data import manifest as manifests
 from ssdh_lightning.data.base import Batch

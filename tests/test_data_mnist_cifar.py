@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_tool
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from conftest import run_tool
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data import CIFAR10DataModule, DataFilesMissing, MNISTDataModule
 from ssdh_lightning.data.base import Batch
