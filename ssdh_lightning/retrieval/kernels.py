@@ -162,13 +162,15 @@ def hamming_scores(
     outside_hits,
     hist,
     hist_rel,
+    pooled,
     n_groups,
 ):
     """Score the Hamming ranking of each query, in one scan of the database.
 
-    Every relevant item goes into the ``bcs_*`` scores; those ranked after the query's pool (the
-    first ``pool_sizes[a]`` of the ranking, the HDS candidates) also into ``outside_*``. The pool
-    is written to ``pool_items`` in database order; the histograms of distances are kept.
+    Every relevant item goes into the ``bcs_*`` scores; with ``pooled`` (HDS), those ranked after
+    the query's pool (the first ``pool_sizes[a]`` of the ranking, the HDS candidates) also into
+    ``outside_*``, and the pool is written to ``pool_items`` in database order. The histograms of
+    distances are kept.
     """
     n_database = database_columns.shape[1]
     n_buckets = hist.shape[1]
@@ -214,7 +216,7 @@ def hamming_scores(
                 rank = offset[v] + ahead[i] + 1
                 relrank = offset_rel[v] + ahead_rel[i] + 1
                 _add_relevant(bcs_stats, bcs_hits, a, rank, relrank, cutoffs)
-                if rank > pool:
+                if pooled and rank > pool:
                     _add_relevant(outside_stats, outside_hits, a, rank, relrank, cutoffs)
             if pool > 0:
                 _take_first(

@@ -355,6 +355,7 @@ def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs) -> 
         *outside_pool,
         hist,
         hist_rel,
+        with_hds,
         kernels.query_groups(n_queries),
     )
     if "bcs" in settings.modes:
