@@ -28,7 +28,7 @@ METHOD_LABELS = {
     **MODE_LABELS,
     "lsh": "LSH (random hyperplanes)",
     "itq": "ITQ",
-    "initial": "ES before fine-tuning (ImageNet row)",
+    "initial": "ES, features before fine-tuning",
 }
 
 # The paper's figures (PROTOCOL.md), by (data set, hash_bits, method): value and what it is.
@@ -95,14 +95,18 @@ def find_runs(root: Path) -> list[Run]:
     return runs
 
 
+_KINDS = ("map", "precision", "precision_r", "empty_r", "pool_mean", "pool_median")
+
+
 def _metric_names(runs: list[Run]) -> list[str]:
-    """Metric names in a fixed order: mAP@k, precision@k by k, then the rest."""
+    """Metric names in a fixed order: mAP@k and precision@k by k, then radius, then pool."""
     names = {key.partition("/")[2] for run in runs for key in run.metrics if "/" in key}
 
     def order(name: str):
         kind, _, k = name.partition("@")
-        rank = {"map": 0, "precision": 1}.get(kind, 2)
-        return (rank, kind, float("inf") if k == "all" else float(k or 0))
+        kind = kind.rstrip("0123456789")
+        rank = _KINDS.index(kind) if kind in _KINDS else len(_KINDS)
+        return (rank, float("inf") if k == "all" else float(k or 0), name)
 
     return sorted(names, key=order)
 
