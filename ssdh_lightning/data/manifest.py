@@ -24,33 +24,12 @@ import numpy as np
 
 from ssdh_lightning.data.image_files import is_image_name
 from ssdh_lightning.io import atomic_write
+from ssdh_lightning.strings import PackedStrings
 
 log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1  # bump when what a scan records, or which files it takes, changes
 RACY_NS = 2_000_000_000  # coarser than any file system's timestamps (FAT: 2 s)
 CACHE_SUFFIX = ".ssdh-manifest.npz"
-
-
-@dataclass(frozen=True)
-class PackedStrings:
-    """Many strings as one byte buffer and offsets: compact, and free of Python objects, so
-    loader workers share it without copying it."""
-
-    buffer: np.ndarray  # uint8
-    offsets: np.ndarray  # int64, len(strings) + 1
-
-    @classmethod
-    def pack(cls, strings: list[str]) -> PackedStrings:
-        encoded = [os.fsencode(s) for s in strings]
-        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets)
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def __getitem__(self, index: int) -> str:
-        return os.fsdecode(self.buffer[self.offsets[index] : self.offsets[index + 1]].tobytes())
 
 
 @dataclass(frozen=True)

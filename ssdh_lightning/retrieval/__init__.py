@@ -3,6 +3,7 @@
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET
 from ssdh_lightning.retrieval.codes import PackedCodes, pack_codes, unpack_codes
 from ssdh_lightning.retrieval.hamming import hamming_distances
+from ssdh_lightning.retrieval.index import Index, IndexWriter
 from ssdh_lightning.retrieval.metrics import (
     RetrievalScores,
     evaluate_retrieval,
@@ -14,6 +15,8 @@ from ssdh_lightning.retrieval.settings import MODES, RetrievalSettings
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "MODES",
+    "Index",
+    "IndexWriter",
     "PackedCodes",
     "RetrievalScores",
     "RetrievalSettings",

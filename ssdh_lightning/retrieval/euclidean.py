@@ -15,7 +15,11 @@ from ssdh_lightning.retrieval.chunks import rows_per_chunk
 
 
 def _float32(rows: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
+    """Rows as a float32 tensor; torch widens float16 with vector instructions, numpy does not."""
+    rows = np.ascontiguousarray(rows)
+    if not rows.flags.writeable:  # a memory map's slice: read it into memory
+        rows = rows.copy()
+    return torch.from_numpy(rows).to(torch.float32)
 
 
 def squared_norms(features: np.ndarray, memory_budget: int) -> torch.Tensor:

@@ -18,6 +18,8 @@ The callers allocate every output, so they own the memory budget.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numba as nb
 import numpy as np
 from llvmlite import ir
@@ -112,6 +114,20 @@ def _add_relevant(stats, hits, a, rank, relrank, cutoffs):
                 stats[a, STATS_CUTOFFS + cutoffs.size + t] += 1
     if rank <= hits.shape[1]:
         hits[a, rank - 1] = 1
+
+
+@contextmanager
+def calling_thread_only(active: bool = True):
+    """Run the kernels called inside on the calling thread alone (when ``active``)."""
+    if not active:
+        yield
+        return
+    threads = nb.get_num_threads()
+    nb.set_num_threads(1)
+    try:
+        yield
+    finally:
+        nb.set_num_threads(threads)
 
 
 def query_groups(n_queries: int) -> int:

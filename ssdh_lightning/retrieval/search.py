@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ssdh_lightning.retrieval import euclidean, kernels
 from ssdh_lightning.retrieval.arrays import check_rows, features_array
@@ -42,6 +43,7 @@ def search(
     database_features=None,
     hds_threshold: int | None = None,
     hds_pool_size: int | None = None,
+    database_norms=None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> SearchResult:
     """Rank the database for each query; ``k`` larger than the database is clipped to it.
@@ -49,7 +51,11 @@ def search(
     ``query`` and ``database`` are codes (0/1 arrays or ``PackedCodes``; ``None`` for ES);
     ES and HDS also need features. The HDS pool is the items at Hamming distance less than
     ``hds_threshold``, or the ``hds_pool_size`` nearest (1000 when neither is given); it is ranked
-    by Euclidean distance and followed by the rest in Hamming order.
+    by Euclidean distance and followed by the rest in Hamming order. ES reads every database
+    feature; ``database_norms`` (|x|^2 of each, float32) spares it a second pass when a caller
+    searches the same database again.
+
+    A single query runs on the calling thread: waking numba's threads costs more than its search.
     """
     (mode,) = check_modes(mode)
     check_hds_pool(hds_threshold, hds_pool_size)
@@ -82,14 +88,26 @@ def search(
         if n_database == 0:
             raise ValueError("the database is empty: there is nothing to rank")
     k = min(int(k), n_database)
-    if mode == "bcs":
-        return _hamming_search(query_words, database_columns, k, memory_budget)
-    if mode == "es":
-        return _euclidean_search(query_features, database_features, k, memory_budget)
-    settings = RetrievalSettings(hds_threshold=hds_threshold, hds_pool_size=hds_pool_size)
-    return _hierarchical_search(
-        query_words, database_columns, query_features, database_features, k, settings, memory_budget
-    )
+    with kernels.calling_thread_only(n_query == 1):
+        if mode == "bcs":
+            return _hamming_search(query_words, database_columns, k, memory_budget)
+        if mode == "es":
+            norms = (
+                euclidean.squared_norms(database_features, memory_budget)
+                if database_norms is None
+                else torch.as_tensor(database_norms, dtype=torch.float32)
+            )
+            return _euclidean_search(query_features, database_features, norms, k, memory_budget)
+        settings = RetrievalSettings(hds_threshold=hds_threshold, hds_pool_size=hds_pool_size)
+        return _hierarchical_search(
+            query_words,
+            database_columns,
+            query_features,
+            database_features,
+            k,
+            settings,
+            memory_budget,
+        )
 
 
 def _hamming_search(query_words, database_columns, k, memory_budget) -> SearchResult:
@@ -104,9 +122,8 @@ def _hamming_search(query_words, database_columns, k, memory_budget) -> SearchRe
     return SearchResult(indices, distances)
 
 
-def _euclidean_search(query_features, database_features, k, memory_budget) -> SearchResult:
+def _euclidean_search(query_features, database_features, norms, k, memory_budget) -> SearchResult:
     n_query, n_database = len(query_features), len(database_features)
-    norms = euclidean.squared_norms(database_features, memory_budget)
     indices = np.empty((n_query, k), dtype=np.int64)
     squared = np.empty((n_query, k), dtype=np.float32)
     query_step = min(n_query, 1024)

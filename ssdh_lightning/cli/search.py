@@ -1,0 +1,16 @@
+"""``ssdh-search index=INDEX query=IMAGE_OR_FOLDER``: compose conf/search.yaml and search."""
+
+import hydra
+from omegaconf import DictConfig
+
+from ssdh_lightning.cli import CONFIG_DIR
+from ssdh_lightning.indexing import commands
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="search")
+def main(cfg: DictConfig) -> None:
+    commands.search(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""``index`` and ``search``: plain functions over a composed config; the CLIs only call them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from ssdh_lightning.indexing.build import build_index
+from ssdh_lightning.indexing.query import ImageSearch, search_images
+from ssdh_lightning.indexing.views import (
+    json_report,
+    text_report,
+    write_contact_sheet,
+    write_html,
+)
+from ssdh_lightning.retrieval.index import Index
+
+OUTPUTS = ("text", "json")
+
+
+def index(cfg: DictConfig) -> Index | None:
+    """Build or update the index ``cfg.out`` of the folder ``cfg.images``."""
+    built = build_index(
+        cfg.ckpt_path,
+        cfg.images,
+        cfg.out,
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        trainer_options=OmegaConf.to_container(cfg.trainer, resolve=True),
+        report_dir=cfg.output_dir,
+    )
+    if built is not None:
+        print(f"{built!r}: {len(built.class_names)} classes, generation {built.generation}")
+    return built
+
+
+def search(cfg: DictConfig) -> ImageSearch:
+    """Search the index ``cfg.index`` with the images ``cfg.query``; print the results as text
+    or JSON, and write the HTML page and the contact sheet that are asked for."""
+    if cfg.output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
+    index = Index.load(cfg.index)
+    found = search_images(
+        index,
+        cfg.query,
+        cfg.k,
+        cfg.mode,
+        ckpt_path=cfg.ckpt_path,
+        batch_size=cfg.batch_size,
+        hds_threshold=cfg.hds_threshold,
+        hds_pool_size=cfg.hds_pool_size,
+        backend=cfg.backend,
+    )
+    if cfg.output == "json":
+        print(json.dumps(json_report(index, found), indent=2))
+    else:
+        print(text_report(index, found))
+    images_root = Path(cfg.images or index.manifest["images_root"])
+    if cfg.html:
+        write_html(cfg.html, index, found, images_root)
+    if cfg.sheet:
+        write_contact_sheet(cfg.sheet, index, found, images_root)
+    return found

@@ -1,0 +1,438 @@
+"""A persisted index: the codes, features and labels of a collection, and which file each row is.
+
+On disk, a folder::
+
+    manifest.json                   format version, generation, hash_bits, feature_dim, count,
+                                    the builder's metadata, and for every array its file, dtype,
+                                    shape and sha256
+    codes.<generation>.npy          (count, ceil(hash_bits / 8)) uint8, numpy.packbits order
+    features.<generation>.npy       (count, feature_dim) float16
+    labels.<generation>.npy         (count,) int64, -1 for an unlabelled item
+    paths_buffer.<generation>.npy   the items' relative paths, as ``PackedStrings``: UTF-8 bytes
+    paths_offsets.<generation>.npy  and (count + 1,) int64 offsets
+    file_sizes.<generation>.npy     (count,) int64 bytes and modification times of the files
+    file_mtimes_ns.<generation>.npy when they were encoded, so a rebuild sees what changed
+
+The index is replaced atomically as a whole: a new generation's arrays are written under names
+that no manifest refers to yet and flushed to disk, and only then does ``manifest.json``
+(replaced by a rename) name them; the previous generation's files are removed after that. A
+build that fails or is interrupted leaves the previous index as it was, and a reader that holds
+it open keeps reading it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+from ssdh_lightning.io import atomic_write, read_json, write_json
+from ssdh_lightning.retrieval.arrays import features_array
+from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET
+from ssdh_lightning.retrieval.codes import PackedCodes, pack_codes
+from ssdh_lightning.retrieval.euclidean import squared_norms
+from ssdh_lightning.retrieval.search import SearchResult, search
+from ssdh_lightning.strings import PackedStrings
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+ARRAY_DTYPES = {
+    "codes": np.uint8,
+    "features": np.float16,
+    "labels": np.int64,
+    "paths_buffer": np.uint8,
+    "paths_offsets": np.int64,
+    "file_sizes": np.int64,
+    "file_mtimes_ns": np.int64,
+}
+# Checksummed at every load; the features (gigabytes for a million items) only on request.
+LARGE_ARRAYS = ("features",)
+RESERVED_KEYS = ("format_version", "generation", "hash_bits", "feature_dim", "count", "arrays")
+BACKENDS = ("engine", "faiss")
+_ARRAY_FILE = re.compile(rf"^({'|'.join(ARRAY_DTYPES)})\.\d{{6,}}\.npy$")
+_TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")  # left by an atomic write that was interrupted
+_READ_CHUNK = 1 << 22
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, read in chunks (through the page cache, never memory-mapped)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _damaged(folder: Path, problem: str) -> ValueError:
+    return ValueError(
+        f"{problem}; the index at {folder} is damaged: delete that folder and build it again "
+        "with ssdh-index (its manifest.json names the checkpoint and the images folder it was "
+        "built from)"
+    )
+
+
+def _array_file(name: str, generation: int) -> str:
+    return f"{name}.{generation:06d}.npy"
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{folder} is not an index: it has no {MANIFEST_FILE}; build one with "
+            f"`ssdh-index ckpt_path=CHECKPOINT images=FOLDER out={folder}`"
+        )
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("format_version"), int):
+        raise ValueError(f"{path} is not the manifest of an ssdh-lightning index")
+    version = manifest["format_version"]
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"the index at {folder} has format version {version}, newer than version "
+            f"{FORMAT_VERSION}, the newest this ssdh-lightning reads; upgrade ssdh-lightning "
+            "(pip install --upgrade ssdh-lightning, or pull and reinstall the repository)"
+        )
+    missing = [key for key in RESERVED_KEYS if key not in manifest]
+    missing += [name for name in ARRAY_DTYPES if name not in manifest.get("arrays", {})]
+    if missing:
+        raise _damaged(folder, f"{path} lacks {', '.join(missing)}")
+    return manifest
+
+
+def _expected_shapes(manifest: dict[str, Any]) -> dict[str, tuple[int, ...] | None]:
+    """The shape of every array that the manifest's counts imply (None: not implied)."""
+    count = manifest["count"]
+    return {
+        "codes": (count, (manifest["hash_bits"] + 7) // 8),
+        "features": (count, manifest["feature_dim"]),
+        "labels": (count,),
+        "paths_buffer": None,
+        "paths_offsets": (count + 1,),
+        "file_sizes": (count,),
+        "file_mtimes_ns": (count,),
+    }
+
+
+def _open_array(folder: Path, name: str, manifest: dict[str, Any]) -> np.ndarray:
+    """The memory-mapped array ``name``, checked against its manifest record and file size."""
+    record = manifest["arrays"][name]
+    file = record.get("file", "")
+    if not (_ARRAY_FILE.match(file) and file.startswith(f"{name}.")):
+        raise _damaged(folder, f"the manifest names {file!r} as the file of {name}")
+    path = folder / file
+    if not path.is_file():
+        raise _damaged(folder, f"index file {path} is missing")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise _damaged(folder, f"index file {path} cannot be read ({error})") from None
+    expected = _expected_shapes(manifest)[name] or tuple(record.get("shape", ()))
+    if array.dtype != ARRAY_DTYPES[name] or array.shape != expected:
+        raise _damaged(
+            folder,
+            f"index file {path} holds {array.dtype} {array.shape}, but the manifest says "
+            f"{np.dtype(ARRAY_DTYPES[name])} {expected}",
+        )
+    size, needed = path.stat().st_size, array.offset + array.nbytes
+    if size != needed:
+        raise _damaged(folder, f"index file {path} has {size} bytes, but its array needs {needed}")
+    return array
+
+
+def _check_sha256(folder: Path, name: str, manifest: dict[str, Any]) -> None:
+    record = manifest["arrays"][name]
+    found = file_sha256(folder / record["file"])
+    if found != record.get("sha256"):
+        raise _damaged(
+            folder,
+            f"index file {folder / record['file']} does not match its checksum (sha256 "
+            f"{found}, the manifest says {record.get('sha256')})",
+        )
+
+
+def _is_own_file(name: str) -> bool:
+    return name == MANIFEST_FILE or bool(_ARRAY_FILE.match(name) or _TEMPORARY_FILE.match(name))
+
+
+def _check_index_folder(folder: Path) -> None:
+    """Refuse a folder that holds anything but an index's files (a user's folder given as out)."""
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file; an index is a folder: choose another path")
+    foreign = sorted(entry.name for entry in folder.iterdir() if not _is_own_file(entry.name))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ValueError(
+            f"{folder} holds files that are not an index's ({shown}); give the index a new or "
+            "empty folder"
+        )
+
+
+def existing_index(folder: str | Path, verify: bool = False) -> Index | None:
+    """The index at ``folder``, or None when there is none yet: no folder, an empty one, or the
+    arrays of a first build that stopped before its manifest was written. Raises when the folder
+    holds other files, or an index that cannot be read (see ``Index.load``)."""
+    folder = Path(folder)
+    if not folder.exists():
+        return None
+    _check_index_folder(folder)
+    if not (folder / MANIFEST_FILE).exists():
+        return None
+    return Index.load(folder, verify=verify)
+
+
+@dataclass(frozen=True, repr=False)
+class Index:
+    """Codes, features, labels and relative paths of ``len(index)`` items, memory-mapped.
+
+    ``manifest`` is the parsed ``manifest.json``: the fields of the format, and the builder's
+    metadata (``class_names``, ``images_root``, ``model``, ``preprocessing``).
+    """
+
+    folder: Path
+    manifest: dict[str, Any]
+    codes: PackedCodes
+    features: np.ndarray
+    labels: np.ndarray
+    paths: PackedStrings
+    file_sizes: np.ndarray
+    file_mtimes_ns: np.ndarray
+
+    @classmethod
+    def load(cls, folder: str | Path, verify: bool = False) -> Index:
+        """Map the index at ``folder`` into memory: nothing is parsed or copied.
+
+        Always checked: the format version (a newer one asks to upgrade ssdh-lightning), every
+        array's dtype, shape and file size against the manifest (a truncated file is caught), and
+        the sha256 of every array but the features. ``verify=True`` checks the features' sha256
+        too, which reads the whole file (0.7 s a GB on a 2-core machine).
+        """
+        folder = Path(folder)
+        manifest = _read_manifest(folder)
+        arrays = {name: _open_array(folder, name, manifest) for name in ARRAY_DTYPES}
+        for name in ARRAY_DTYPES:
+            if verify or name not in LARGE_ARRAYS:
+                _check_sha256(folder, name, manifest)
+        return cls(
+            folder=folder,
+            manifest=manifest,
+            codes=PackedCodes(arrays["codes"], manifest["hash_bits"]),
+            features=arrays["features"],
+            labels=arrays["labels"],
+            paths=PackedStrings(arrays["paths_buffer"], arrays["paths_offsets"]),
+            file_sizes=arrays["file_sizes"],
+            file_mtimes_ns=arrays["file_mtimes_ns"],
+        )
+
+    def __len__(self) -> int:
+        return self.manifest["count"]
+
+    def __repr__(self) -> str:
+        return (
+            f"Index({str(self.folder)!r}, {len(self)} items, {self.hash_bits} bits, "
+            f"{self.feature_dim} features)"
+        )
+
+    @property
+    def hash_bits(self) -> int:
+        return self.manifest["hash_bits"]
+
+    @property
+    def feature_dim(self) -> int:
+        return self.manifest["feature_dim"]
+
+    @property
+    def generation(self) -> int:
+        return self.manifest["generation"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.manifest.get("class_names", [])
+
+    def search(
+        self,
+        query=None,
+        k: int = 10,
+        mode: str = "bcs",
+        *,
+        query_features=None,
+        hds_threshold: int | None = None,
+        hds_pool_size: int | None = None,
+        backend: str = "engine",
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    ) -> SearchResult:
+        """The ``k`` nearest items of each query, as ``retrieval.search`` ranks them (PROTOCOL.md):
+        BCS by Hamming distance of ``query`` codes, ES by Euclidean distance of
+        ``query_features``, HDS by both. Ties go to the lower position in the index.
+
+        ``backend="faiss"`` runs BCS through FAISS's ``IndexBinaryFlat`` (the faiss-cpu package):
+        the same distances, but FAISS orders items of equal distance its own way.
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if query_features is not None:
+            query_features = features_array(query_features, "query_features")
+            if query_features.shape[1] != self.feature_dim:
+                raise ValueError(
+                    f"query_features have {query_features.shape[1]} values, but the index's "
+                    f"features have {self.feature_dim}: encode the queries with the index's model"
+                )
+        if backend == "faiss":
+            if mode != "bcs":
+                raise ValueError(
+                    f"backend='faiss' serves mode='bcs' only; {mode!r} runs on the engine"
+                )
+            return self._faiss_search(query, k)
+        return search(
+            query,
+            self.codes,
+            k,
+            mode,
+            query_features=query_features,
+            database_features=self.features,
+            hds_threshold=hds_threshold,
+            hds_pool_size=hds_pool_size,
+            database_norms=self.feature_norms if mode == "es" else None,
+            memory_budget=memory_budget,
+        )
+
+    @cached_property
+    def feature_norms(self) -> np.ndarray:
+        """|x|^2 of every item's features, computed on the first ES search and kept."""
+        return squared_norms(self.features, DEFAULT_MEMORY_BUDGET).numpy()
+
+    @cached_property
+    def _faiss_index(self):
+        try:
+            import faiss
+        except ImportError:
+            raise ImportError(
+                "backend='faiss' needs FAISS: pip install faiss-cpu (it comes with the dev "
+                "extra, pip install -e '.[dev]'), or search with backend='engine'"
+            ) from None
+        index = faiss.IndexBinaryFlat(self.codes.bytes.shape[1] * 8)  # the padding bits are 0
+        index.add(np.ascontiguousarray(self.codes.bytes))
+        return index
+
+    def _faiss_search(self, query, k: int) -> SearchResult:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        query = pack_codes(query)
+        if query.hash_bits != self.hash_bits:
+            raise ValueError(
+                f"query codes have {query.hash_bits} bits but the index's have {self.hash_bits}"
+            )
+        distances, indices = self._faiss_index.search(
+            np.ascontiguousarray(query.bytes), min(int(k), len(self))
+        )
+        return SearchResult(indices.astype(np.int64), distances.astype(np.int32))
+
+
+class IndexWriter:
+    """Writes the next generation of the index at ``folder`` and commits it.
+
+    Fill ``codes`` (packed uint8) and ``features`` (float16), memory-mapped files of
+    ``count`` rows, in any order and chunk by chunk, then ``commit`` the small arrays and the
+    metadata. Used as a context manager, an exception before ``commit`` removes what was written.
+    """
+
+    def __init__(self, folder: str | Path, count: int, hash_bits: int, feature_dim: int) -> None:
+        if count < 1:
+            raise ValueError(f"an index holds at least one item, got count={count}")
+        self.folder = Path(folder)
+        previous = None
+        if self.folder.exists():
+            _check_index_folder(self.folder)
+            if (self.folder / MANIFEST_FILE).exists():
+                previous = _read_manifest(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.generation = previous["generation"] + 1 if previous else 1
+        self.count, self.hash_bits, self.feature_dim = count, hash_bits, feature_dim
+        self.codes = open_memmap(self._path("codes"), "w+", np.uint8, (count, (hash_bits + 7) // 8))
+        self.features = open_memmap(self._path("features"), "w+", np.float16, (count, feature_dim))
+
+    def _path(self, name: str) -> Path:
+        return self.folder / _array_file(name, self.generation)
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove this generation's files; the committed index, if any, is untouched."""
+        self.codes = self.features = None
+        for name in ARRAY_DTYPES:
+            self._path(name).unlink(missing_ok=True)
+
+    def commit(
+        self,
+        *,
+        labels: np.ndarray,
+        paths: PackedStrings,
+        file_sizes: np.ndarray,
+        file_mtimes_ns: np.ndarray,
+        metadata: dict[str, Any],
+    ) -> Index:
+        """Write the small arrays, then the manifest that makes this generation the index;
+        remove the files of earlier generations. Returns the index, loaded back and checked."""
+        clash = sorted(set(metadata) & set(RESERVED_KEYS))
+        if clash:
+            raise ValueError(f"metadata may not set the index's own fields {clash}")
+        small = {
+            "labels": labels,
+            "paths_buffer": paths.buffer,
+            "paths_offsets": paths.offsets,
+            "file_sizes": file_sizes,
+            "file_mtimes_ns": file_mtimes_ns,
+        }
+        shapes = {"codes": self.codes.shape, "features": self.features.shape}
+        for name, array in small.items():
+            rows = len(array) - (name == "paths_offsets")
+            if name != "paths_buffer" and rows != self.count:
+                raise ValueError(f"{name} describes {rows} items, but the index holds {self.count}")
+            array = np.ascontiguousarray(array, dtype=ARRAY_DTYPES[name])
+            atomic_write(self._path(name), lambda stream, array=array: np.save(stream, array))
+            shapes[name] = array.shape
+        self.codes.flush()
+        self.features.flush()
+        self.codes = self.features = None  # unmapped before the files are synced and hashed
+        for name in ("codes", "features"):
+            with open(self._path(name), "rb+") as stream:
+                os.fsync(stream.fileno())
+        manifest = {
+            **metadata,
+            "format_version": FORMAT_VERSION,
+            "generation": self.generation,
+            "hash_bits": self.hash_bits,
+            "feature_dim": self.feature_dim,
+            "count": self.count,
+            "arrays": {name: self._record(name, shapes[name]) for name in ARRAY_DTYPES},
+        }
+        write_json(self.folder / MANIFEST_FILE, manifest)
+        self._remove_unreferenced(manifest)
+        return Index.load(self.folder)
+
+    def _record(self, name: str, shape: tuple[int, ...]) -> dict[str, Any]:
+        path = self._path(name)
+        return {
+            "file": path.name,
+            "dtype": np.dtype(ARRAY_DTYPES[name]).name,
+            "shape": list(shape),
+            "sha256": file_sha256(path),
+        }
+
+    def _remove_unreferenced(self, manifest: dict[str, Any]) -> None:
+        referenced = {record["file"] for record in manifest["arrays"].values()}
+        for entry in self.folder.iterdir():
+            stale = _ARRAY_FILE.match(entry.name) and entry.name not in referenced
+            if stale or _TEMPORARY_FILE.match(entry.name):
+                entry.unlink(missing_ok=True)
