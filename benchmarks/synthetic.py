@@ -36,7 +36,7 @@ def retrieval_problem(
     feature_dim: int = 0,
     classes: int = 10,
     flip: float = 0.12,
-    noise: float = 1.5,
+    noise: float = 0.7,
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Query and database codes, labels and (when ``feature_dim``) features of one distribution."""

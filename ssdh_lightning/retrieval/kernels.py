@@ -68,14 +68,21 @@ def _float32_overload(value):
 
 
 @nb.njit(inline="always")
-def _distances(query_words, a, database_columns, out):
-    """out[j] = Hamming distance of query a to database item j."""
-    out[:] = 0
+def _distances(query_words, a, database_columns, first, out):
+    """out[i] = Hamming distance of query a to database item first + i.
+
+    One pass per word over contiguous slices, so that LLVM vectorises each (a 2-D slice or a
+    running sum of words per item would not be).
+    """
     for w in range(database_columns.shape[0]):
         word = query_words[a, w]
-        column = database_columns[w]
-        for j in range(out.size):
-            out[j] += _popcount(word ^ column[j])
+        column = database_columns[w, first : first + out.size]
+        if w == 0:
+            for i in range(out.size):
+                out[i] = np.uint16(_popcount(word ^ column[i]))
+        else:
+            for i in range(out.size):
+                out[i] += np.uint16(_popcount(word ^ column[i]))
 
 
 @nb.njit(inline="always")
@@ -91,7 +98,7 @@ def _relevant(query_labels, a, database_labels, j, multi_label):
 @nb.njit(inline="always")
 def _keys(query_words, a, database_columns, query_labels, database_labels, multi_label, keys):
     """keys[j] = 2 * distance + relevant: the bucket of item j and whether it is relevant."""
-    _distances(query_words, a, database_columns, keys)
+    _distances(query_words, a, database_columns, 0, keys)
     if multi_label:
         for j in range(keys.size):
             keys[j] = 2 * keys[j] + _relevant(query_labels, a, database_labels, j, True)
@@ -340,13 +347,18 @@ def pool_scores(
 
 
 @nb.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-def pool_squared_distances(query_features, database_features, pool_items, pool_offsets, out):
+def pool_squared_distances(
+    query_features, database_features, pool_items, pool_offsets, query_order, out
+):
     """out[i] = |q_a - x_j|^2 for each item j = pool_items[i] of query a's pool.
 
     Only the pool's rows are read, so pools over a memory-mapped database cost their own size.
-    Float sums may be reassociated (vectorised) but in the same order for every pair.
+    Queries are taken in ``query_order``: queries whose pools overlap, taken one after the other
+    by the same thread, find the rows in cache. Float sums may be reassociated (vectorised) but
+    in the same order for every pair.
     """
-    for a in nb.prange(pool_offsets.size - 1):
+    for position in nb.prange(query_order.size):
+        a = query_order[position]
         query = query_features[a]
         query_norm = np.float32(0.0)
         for d in range(query.size):
@@ -368,13 +380,13 @@ def hamming_matrix(query_words, database_columns, out):
     """out[a, j] = Hamming distance between query a and database item j."""
     for a in nb.prange(query_words.shape[0]):
         row = np.empty(database_columns.shape[1], np.uint16)
-        _distances(query_words, a, database_columns, row)
+        _distances(query_words, a, database_columns, 0, row)
         out[a] = row
 
 
 _TILE_QUERIES = 16  # queries that share each block of the database while it is in cache
 _BLOCK_ITEMS = 8192
-_SPAN = 256  # items whose nearest is checked against the cut at once, vectorised
+_SPAN = 256  # items whose nearest is checked against the cut at once
 
 
 @nb.njit(parallel=True, cache=True)
@@ -400,19 +412,19 @@ def hamming_top_k(query_words, database_columns, k, indices, distances):
         hist = np.zeros((size, n_buckets), np.int64)
         cut = np.full(size, n_buckets, np.int64)
         at_or_below = np.zeros(size, np.int64)  # kept items at the cut or nearer
-        block = np.empty(_BLOCK_ITEMS, np.uint16)
-        for start in range(0, n_database, _BLOCK_ITEMS):
-            stop = min(start + _BLOCK_ITEMS, n_database)
-            row = block[: stop - start]
+        span = np.empty(_SPAN, np.uint16)
+        for block in range(0, n_database, _BLOCK_ITEMS):
+            block_end = min(block + _BLOCK_ITEMS, n_database)
             for q in range(size):
-                _distances(query_words, first + q, database_columns[:, start:stop], row)
-                for span in range(0, row.size, _SPAN):
-                    nearest = n_buckets
-                    for j in range(span, min(span + _SPAN, row.size)):
+                for start in range(block, block_end, _SPAN):
+                    row = span[: min(_SPAN, block_end - start)]
+                    _distances(query_words, first + q, database_columns, start, row)
+                    nearest = np.uint16(n_buckets)
+                    for j in range(row.size):
                         nearest = min(nearest, row[j])
                     if nearest >= cut[q]:
                         continue
-                    for j in range(span, min(span + _SPAN, row.size)):
+                    for j in range(row.size):
                         if row[j] < cut[q]:
                             _keep(
                                 q,
@@ -523,7 +535,7 @@ def count_within(query_words, database_columns, threshold, counts):
     """counts[a] = how many database items lie at Hamming distance less than ``threshold``."""
     for a in nb.prange(query_words.shape[0]):
         row = np.empty(database_columns.shape[1], np.uint16)
-        _distances(query_words, a, database_columns, row)
+        _distances(query_words, a, database_columns, 0, row)
         c = 0
         for j in range(row.size):
             c += row[j] < threshold
@@ -535,7 +547,7 @@ def collect_within(query_words, database_columns, threshold, offsets, items):
     """The items at Hamming distance less than ``threshold`` of each query, in database order."""
     for a in nb.prange(query_words.shape[0]):
         row = np.empty(database_columns.shape[1], np.uint16)
-        _distances(query_words, a, database_columns, row)
+        _distances(query_words, a, database_columns, 0, row)
         fill = offsets[a]
         for j in range(row.size):
             if row[j] < threshold:
