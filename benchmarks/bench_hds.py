@@ -24,6 +24,9 @@ from ssdh_lightning.retrieval import pack_codes, search
 _CHUNK = 20_000
 
 
+FLIP, NOISE = 0.3, 1.2  # hard enough that no mode finds every neighbour
+
+
 def make_data(workdir: Path, n_database: int, n_query: int, bits: int, dim: int, seed: int = 0):
     """Clustered codes and features; the database features go to a .npy file, float16."""
     rng = np.random.default_rng(seed)
@@ -31,8 +34,8 @@ def make_data(workdir: Path, n_database: int, n_query: int, bits: int, dim: int,
     code_centres = rng.random((classes, bits)) < 0.5
     feature_centres = rng.random((classes, dim), dtype=np.float32)
     labels = rng.integers(0, classes, n_database + n_query)
-    codes = clustered_codes(rng, labels, code_centres, flip=0.08)
-    path = workdir / f"features_{n_database}x{dim}_seed{seed}.npy"
+    codes = clustered_codes(rng, labels, code_centres, flip=FLIP)
+    path = workdir / f"features_{n_database}x{dim}_seed{seed}_noise{NOISE}.npy"
     if not path.is_file():
 
         def write(stream) -> None:
@@ -41,11 +44,11 @@ def make_data(workdir: Path, n_database: int, n_query: int, bits: int, dim: int,
             chunk_rng = np.random.default_rng(seed + 1)
             for start in range(0, n_database, _CHUNK):
                 chunk = labels[start : min(start + _CHUNK, n_database)]
-                features = clustered_features(chunk_rng, chunk, feature_centres, noise=1.0)
+                features = clustered_features(chunk_rng, chunk, feature_centres, noise=NOISE)
                 stream.write(features.astype(np.float16).tobytes())
 
         atomic_write(path, write)
-    query_features = clustered_features(rng, labels[n_database:], feature_centres, noise=1.0)
+    query_features = clustered_features(rng, labels[n_database:], feature_centres, noise=NOISE)
     return {
         "database_codes": pack_codes(codes[:n_database]),
         "query_codes": pack_codes(codes[n_database:]),

@@ -38,7 +38,7 @@ def test_hds_benchmark_at_a_small_size(tmp_path):
     by_mode = {row["mode"]: row for row in rows}
     assert set(by_mode) == {"bcs", "es", "hds"}
     assert all(0 <= row["precision@10"] <= 1 for row in rows)
-    assert (tmp_path / "features_3000x32_seed0.npy").is_file()
+    assert len(list(tmp_path.glob("features_3000x32_*.npy"))) == 1
     # a second run reuses the features file
     rows_again = bench_hds.run(tmp_path, 3000, 20, 64, 32, 10, 5, 100)
     assert [r["precision@10"] for r in rows_again] == [r["precision@10"] for r in rows]

@@ -26,7 +26,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-_SMALL_SORT = 1024  # below this, a merge sort beats the radix sort's fixed cost
+_SMALL_SORT = 100  # below this, a merge sort beats the radix sort's fixed cost
 STATS_AP_SUM, STATS_RELEVANT, STATS_CUTOFFS = 0, 1, 2  # then ap@cutoff sums, then counts
 
 
