@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from ssdh_lightning import metric_names
 from ssdh_lightning.io import atomic_write, read_json, write_text
-from ssdh_lightning.plots import MODE_LABELS
+from ssdh_lightning.plots import MODE_LABELS, draw_precision_curves, draw_precision_recall
 
 RUN_FILE = "run.json"
 CURVES_FILE = "curves.json"
@@ -188,35 +188,27 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
         bits = sorted({run.hash_bits for run in mine})
         if not bits:
             continue
+        by_bits = {b: [run for run in mine if run.hash_bits == b] for b in bits}
         precision = Figure(figsize=(5 * len(bits), 4), layout="constrained")
-        for i, hash_bits in enumerate(bits):
+        for i, (hash_bits, members) in enumerate(by_bits.items()):
+            curves = {
+                mode: _mean_curve([r.curves["precision_at_k"][mode] for r in members])
+                for mode in members[0].curves["precision_at_k"]
+            }
             axes = precision.add_subplot(1, len(bits), i + 1)
-            runs_here = [run for run in mine if run.hash_bits == hash_bits]
-            for mode in runs_here[0].curves["precision_at_k"]:
-                curve = _mean_curve([r.curves["precision_at_k"][mode] for r in runs_here])
-                axes.plot(np.arange(1, len(curve) + 1), curve, label=MODE_LABELS[mode])
-            axes.set(
-                title=f"{data}, {hash_bits} bits", xlabel="k", ylabel="precision@k", ylim=(0, 1.02)
-            )
-            axes.grid(alpha=0.3)
-            axes.legend()
+            draw_precision_curves(axes, curves, title=f"{data}, {hash_bits} bits")
         figures[f"precision_at_k_{data}.png"] = precision
         pr = Figure(figsize=(6, 4), layout="constrained")
-        axes = pr.add_subplot()
-        for hash_bits in bits:
-            runs_here = [run for run in mine if run.hash_bits == hash_bits]
-            p = _mean_curve([r.curves["bcs_pr"]["precision"] for r in runs_here])
-            r = _mean_curve([r.curves["bcs_pr"]["recall"] for r in runs_here])
-            axes.plot(r, p, marker=".", label=f"{hash_bits} bits")
-        axes.set(
-            title=f"{data}: BCS precision-recall over Hamming radii",
-            xlabel="recall",
-            ylabel="precision",
-            xlim=(0, 1.02),
-            ylim=(0, 1.02),
+        pr_curves = {
+            f"{hash_bits} bits": (
+                _mean_curve([r.curves["bcs_pr"]["precision"] for r in members]),
+                _mean_curve([r.curves["bcs_pr"]["recall"] for r in members]),
+            )
+            for hash_bits, members in by_bits.items()
+        }
+        draw_precision_recall(
+            pr.add_subplot(), pr_curves, title=f"{data}: BCS precision-recall over Hamming radii"
         )
-        axes.grid(alpha=0.3)
-        axes.legend()
         figures[f"precision_recall_{data}.png"] = pr
     return figures
 
