@@ -148,3 +148,14 @@ def test_search_errors_name_the_problem(data):
         search(data["query"], data["database"][:, :5], 3)
     with pytest.raises(ValueError, match="PackedCodes of 12 bits need 2 bytes"):
         PackedCodes(np.zeros((3, 1), np.uint8), 12)
+
+
+def test_pool_distances_refuse_pools_out_of_database_order():
+    from ssdh_lightning.retrieval.euclidean import pool_squared_distances
+
+    features = np.eye(4, dtype=np.float32)
+    offsets = np.array([0, 2, 2, 4])  # the middle query's pool is empty
+    distances = pool_squared_distances(features[:3], features, np.array([0, 3, 1, 2]), offsets)
+    np.testing.assert_allclose(distances, [0.0, 2.0, 2.0, 0.0])
+    with pytest.raises(ValueError, match="must be in database order"):
+        pool_squared_distances(features[:3], features, np.array([3, 0, 1, 2]), offsets)

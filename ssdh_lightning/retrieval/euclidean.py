@@ -63,14 +63,21 @@ def squared_distances(
 def pool_squared_distances(
     query: np.ndarray, database: np.ndarray, pool_items: np.ndarray, pool_offsets: np.ndarray
 ) -> np.ndarray:
-    """Squared distances of each query to its own pool: query a against ``pool_items[o[a]:o[a+1]]``.
+    """Squared distances of each query to its own pool: query a against ``pool_items[o[a]:o[a+1]]``,
+    which must be in database order (ascending), as the pools of the engine are.
 
     Only the pool's rows are read, so a pool over a memory-mapped database costs its own size.
     """
+    descending = np.diff(pool_items) < 0
+    boundaries = pool_offsets[1:-1]
+    boundaries = boundaries[(boundaries > 0) & (boundaries < pool_items.size)]
+    descending[boundaries - 1] = False  # from one query's pool to the next: no order asked
+    if descending.any():
+        raise ValueError("each query's pool items must be in database order (ascending)")
     if database.dtype == np.float16:
         database = database.view(np.uint16)  # numba reads float16 through its bits
     out = np.empty(pool_items.size, dtype=np.float32)
-    # Queries sorted by their pools' first item share rows: half the time at the CIFAR-10 size.
+    # Queries sorted by their pools' first item share rows: a third of the time at CIFAR-10 size.
     starts = np.minimum(pool_offsets[:-1], max(pool_items.size - 1, 0))
     first_items = pool_items[starts] if pool_items.size else np.zeros(len(starts), np.int64)
     order = np.argsort(first_items, kind="stable")
@@ -80,6 +87,7 @@ def pool_squared_distances(
         pool_items,
         pool_offsets,
         order,
+        kernels.pool_group_size(len(order)),
         out,
     )
     return out

@@ -346,33 +346,71 @@ def pool_scores(
         _score_ranked(a, ranked, query_labels, database_labels, multi_label, cutoffs, stats, hits)
 
 
+_POOL_BLOCK = 256  # database rows that stay in cache while a group uses them
+
+
+def pool_group_size(n_queries: int) -> int:
+    """Queries whose pools are walked together: many, for rows to be reused, but enough groups to
+    keep every thread busy (from the caller: numba cannot cache a kernel that asks itself)."""
+    return int(np.clip(n_queries // (4 * nb.get_num_threads()), 16, 512))
+
+
 @nb.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
 def pool_squared_distances(
-    query_features, database_features, pool_items, pool_offsets, query_order, out
+    query_features, database_features, pool_items, pool_offsets, query_order, group_size, out
 ):
     """out[i] = |q_a - x_j|^2 for each item j = pool_items[i] of query a's pool.
 
-    Only the pool's rows are read, so pools over a memory-mapped database cost their own size.
-    Queries are taken in ``query_order``: queries whose pools overlap, taken one after the other
-    by the same thread, find the rows in cache. Float sums may be reassociated (vectorised) but
-    in the same order for every pair.
+    Only the pools' rows are read, so pools over a memory-mapped database cost their own size.
+    Queries go in groups of ``group_size`` consecutive ``query_order`` (order them so that
+    neighbours' pools overlap); a group walks its pools (each in database order) block by block
+    of the database, so a row stays in cache for every query of the group that needs it, and its
+    norm is computed once. Float sums may be reassociated (vectorised), but each pair's
+    arithmetic is the same in any group.
     """
-    for position in nb.prange(query_order.size):
-        a = query_order[position]
-        query = query_features[a]
-        query_norm = np.float32(0.0)
-        for d in range(query.size):
-            query_norm += query[d] * query[d]
-        for i in range(pool_offsets[a], pool_offsets[a + 1]):
-            row = database_features[pool_items[i]]
-            dot = np.float32(0.0)
-            norm = np.float32(0.0)
-            for d in range(query.size):
-                value = _float32(row[d])
-                dot += query[d] * value
-                norm += value * value
-            squared = query_norm + norm - 2 * dot
-            out[i] = squared if squared > 0 else np.float32(0.0)  # never -0.0
+    n_groups = (query_order.size + group_size - 1) // group_size
+    for group in nb.prange(n_groups):
+        members = query_order[group * group_size : (group + 1) * group_size]
+        cursor = np.empty(members.size, np.int64)
+        stop = np.empty(members.size, np.int64)
+        query_norms = np.empty(members.size, np.float32)
+        first = np.iinfo(np.int64).max
+        for m in range(members.size):
+            cursor[m], stop[m] = pool_offsets[members[m]], pool_offsets[members[m] + 1]
+            query_norms[m] = _squared_norm(query_features[members[m]])
+            if cursor[m] < stop[m]:
+                first = min(first, pool_items[cursor[m]])
+        block_norms = np.empty(_POOL_BLOCK, np.float32)
+        block = first - first % _POOL_BLOCK if first < database_features.shape[0] else 0
+        busy = True
+        while busy:
+            busy = False
+            block_norms[:] = -1.0
+            block_end = block + _POOL_BLOCK
+            for m in range(members.size):
+                query = query_features[members[m]]
+                while cursor[m] < stop[m] and pool_items[cursor[m]] < block_end:
+                    item = pool_items[cursor[m]]
+                    row = database_features[item]
+                    if block_norms[item - block] < 0:
+                        block_norms[item - block] = _squared_norm(row)
+                    dot = np.float32(0.0)
+                    for d in range(query.size):
+                        dot += query[d] * _float32(row[d])
+                    squared = query_norms[m] + block_norms[item - block] - 2 * dot
+                    out[cursor[m]] = squared if squared > 0 else np.float32(0.0)  # never -0.0
+                    cursor[m] += 1
+                busy |= cursor[m] < stop[m]
+            block = block_end
+
+
+@nb.njit(inline="always")
+def _squared_norm(values):
+    total = np.float32(0.0)
+    for d in range(values.size):
+        value = _float32(values[d])
+        total += value * value
+    return total
 
 
 @nb.njit(parallel=True, cache=True)

@@ -182,8 +182,19 @@ def _hierarchical_search(
             indices[start + a, :taken] = ranked[:taken]
             indices[start + a, taken:] = hamming_ranked[a, taken:k]
         sizes.append(pool_sizes)
-    offsets = np.arange(0, indices.size + 1, k)
-    distances = euclidean.pool_squared_distances(
-        query_features, database_features, indices.ravel(), offsets
+    return SearchResult(
+        indices, _euclidean_of(query_features, database_features, indices), np.concatenate(sizes)
     )
-    return SearchResult(indices, np.sqrt(distances).reshape(indices.shape), np.concatenate(sizes))
+
+
+def _euclidean_of(query_features, database_features, indices: np.ndarray) -> np.ndarray:
+    """Euclidean distances of each query to the items ``indices[a]`` (any order)."""
+    by_position = np.sort(indices, axis=1)  # the pool kernel reads each query's rows in order
+    squared = euclidean.pool_squared_distances(
+        query_features,
+        database_features,
+        by_position.ravel(),
+        np.arange(0, indices.size + 1, indices.shape[1]),
+    ).reshape(indices.shape)
+    rank_of = np.argsort(np.argsort(indices, axis=1, kind="stable"), axis=1, kind="stable")
+    return np.sqrt(np.take_along_axis(squared, rank_of, axis=1))
