@@ -13,7 +13,7 @@ from torchvision.utils import make_grid
 from ssdh_lightning import metric_names
 from ssdh_lightning.callbacks.retrieval import RetrievalEvaluation, find_evaluation
 from ssdh_lightning.plots import precision_curve_figure
-from ssdh_lightning.retrieval import search
+from ssdh_lightning.retrieval import PackedCodes, pack_codes, search
 
 CORRECT, WRONG = (0, 200, 0), (220, 0, 0)
 
@@ -63,8 +63,9 @@ class RetrievalVisuals(L.Callback):
             return
         step = trainer.global_step
         curves = {mode: s.precision_curve for mode, s in evaluation.scores.modes.items()}
+        database = pack_codes(evaluation.sets["database_codes"])  # laid out once for both modes
         grids = {
-            mode: self._examples(trainer, evaluation, mode)
+            mode: self._examples(trainer, evaluation, database, mode)
             for mode in ("bcs", "hds")
             if mode in evaluation.scores.modes
         }
@@ -77,12 +78,14 @@ class RetrievalVisuals(L.Callback):
                 "val/latent_probs", evaluation.sets["query_probs"], step
             )
 
-    def _examples(self, trainer: L.Trainer, evaluation: RetrievalEvaluation, mode: str):
+    def _examples(
+        self, trainer: L.Trainer, evaluation: RetrievalEvaluation, database: PackedCodes, mode: str
+    ):
         sets, settings = evaluation.sets, evaluation.settings
         n = min(self.n_queries, len(sets["query_labels"]))
         result = search(
             sets["query_codes"][:n],
-            sets["database_codes"],
+            database,
             self.top,
             mode,
             query_features=sets["query_features"][:n],

@@ -18,6 +18,7 @@ from ssdh_lightning.data.image_files import ImageFiles, Skipped, collate_images
 from ssdh_lightning.indexing.files import ImageList
 from ssdh_lightning.indexing.shards import ShardFolder
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.retrieval import pack_codes
 
 
 class EncodedFiles(NamedTuple):
@@ -65,7 +66,7 @@ def encode_batch(model: SSDHModule, batch) -> EncodedFiles:
     encoded = model.encode(images)
     return EncodedFiles(
         positions.cpu().numpy(),
-        np.packbits(encoded.codes.cpu().numpy(), axis=1),
+        pack_codes(encoded.codes).bytes,
         encoded.features.float().cpu().numpy().astype(np.float16),
         skipped,
     )

@@ -42,13 +42,11 @@ def squared_distances(
     database: np.ndarray,
     database_norms: torch.Tensor,
     memory_budget: int,
-    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(n_query, n_database) float32 squared distances, computed over chunks of database rows."""
     queries = _float32(query)
     query_norms = (queries * queries).sum(dim=1, keepdim=True)
-    if out is None:
-        out = torch.empty(queries.shape[0], database.shape[0], dtype=torch.float32)
+    out = torch.empty(queries.shape[0], database.shape[0], dtype=torch.float32)
     step = rows_per_chunk(database.shape[1] * 8, memory_budget)
     for start in range(0, database.shape[0], step):
         rows = _float32(database[start : start + step])

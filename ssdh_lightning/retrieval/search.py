@@ -143,11 +143,11 @@ def _euclidean_search(query_features, database_features, norms, k, memory_budget
     return SearchResult(indices, np.sqrt(squared))
 
 
-def _pools(query_words, database_columns, k, settings: RetrievalSettings):
+def _pools(query_words, database_columns, k, settings: RetrievalSettings, memory_budget: int):
     """Each query's pool (database order) and the Hamming ranking that follows it, up to k."""
     rule, value = settings.pool_rule()
     depth = k if rule == "threshold" else min(max(k, value), database_columns.shape[1])
-    hamming = _hamming_search(query_words, database_columns, depth, DEFAULT_MEMORY_BUDGET)
+    hamming = _hamming_search(query_words, database_columns, depth, memory_budget)
     if rule == "size":
         pool_sizes = np.full(len(query_words), min(value, depth), dtype=np.int64)
         pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
@@ -170,7 +170,7 @@ def _hierarchical_search(
     for start in range(0, len(query_words), step):
         rows = slice(start, start + step)
         pool_sizes, pool_offsets, pool_items, hamming_ranked = _pools(
-            query_words[rows], database_columns, k, settings
+            query_words[rows], database_columns, k, settings, memory_budget
         )
         pool_distances = euclidean.pool_squared_distances(
             query_features[rows], database_features, pool_items, pool_offsets
