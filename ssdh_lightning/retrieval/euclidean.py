@@ -71,7 +71,9 @@ def pool_squared_distances(
     boundaries = boundaries[(boundaries > 0) & (boundaries < pool_items.size)]
     descending[boundaries - 1] = False  # from one query's pool to the next: no order asked
     if descending.any():
-        raise ValueError("each query's pool items must be in database order (ascending)")
+        raise ValueError(
+            "each query's pool items must be in database order: sort every pool ascending first"
+        )
     if database.dtype == np.float16:
         database = database.view(np.uint16)  # numba reads float16 through its bits
     out = np.empty(pool_items.size, dtype=np.float32)
