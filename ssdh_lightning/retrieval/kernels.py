@@ -43,6 +43,18 @@ def _popcount(typingctx, word):
 
 
 @intrinsic
+def _lowest_bit(typingctx, word):
+    """The index of the lowest set bit of a nonzero uint64 (llvm.cttz), as an int64."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.int64(types.uint64), codegen
+
+
+@intrinsic
 def _half_to_float(typingctx, bits):
     """A float16 (given by its bits, as numba has no float16 type) widened to float32."""
     if bits != types.uint16:
@@ -110,17 +122,17 @@ def _keys(query_words, a, database_columns, query_labels, database_labels, multi
 
 
 @nb.njit(inline="always")
-def _add_relevant(stats, hits, a, rank, relrank, cutoffs):
-    """A relevant item at ``rank``, the ``relrank``-th relevant one, into query a's scores."""
-    precision = relrank / rank
-    stats[a, STATS_AP_SUM] += precision
-    if rank <= cutoffs[-1]:
-        for t in range(cutoffs.size):
-            if rank <= cutoffs[t]:
-                stats[a, STATS_CUTOFFS + t] += precision
-                stats[a, STATS_CUTOFFS + cutoffs.size + t] += 1
-    if rank <= hits.shape[1]:
-        hits[a, rank - 1] = 1
+def _add_top(stats, hits, a, rank, precision, cutoffs):
+    """A relevant item ranked within the deepest cut-off into query a's top-k scores.
+
+    (Sums over all ranks are kept in local variables by the callers: a sum held in ``stats``
+    would make every relevant item wait for the previous one's store.)
+    """
+    for t in range(cutoffs.size):
+        if rank <= cutoffs[t]:
+            stats[a, STATS_CUTOFFS + t] += precision
+            stats[a, STATS_CUTOFFS + cutoffs.size + t] += 1
+    hits[a, rank - 1] = 1
 
 
 @contextmanager
@@ -188,81 +200,127 @@ def hamming_scores(
     pooled,
     n_groups,
 ):
-    """Score the Hamming ranking of each query, in one scan of the database.
+    """Score the Hamming ranking of each query from two passes over its distances.
 
     Every relevant item goes into the ``bcs_*`` scores; with ``pooled`` (HDS), those ranked after
     the query's pool (the first ``pool_sizes[a]`` of the ranking, the HDS candidates) also into
     ``outside_*``, and the pool is written to ``pool_items`` in database order. The histograms of
     distances are kept.
+
+    The first pass gives every item its place in its bucket (the items of its distance before
+    it), so that the buckets' offsets then give each item's rank. The second pass visits only the
+    relevant and the pooled items, found 64 at a time through bit masks: a branch per item on its
+    label is mispredicted about once per relevant item, which cost more than both passes.
     """
     n_database = database_columns.shape[1]
     n_buckets = hist.shape[1]
     for group in nb.prange(n_groups):
         keys = np.empty(n_database, np.uint16)
-        # per relevant item, in database order: its bucket and how many items of that bucket,
-        # and how many relevant ones, come before it
+        place = np.empty(n_database, np.int32)
+        # per relevant item, in database order: its rank, its bucket and the relevant items of
+        # that bucket before it
+        rank = np.empty(n_database, np.int64)
         bucket = np.empty(n_database, np.uint16)
-        ahead = np.empty(n_database, np.int32)
         ahead_rel = np.empty(n_database, np.int32)
-        count = np.empty(2 * n_buckets, np.int64)  # items seen so far, per key
+        counts = np.empty(n_buckets, np.int64)
+        relevant = np.empty(n_buckets, np.int64)
         offset = np.empty(n_buckets, np.int64)  # items in nearer buckets
         offset_rel = np.empty(n_buckets, np.int64)
         for a in range(group, query_words.shape[0], n_groups):
             _keys(
                 query_words, a, database_columns, query_labels, database_labels, multi_label, keys
             )
-            count[:] = 0
-            n_rel = 0
+            counts[:] = 0
             for j in range(n_database):
-                k = keys[j]
-                if k & 1:
-                    v = k >> 1
-                    bucket[n_rel] = v
-                    ahead[n_rel] = count[2 * v] + count[2 * v + 1]
-                    ahead_rel[n_rel] = count[k]
-                    n_rel += 1
-                count[k] += 1
-            before = 0
-            before_rel = 0
-            for v in range(n_buckets):
-                offset[v] = before
-                offset_rel[v] = before_rel
-                hist[a, v] = count[2 * v] + count[2 * v + 1]
-                hist_rel[a, v] = count[2 * v + 1]
-                before += hist[a, v]
-                before_rel += hist_rel[a, v]
-            bcs_stats[a, STATS_RELEVANT] = n_rel
-            outside_stats[a, STATS_RELEVANT] = n_rel
+                v = keys[j] >> 1
+                c = counts[v]
+                place[j] = c
+                counts[v] = c + 1
+            _offsets(counts, offset)
             pool = pool_sizes[a]
+            cut, room = _pool_cut(counts, pool)
+            near = np.uint16(2 * cut + 2 if pool > 0 else 0)  # keys below: buckets to the cut
+            relevant[:] = 0
+            pool_out = pool_items[pool_offsets[a] : pool_offsets[a + 1]]
+            n_rel = 0
+            n_pool = 0
+            for first in range(0, n_database, 64):
+                rel_mask, near_mask = _masks(keys[first : first + 64], near)
+                while rel_mask:
+                    j = first + _lowest_bit(rel_mask)
+                    rel_mask &= rel_mask - np.uint64(1)
+                    v = keys[j] >> 1
+                    rank[n_rel] = offset[v] + place[j] + 1
+                    bucket[n_rel] = v
+                    ahead_rel[n_rel] = relevant[v]
+                    relevant[v] += 1
+                    n_rel += 1
+                while near_mask:
+                    j = first + _lowest_bit(near_mask)
+                    near_mask &= near_mask - np.uint64(1)
+                    if keys[j] >> 1 < cut or place[j] < room:
+                        pool_out[n_pool] = j
+                        n_pool += 1
+            _offsets(relevant, offset_rel)
+            hist[a] = counts
+            hist_rel[a] = relevant
+            depth = cutoffs[-1]
+            ap_sum = 0.0
+            ap_outside = 0.0
             for i in range(n_rel):
-                v = bucket[i]
-                rank = offset[v] + ahead[i] + 1
-                relrank = offset_rel[v] + ahead_rel[i] + 1
-                _add_relevant(bcs_stats, bcs_hits, a, rank, relrank, cutoffs)
-                if pooled and rank > pool:
-                    _add_relevant(outside_stats, outside_hits, a, rank, relrank, cutoffs)
-            if pool > 0:
-                _take_first(
-                    keys, 1, hist[a], pool, pool_items[pool_offsets[a] : pool_offsets[a + 1]]
-                )
+                precision = (offset_rel[bucket[i]] + ahead_rel[i] + 1) / rank[i]
+                outside = pooled and rank[i] > pool
+                ap_sum += precision
+                ap_outside += precision if outside else 0.0
+                if rank[i] <= depth:
+                    _add_top(bcs_stats, bcs_hits, a, rank[i], precision, cutoffs)
+                    if outside:
+                        _add_top(outside_stats, outside_hits, a, rank[i], precision, cutoffs)
+            bcs_stats[a, STATS_AP_SUM] = ap_sum
+            bcs_stats[a, STATS_RELEVANT] = n_rel
+            outside_stats[a, STATS_AP_SUM] = ap_outside
+            outside_stats[a, STATS_RELEVANT] = n_rel
 
 
 @nb.njit(inline="always")
-def _take_first(keys, shift, hist, k, out):
-    """The first k items by (keys[j] >> shift, j) into ``out``, in database order."""
+def _offsets(counts, out):
+    """out[v] = the sum of counts[:v]."""
+    before = 0
+    for v in range(counts.size):
+        out[v] = before
+        before += counts[v]
+
+
+@nb.njit(inline="always")
+def _pool_cut(hist, k):
+    """The farthest bucket of the first k items, and how many items of it they take."""
+    if k == 0:
+        return 0, 0
     cut = 0
     below = 0
     while below + hist[cut] < k:
         below += hist[cut]
         cut += 1
-    room = k - below
-    n = 0
-    for j in range(keys.size):
-        d = keys[j] >> shift
-        if d < cut or (d == cut and room > 0):
-            room -= d == cut
-            out[n] = j
-            n += 1
+    return cut, k - below
+
+
+@nb.njit(inline="always")
+def _masks(keys, near):
+    """Bit masks of up to 64 keys: the relevant (odd) keys and those below ``near``.
+
+    With 64 keys the loop compiles to vector compares (indices from 0 need no wrap-around test).
+    """
+    rel_mask = np.uint64(0)
+    near_mask = np.uint64(0)
+    if keys.size == 64:
+        for u in range(64):
+            rel_mask |= np.uint64(keys[u] & 1) << np.uint64(u)
+            near_mask |= np.uint64(keys[u] < near) << np.uint64(u)
+    else:
+        for u in range(keys.size):
+            rel_mask |= np.uint64(keys[u] & 1) << np.uint64(u)
+            near_mask |= np.uint64(keys[u] < near) << np.uint64(u)
+    return rel_mask, near_mask
 
 
 @nb.njit(cache=True)
@@ -310,10 +368,15 @@ def stable_argsort(keys):
 def _score_ranked(a, ranked, query_labels, database_labels, multi_label, cutoffs, stats, hits):
     """Scores items ranked first to last; returns how many were relevant."""
     relrank = 0
+    ap_sum = 0.0
     for r in range(ranked.size):
         if _relevant(query_labels, a, database_labels, ranked[r], multi_label):
             relrank += 1
-            _add_relevant(stats, hits, a, r + 1, relrank, cutoffs)
+            precision = relrank / (r + 1)
+            ap_sum += precision
+            if r < cutoffs[-1]:
+                _add_top(stats, hits, a, r + 1, precision, cutoffs)
+    stats[a, STATS_AP_SUM] += ap_sum
     return relrank
 
 
