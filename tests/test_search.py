@@ -150,12 +150,40 @@ def test_search_errors_name_the_problem(data):
         PackedCodes(np.zeros((3, 1), np.uint8), 12)
 
 
-def test_pool_distances_refuse_pools_out_of_database_order():
+def test_pool_distances_of_pools_in_any_order():
     from ssdh_lightning.retrieval.euclidean import pool_squared_distances
 
-    features = np.eye(4, dtype=np.float32)
-    offsets = np.array([0, 2, 2, 4])  # the middle query's pool is empty
-    distances = pool_squared_distances(features[:3], features, np.array([0, 3, 1, 2]), offsets)
-    np.testing.assert_allclose(distances, [0.0, 2.0, 2.0, 0.0])
-    with pytest.raises(ValueError, match="must be in database order"):
-        pool_squared_distances(features[:3], features, np.array([3, 0, 1, 2]), offsets)
+    rng = np.random.default_rng(1)
+    features = rng.integers(0, 5, (1500, 6)).astype(np.float32)  # exact sums; several blocks
+    sizes = np.array([40, 0, 300, 1])  # one query's pool is empty
+    offsets = np.concatenate(([0], np.cumsum(sizes)))
+    shuffled = [rng.choice(len(features), size, replace=False) for size in sizes]
+    for pools in (shuffled, [np.sort(pool) for pool in shuffled]):
+        expected = [
+            ((features[a] - features[pool]) ** 2).sum(axis=1) for a, pool in enumerate(pools)
+        ]
+        distances = pool_squared_distances(features[:4], features, np.concatenate(pools), offsets)
+        np.testing.assert_array_equal(distances, np.concatenate(expected))
+
+
+def test_pool_distances_do_not_depend_on_which_queries_go_together():
+    """On arbitrary floats (not exact sums), a pool's distances are the same bits whether its
+    query is computed with 300 others or alone, and within float32 rounding of float64."""
+    from ssdh_lightning.retrieval.euclidean import pool_squared_distances
+
+    rng = np.random.default_rng(0)
+    query = rng.standard_normal((300, 37)).astype(np.float32)
+    database = rng.standard_normal((2000, 37)).astype(np.float32)
+    sizes = rng.integers(0, 60, len(query))
+    offsets = np.concatenate(([0], np.cumsum(sizes)))
+    items = np.concatenate([np.sort(rng.choice(len(database), s, replace=False)) for s in sizes])
+    together = pool_squared_distances(query, database, items, offsets)
+    alone = [
+        pool_squared_distances(query[a : a + 1], database, items[start:stop], np.array([0, size]))
+        for a, (start, stop, size) in enumerate(zip(offsets[:-1], offsets[1:], sizes, strict=True))
+    ]
+    np.testing.assert_array_equal(together, np.concatenate(alone))
+    expected = ((query[np.repeat(np.arange(len(query)), sizes)] - database[items]) ** 2).astype(
+        np.float64
+    )
+    np.testing.assert_allclose(together, expected.sum(axis=1), rtol=1e-5, atol=1e-4)

@@ -426,10 +426,10 @@ def pool_squared_distances(
 
     Only the pools' rows are read, so pools over a memory-mapped database cost their own size.
     Queries go in groups of ``group_size`` consecutive ``query_order`` (order them so that
-    neighbours' pools overlap); a group walks its pools (each in database order) block by block
-    of the database, so a row stays in cache for every query of the group that needs it, and its
-    norm is computed once. Float sums may be reassociated (vectorised), but each pair's
-    arithmetic is the same in any group.
+    neighbours' pools overlap); a group walks its pools block by block of the database, so a row
+    stays in cache for every query of the group that needs it, and its norm is computed once.
+    Pools may come in any order, but in database order each row is met once. Float sums may be
+    reassociated (vectorised), but each pair's arithmetic is the same in any group.
     """
     n_groups = (query_order.size + group_size - 1) // group_size
     for group in nb.prange(n_groups):
@@ -453,18 +453,56 @@ def pool_squared_distances(
             for m in range(members.size):
                 query = query_features[members[m]]
                 while cursor[m] < stop[m] and pool_items[cursor[m]] < block_end:
-                    item = pool_items[cursor[m]]
-                    row = database_features[item]
-                    if block_norms[item - block] < 0:
-                        block_norms[item - block] = _squared_norm(row)
-                    dot = np.float32(0.0)
-                    for d in range(query.size):
-                        dot += query[d] * _float32(row[d])
-                    squared = query_norms[m] + block_norms[item - block] - 2 * dot
-                    out[cursor[m]] = squared if squared > 0 else np.float32(0.0)  # never -0.0
-                    cursor[m] += 1
+                    # Two rows per pass over the query (it is read once for both, and the loop's
+                    # tail is shared); a lone last row goes with itself, so that every distance
+                    # comes out of the same arithmetic.
+                    i = cursor[m]
+                    i_next = i + 1
+                    if i_next == stop[m] or pool_items[i_next] >= block_end:
+                        i_next = i
+                    row, norm = _block_row(database_features, pool_items[i], block, block_norms)
+                    row_next, norm_next = _block_row(
+                        database_features, pool_items[i_next], block, block_norms
+                    )
+                    dot, dot_next = _dot_pair(query, row, row_next)
+                    _store_distance(out, i, query_norms[m], norm, dot)
+                    _store_distance(out, i_next, query_norms[m], norm_next, dot_next)
+                    cursor[m] = i_next + 1
                 busy |= cursor[m] < stop[m]
             block = block_end
+
+
+@nb.njit(inline="always")
+def _block_row(database_features, item, block, block_norms):
+    """Row ``item`` of the database and its squared norm, computed once per block.
+
+    An item behind the block comes from a pool out of database order: still right, but its norm
+    is not kept.
+    """
+    row = database_features[item]
+    if item < block:
+        return row, _squared_norm(row)
+    if block_norms[item - block] < 0:
+        block_norms[item - block] = _squared_norm(row)
+    return row, block_norms[item - block]
+
+
+@nb.njit(inline="always")
+def _store_distance(out, i, query_norm, row_norm, dot):
+    squared = query_norm + row_norm - 2 * dot
+    out[i] = squared if squared > 0 else np.float32(0.0)  # never -0.0
+
+
+@nb.njit(inline="always")
+def _dot_pair(query, row, row_next):
+    """(query . row, query . row_next) in float32."""
+    dot = np.float32(0.0)
+    dot_next = np.float32(0.0)
+    for d in range(query.size):
+        value = query[d]
+        dot += value * _float32(row[d])
+        dot_next += value * _float32(row_next[d])
+    return dot, dot_next
 
 
 @nb.njit(inline="always")
