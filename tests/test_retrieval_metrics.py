@@ -145,6 +145,14 @@ def test_same_numbers_whatever_the_chunk_size_dtype_and_threads():
             query_features=problem["query_features"].astype(np.float16),
             database_features=problem["database_features"].astype(np.float64),
         ),
+        # class ids of any integer type and range: kept as they are or narrowed to uint8/16
+        *(
+            dict(
+                query_labels=(problem["query_labels"] * scale + shift).astype(dtype),
+                database_labels=(problem["database_labels"] * scale + shift).astype(dtype),
+            )
+            for scale, shift, dtype in ((1, 0, np.uint8), (300, 7, np.int32), (40_000, -1, int))
+        ),
     ]
     for variant in variants:
         assert evaluate_retrieval(**{**problem, **variant}, hds_threshold=4) == pytest.approx(

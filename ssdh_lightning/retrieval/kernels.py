@@ -222,6 +222,7 @@ def hamming_scores(
         rank = np.empty(n_database, np.int64)
         bucket = np.empty(n_database, np.uint16)
         ahead_rel = np.empty(n_database, np.int32)
+        top = np.empty(n_database, np.int64)
         counts = np.empty(n_buckets, np.int64)
         relevant = np.empty(n_buckets, np.int64)
         offset = np.empty(n_buckets, np.int64)  # items in nearer buckets
@@ -267,15 +268,20 @@ def hamming_scores(
             depth = cutoffs[-1]
             ap_sum = 0.0
             ap_outside = 0.0
+            n_top = 0
             for i in range(n_rel):
                 precision = (offset_rel[bucket[i]] + ahead_rel[i] + 1) / rank[i]
-                outside = pooled and rank[i] > pool
                 ap_sum += precision
-                ap_outside += precision if outside else 0.0
-                if rank[i] <= depth:
-                    _add_top(bcs_stats, bcs_hits, a, rank[i], precision, cutoffs)
-                    if outside:
-                        _add_top(outside_stats, outside_hits, a, rank[i], precision, cutoffs)
+                ap_outside += precision if pooled and rank[i] > pool else 0.0
+                # the few within the top cut-offs, listed without a branch (it would mispredict)
+                top[n_top] = i
+                n_top += rank[i] <= depth
+            for t in range(n_top):
+                i = top[t]
+                precision = (offset_rel[bucket[i]] + ahead_rel[i] + 1) / rank[i]
+                _add_top(bcs_stats, bcs_hits, a, rank[i], precision, cutoffs)
+                if pooled and rank[i] > pool:
+                    _add_top(outside_stats, outside_hits, a, rank[i], precision, cutoffs)
             bcs_stats[a, STATS_AP_SUM] = ap_sum
             bcs_stats[a, STATS_RELEVANT] = n_rel
             outside_stats[a, STATS_AP_SUM] = ap_outside

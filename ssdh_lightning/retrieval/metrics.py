@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ssdh_lightning.retrieval import euclidean, kernels
-from ssdh_lightning.retrieval.arrays import check_rows, features_array, relevance_labels
+from ssdh_lightning.retrieval.arrays import (
+    check_rows,
+    features_array,
+    narrow_class_ids,
+    relevance_labels,
+)
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import check_pair, pack_codes
 from ssdh_lightning.retrieval.settings import (
@@ -160,6 +165,8 @@ def _prepare(
         raise ValueError("the database is empty: there is nothing to rank")
     if n_queries == 0:
         raise ValueError("there are no queries to evaluate")
+    if not query_multi:
+        query_labels, database_labels = narrow_class_ids(query_labels, database_labels)
     query_words = database_columns = None
     hash_bits = 0
     if set(settings.modes) & set(CODE_MODES):
