@@ -189,7 +189,7 @@ def _hierarchical_search(
 
 def _euclidean_of(query_features, database_features, indices: np.ndarray) -> np.ndarray:
     """Euclidean distances of each query to the items ``indices[a]`` (any order)."""
-    by_position = np.sort(indices, axis=1)  # the pool kernel reads each query's rows in order
+    by_position = np.sort(indices, axis=1)  # in database order, the pool kernel meets rows once
     squared = euclidean.pool_squared_distances(
         query_features,
         database_features,
