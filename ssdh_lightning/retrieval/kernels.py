@@ -214,6 +214,7 @@ def hamming_scores(
     """
     n_database = database_columns.shape[1]
     n_buckets = hist.shape[1]
+    max_pool = pool_sizes.max() if pool_sizes.size else 0
     for group in nb.prange(n_groups):
         keys = np.empty(n_database, np.uint16)
         place = np.empty(n_database, np.int32)
@@ -223,6 +224,7 @@ def hamming_scores(
         bucket = np.empty(n_database, np.uint16)
         ahead_rel = np.empty(n_database, np.int32)
         top = np.empty(n_database, np.int64)
+        pool_taken = np.empty(max_pool + 1, np.int64)
         counts = np.empty(n_buckets, np.int64)
         relevant = np.empty(n_buckets, np.int64)
         offset = np.empty(n_buckets, np.int64)  # items in nearer buckets
@@ -242,7 +244,6 @@ def hamming_scores(
             cut, room = _pool_cut(counts, pool)
             near = np.uint16(2 * cut + 2 if pool > 0 else 0)  # keys below: buckets to the cut
             relevant[:] = 0
-            pool_out = pool_items[pool_offsets[a] : pool_offsets[a + 1]]
             n_rel = 0
             n_pool = 0
             for first in range(0, n_database, 64):
@@ -259,9 +260,9 @@ def hamming_scores(
                 while near_mask:
                     j = first + _lowest_bit(near_mask)
                     near_mask &= near_mask - np.uint64(1)
-                    if keys[j] >> 1 < cut or place[j] < room:
-                        pool_out[n_pool] = j
-                        n_pool += 1
+                    pool_taken[n_pool] = j  # kept or overwritten: no branch to mispredict
+                    n_pool += (keys[j] >> 1 < cut) | (place[j] < room)
+            pool_items[pool_offsets[a] : pool_offsets[a + 1]] = pool_taken[:pool]
             _offsets(relevant, offset_rel)
             hist[a] = counts
             hist_rel[a] = relevant
