@@ -2,9 +2,9 @@
 
 Every ranking here is stable: ties go to the lower database position, as PROTOCOL.md requires.
 Hamming rankings are never sorted. Distances are small integers, so the rank of an item is the
-number of items in lower distance buckets plus its place in its own bucket; one scan in database
-order counts both, and only the relevant items' ranks are kept. Float rankings (ES, the HDS pool)
-use a stable LSD radix sort.
+number of items in lower distance buckets plus its place in its own bucket; a pass in database
+order counts both, and a second visits only the relevant items (and the HDS pool's candidates)
+to score them. Float rankings (ES, the HDS pool) use a stable LSD radix sort.
 
 Database codes come as uint64 words laid out by column, (words, n), so that the distance loop
 over the database is contiguous and vectorises (AVX-512 VPOPCNTQ where the CPU has it).
