@@ -33,6 +33,13 @@ def array_file(index: Index, name: str):
     return index.folder / index.manifest["arrays"][name]["file"]
 
 
+def damage_last_byte(index: Index, name: str) -> None:
+    path = array_file(index, name)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def test_an_index_reads_back_what_was_written(tmp_path):
     written = write_index(tmp_path / "index", 50)
     index = Index.load(tmp_path / "index", verify=True)
@@ -125,20 +132,14 @@ def test_a_truncated_array_is_refused(tmp_path):
 
 def test_a_changed_byte_fails_the_checksum(tmp_path):
     index = write_index(tmp_path / "index", 50)
-    path = array_file(index, "codes")
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
+    damage_last_byte(index, "codes")
     with pytest.raises(ValueError, match="does not match its checksum"):
         Index.load(tmp_path / "index")
 
 
 def test_the_features_checksum_is_checked_on_request(tmp_path):
     index = write_index(tmp_path / "index", 50)
-    path = array_file(index, "features")
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
+    damage_last_byte(index, "features")
     assert len(Index.load(tmp_path / "index")) == 50  # by default: sizes only, no full read
     with pytest.raises(ValueError, match=r"features\.000001\.npy does not match its checksum"):
         Index.load(tmp_path / "index", verify=True)
