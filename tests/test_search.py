@@ -97,6 +97,10 @@ def test_hds_search_reranks_the_pool_and_follows_in_hamming_order(data, rule, k)
     np.testing.assert_array_equal(result.indices, expected[:, :k])
     expected_pool = (hamming < rule[1]).sum(1) if rule[0] == "threshold" else np.full(7, rule[1])
     np.testing.assert_array_equal(result.pool_sizes, expected_pool)
+    # every result has its Euclidean distance, inside the pool and after it
+    differences = data["query_features"][:, None] - data["database_features"][result.indices]
+    euclid = np.sqrt((differences.astype(np.float64) ** 2).sum(-1))
+    np.testing.assert_allclose(result.distances, euclid, rtol=1e-6, atol=1e-6)
 
 
 def test_search_reads_memory_mapped_packed_codes_and_features(tmp_path, data):

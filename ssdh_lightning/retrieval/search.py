@@ -165,6 +165,7 @@ def _hierarchical_search(
     query_words, database_columns, query_features, database_features, k, settings, memory_budget
 ) -> SearchResult:
     indices = np.empty((len(query_words), k), dtype=np.int64)
+    squared = np.empty((len(query_words), k), dtype=np.float32)
     step = rows_per_chunk(k * 8 * 4 + settings.pool_rule()[1] * 16, memory_budget)
     sizes = []
     for start in range(0, len(query_words), step):
@@ -175,26 +176,21 @@ def _hierarchical_search(
         pool_distances = euclidean.pool_squared_distances(
             query_features[rows], database_features, pool_items, pool_offsets
         )
-        for a, size in enumerate(pool_sizes):
+        for a in range(len(pool_sizes)):
             span = slice(pool_offsets[a], pool_offsets[a + 1])
-            ranked = pool_items[span][kernels.stable_argsort(pool_distances[span])]
-            taken = min(size, k)
-            indices[start + a, :taken] = ranked[:taken]
+            best = kernels.stable_argsort(pool_distances[span])[:k]
+            taken = best.size
+            indices[start + a, :taken] = pool_items[span][best]
+            squared[start + a, :taken] = pool_distances[span][best]
             indices[start + a, taken:] = hamming_ranked[a, taken:k]
         sizes.append(pool_sizes)
-    return SearchResult(
-        indices, _euclidean_of(query_features, database_features, indices), np.concatenate(sizes)
-    )
-
-
-def _euclidean_of(query_features, database_features, indices: np.ndarray) -> np.ndarray:
-    """Euclidean distances of each query to the items ``indices[a]`` (any order)."""
-    by_position = np.sort(indices, axis=1)  # in database order, the pool kernel meets rows once
-    squared = euclidean.pool_squared_distances(
+    pool_sizes = np.concatenate(sizes)
+    # a pool smaller than k is followed by items in Hamming order, still without a distance
+    beyond = np.arange(k) >= pool_sizes[:, None]
+    squared[beyond] = euclidean.pool_squared_distances(
         query_features,
         database_features,
-        by_position.ravel(),
-        np.arange(0, indices.size + 1, indices.shape[1]),
-    ).reshape(indices.shape)
-    rank_of = np.argsort(np.argsort(indices, axis=1, kind="stable"), axis=1, kind="stable")
-    return np.sqrt(np.take_along_axis(squared, rank_of, axis=1))
+        indices[beyond],
+        np.concatenate(([0], np.cumsum(beyond.sum(axis=1)))),
+    )
+    return SearchResult(indices, np.sqrt(squared), pool_sizes)
