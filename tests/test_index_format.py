@@ -90,7 +90,7 @@ def test_search_refuses_queries_of_another_model(tmp_path):
     index = write_index(tmp_path / "index", 20)
     with pytest.raises(ValueError, match="query codes have 16 bits but database codes have 48"):
         index.search(np.zeros((1, 16), dtype=bool), 5, "bcs")
-    with pytest.raises(ValueError, match="query_features have 8 values, but the index's"):
+    with pytest.raises(ValueError, match="query_features have 8 values but database_features have"):
         index.search(None, 5, "es", query_features=np.zeros((1, 8), dtype=np.float32))
     with pytest.raises(ValueError, match="backend must be one of"):
         index.search(index.codes[np.arange(1)], 5, backend="annoy")

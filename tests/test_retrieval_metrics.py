@@ -210,7 +210,10 @@ def test_curves_and_pr_follow_the_metrics():
         (dict(database_codes=np.zeros((20, 9), dtype=bool)), "query codes have 8 bits"),
         (dict(query_codes=np.full((5, 8), 2)), "must hold only 0 and 1"),
         (dict(query_features=None), "pass query_features and database_features"),
-        (dict(query_features=np.zeros((5, 2), np.float32)), "query_features have 2 dimensions"),
+        (
+            dict(query_features=np.zeros((5, 2), np.float32)),
+            "query_features have 2 values but database_features have 3",
+        ),
         (dict(query_labels=np.zeros(5)), "must be integer class ids"),
         (
             dict(database_labels=np.zeros(0, dtype=int), database_codes=np.zeros((0, 8), bool)),

@@ -150,6 +150,16 @@ def test_search_errors_name_the_problem(data):
         search(data["query"], data["database"], 3, "cosine")
     with pytest.raises(ValueError, match="query codes have 6 bits but database codes have 5"):
         search(data["query"], data["database"][:, :5], 3)
+    wider = np.pad(data["query_features"], ((0, 0), (0, 2)))
+    with pytest.raises(ValueError, match="encode the queries with the database's model"):
+        search(
+            data["query"],
+            data["database"],
+            3,
+            "hds",
+            query_features=wider,
+            database_features=data["database_features"],
+        )
     with pytest.raises(ValueError, match="PackedCodes of 12 bits need 2 bytes"):
         PackedCodes(np.zeros((3, 1), np.uint8), 12)
 

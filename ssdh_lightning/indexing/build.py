@@ -52,6 +52,11 @@ class Plan:
     def up_to_date(self, base: Index | None) -> bool:
         return base is not None and len(self.todo) == 0 and len(self.kept) == len(base)
 
+    def encoded_in(self, encoded: Encoded) -> np.ndarray:
+        """The positions in ``todo`` whose files ``encoded`` holds, in scan order."""
+        held = [p for p in self.todo if self.keys[p] in encoded.rows]
+        return np.array(held, dtype=np.int64)
+
 
 def plan_build(files: ImageList, base: Index | None) -> Plan:
     keys = files.keys()
@@ -107,24 +112,24 @@ def build_index(
     lives in ``<out>.work/``, which must be shared by every node of a multi-node build.
     """
     ckpt_path, images, out = Path(ckpt_path), Path(images), Path(out)
-    model = load_module(ckpt_path)
-    sha256 = file_sha256(ckpt_path)
+    sha256 = file_sha256(ckpt_path) if ckpt_path.is_file() else None
     base = existing_index(out)
-    if base is not None:
+    if base is not None:  # before loading the model: these checks are cheap and say more
         check_checkpoint(base, ckpt_path, sha256)
         _check_images_root(base, images)
+    model = load_module(ckpt_path)
     plan = plan_build(scan_images(images), base)
     shards = ShardFolder(work_folder(out, sha256))
     if plan.up_to_date(base):
         log.info("the index at %s is up to date: %d images of %s", out, len(base), images)
         shutil.rmtree(shards.folder.parent, ignore_errors=True)
         return base
-    remaining = [p for p in plan.todo if plan.keys[p] not in shards.encoded().rows]
-    to_encode = plan.files.subset(np.array(remaining, dtype=np.int64))
+    remaining = np.setdiff1d(plan.todo, plan.encoded_in(shards.encoded()))
+    to_encode = plan.files.subset(remaining)
     trainer = _trainer(dict(trainer_options or {}), to_encode, shards)
     if trainer.is_global_zero:
         _log_plan(plan, base, len(remaining), shards)
-    if remaining:
+    if len(remaining):
         shards.folder.mkdir(parents=True, exist_ok=True)
         loader = image_loader(to_encode.path, len(to_encode), model, batch_size, num_workers)
         trainer.predict(ImageEncoder(model), loader, return_predictions=False)
@@ -158,7 +163,7 @@ def _log_plan(plan: Plan, base: Index | None, remaining: int, shards: ShardFolde
 def _encoded_files(plan: Plan, encoded: Encoded, report_dir: str | Path | None) -> np.ndarray:
     """The positions of the new files that were encoded; raises when some were not reached."""
     files = plan.files
-    new = np.array([p for p in plan.todo if plan.keys[p] in encoded.rows], dtype=np.int64)
+    new = plan.encoded_in(encoded)
     unreadable = SkippedFiles(report_dir)
     missing = []
     for p in np.setdiff1d(plan.todo, new):

@@ -65,6 +65,15 @@ def narrow_class_ids(query_labels: np.ndarray, database_labels: np.ndarray):
     return query_labels, database_labels
 
 
+def check_feature_dims(query_features: np.ndarray, database_features: np.ndarray) -> None:
+    if query_features.shape[1] != database_features.shape[1]:
+        raise ValueError(
+            f"query_features have {query_features.shape[1]} values but database_features have "
+            f"{database_features.shape[1]}; both must come from the same model: encode the "
+            "queries with the database's model"
+        )
+
+
 def check_rows(name: str, array_len: int, other_name: str, other_len: int) -> None:
     if array_len != other_len:
         raise ValueError(

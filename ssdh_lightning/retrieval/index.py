@@ -34,11 +34,11 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from ssdh_lightning.io import atomic_write, read_json, write_json
-from ssdh_lightning.retrieval.arrays import features_array
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET
-from ssdh_lightning.retrieval.codes import PackedCodes, pack_codes
+from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
 from ssdh_lightning.retrieval.euclidean import squared_norms
 from ssdh_lightning.retrieval.search import SearchResult, search
+from ssdh_lightning.retrieval.settings import check_k
 from ssdh_lightning.strings import PackedStrings
 
 FORMAT_VERSION = 1
@@ -276,13 +276,6 @@ class Index:
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if query_features is not None:
-            query_features = features_array(query_features, "query_features")
-            if query_features.shape[1] != self.feature_dim:
-                raise ValueError(
-                    f"query_features have {query_features.shape[1]} values, but the index's "
-                    f"features have {self.feature_dim}: encode the queries with the index's model"
-                )
         if backend == "faiss":
             if mode != "bcs":
                 raise ValueError(
@@ -321,13 +314,9 @@ class Index:
         return index
 
     def _faiss_search(self, query, k: int) -> SearchResult:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
         query = pack_codes(query)
-        if query.hash_bits != self.hash_bits:
-            raise ValueError(
-                f"query codes have {query.hash_bits} bits but the index's have {self.hash_bits}"
-            )
+        check_pair(query, self.codes)
         distances, indices = self._faiss_index.search(
             np.ascontiguousarray(query.bytes), min(int(k), len(self))
         )

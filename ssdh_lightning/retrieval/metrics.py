@@ -13,6 +13,7 @@ import numpy as np
 
 from ssdh_lightning.retrieval import euclidean, kernels
 from ssdh_lightning.retrieval.arrays import (
+    check_feature_dims,
     check_rows,
     features_array,
     narrow_class_ids,
@@ -190,11 +191,7 @@ def _prepare(
         database_features = features_array(database_features, "database_features")
         check_rows("query_features", len(query_features), "query_labels", n_queries)
         check_rows("database_features", len(database_features), "database_labels", n_database)
-        if query_features.shape[1] != database_features.shape[1]:
-            raise ValueError(
-                f"query_features have {query_features.shape[1]} dimensions but "
-                f"database_features have {database_features.shape[1]}"
-            )
+        check_feature_dims(query_features, database_features)
     return _Inputs(
         query_words,
         database_columns,

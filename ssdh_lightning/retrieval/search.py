@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ssdh_lightning.retrieval import euclidean, kernels
-from ssdh_lightning.retrieval.arrays import check_rows, features_array
+from ssdh_lightning.retrieval.arrays import check_feature_dims, check_rows, features_array
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import check_pair, pack_codes
 from ssdh_lightning.retrieval.settings import (
@@ -16,6 +16,7 @@ from ssdh_lightning.retrieval.settings import (
     FEATURE_MODES,
     RetrievalSettings,
     check_hds_pool,
+    check_k,
     check_modes,
 )
 
@@ -59,8 +60,7 @@ def search(
     """
     (mode,) = check_modes(mode)
     check_hds_pool(hds_threshold, hds_pool_size)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    check_k(k)
     query_words = database_columns = None
     n_query = n_database = None
     if mode in CODE_MODES:
@@ -81,6 +81,7 @@ def search(
             )
         query_features = features_array(query_features, "query_features")
         database_features = features_array(database_features, "database_features")
+        check_feature_dims(query_features, database_features)
         if n_query is not None:
             check_rows("query_features", len(query_features), "query codes", n_query)
             check_rows("database_features", len(database_features), "database codes", n_database)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET
 
 MODES = ("bcs", "es", "hds")
@@ -17,7 +19,7 @@ TopK = int | str
 
 
 def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def check_modes(modes: Sequence[str] | str) -> tuple[str, ...]:
@@ -39,6 +41,11 @@ def check_ks(name: str, ks: Sequence[TopK]) -> tuple[TopK, ...]:
         if not (k == ALL or (_is_count(k) and k > 0)):
             raise ValueError(f"{name} takes positive integers or 'all', got {k!r} in {ks!r}")
     return ks
+
+
+def check_k(k) -> None:
+    if not (_is_count(k) and k >= 1):
+        raise ValueError(f"k must be a positive integer, got {k!r}")
 
 
 def check_hds_pool(hds_threshold: int | None, hds_pool_size: int | None) -> None:
