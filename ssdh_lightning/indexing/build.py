@@ -181,8 +181,9 @@ def _encoded_files(plan: Plan, encoded: Encoded, report_dir: str | Path | None) 
         )
     if len(plan.kept) + len(new) == 0:
         raise ValueError(
-            f"none of the {len(files)} image files under {files.root} could be read; nothing to "
-            "index"
+            f"none of the {len(files)} image files under {files.root} could be read, so there is "
+            "nothing to index; fix or replace those files (skipped_files.tsv in the report "
+            "folder, when one is given, says why for each)"
         )
     return new
 

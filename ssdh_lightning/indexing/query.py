@@ -65,7 +65,8 @@ def query_files(query: QueryInput) -> list[Path]:
             manifest = scan(item)
             if len(manifest) == 0:
                 raise ValueError(
-                    f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under the query folder {item}"
+                    f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under the query folder "
+                    f"{item}: pass an image file, or a folder that holds images"
                 )
             files += [manifest.path(i) for i in range(len(manifest))]
         elif item.is_file():

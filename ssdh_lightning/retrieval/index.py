@@ -91,7 +91,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
         )
     manifest = read_json(path)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("format_version"), int):
-        raise ValueError(f"{path} is not the manifest of an ssdh-lightning index")
+        raise _damaged(folder, f"{path} is not the manifest of an ssdh-lightning index")
     version = manifest["format_version"]
     if version > FORMAT_VERSION:
         raise ValueError(
@@ -174,7 +174,7 @@ def _check_index_folder(folder: Path) -> None:
         )
 
 
-def existing_index(folder: str | Path, verify: bool = False) -> Index | None:
+def existing_index(folder: str | Path) -> Index | None:
     """The index at ``folder``, or None when there is none yet: no folder, an empty one, or the
     arrays of a first build that stopped before its manifest was written. Raises when the folder
     holds other files, or an index that cannot be read (see ``Index.load``)."""
@@ -184,7 +184,7 @@ def existing_index(folder: str | Path, verify: bool = False) -> Index | None:
     _check_index_folder(folder)
     if not (folder / MANIFEST_FILE).exists():
         return None
-    return Index.load(folder, verify=verify)
+    return Index.load(folder)
 
 
 @dataclass(frozen=True, repr=False)
