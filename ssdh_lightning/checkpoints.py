@@ -57,11 +57,13 @@ def check_hash_bits(path: str | Path, checkpoint: dict[str, Any], hash_bits: int
         )
 
 
-def load_module(path: str | Path, hash_bits: int | None = None) -> SSDHModule:
-    """The trained module of a checkpoint, in evaluation mode, on the CPU."""
-    checkpoint = read_checkpoint(path)
-    if hash_bits is not None:
-        check_hash_bits(path, checkpoint, hash_bits)
+def load_module(path: str | Path) -> SSDHModule:
+    """The trained module of the checkpoint at ``path``, in evaluation mode, on the CPU."""
+    return trained_module(read_checkpoint(path))
+
+
+def trained_module(checkpoint: dict[str, Any]) -> SSDHModule:
+    """The trained module of a checkpoint already read, in evaluation mode, on the CPU."""
     hparams = dict(checkpoint["hyper_parameters"])
     # The trained weights replace any pretrained ones: build without fetching those.
     backbone = dict(hparams.get("backbone") or {})

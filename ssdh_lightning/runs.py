@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import baseline_metrics
 from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
-from ssdh_lightning.checkpoints import check_hash_bits, load_module, read_checkpoint
+from ssdh_lightning.checkpoints import check_hash_bits, read_checkpoint, trained_module
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.module import SSDHModule
@@ -150,11 +150,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     with the baseline rows of ``cfg.baselines``."""
     run_dir = Path(cfg.output_dir)
     checkpoint = read_checkpoint(cfg.ckpt_path)
-    # The model before fine-tuning: the checkpoint's config with its starting weights, drawn
-    # as the training run drew them (same seed, first thing after seeding).
+    hparams = checkpoint["hyper_parameters"]
+    if cfg.get("seed") is None:  # the training run's seed; `data=...` takes it too (${seed})
+        cfg.seed = (hparams.get("data_config") or {}).get("seed", 0)
     L.seed_everything(cfg.seed, workers=True)
-    untrained = SSDHModule(**checkpoint["hyper_parameters"])
-    model = load_module(cfg.ckpt_path)
+    baselines = cfg.get("baselines") or []
+    # The model before fine-tuning, for the 'initial' row only (pretrained backbones load their
+    # weights): the checkpoint's config with its starting weights, drawn as the training run
+    # drew them (same seed, first thing after seeding).
+    untrained = SSDHModule(**hparams) if "initial" in baselines else None
+    model = trained_module(checkpoint)
     data_cfg = cfg.get("data")
     if not data_cfg:
         data_cfg = dict(model.hparams.data_config)
@@ -168,7 +173,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         )
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     trainer = _trainer(cfg, run_dir, callbacks, False, datamodule)
-    baselines = cfg.get("baselines") or []
     initial = _encoded_before(trainer, untrained, datamodule, baselines)
     trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = _scores(trainer, find_evaluation(trainer), initial, baselines, cfg.seed)

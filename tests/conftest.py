@@ -33,5 +33,5 @@ def trained_run(tmp_path_factory) -> Path:
     """The folder of one short ssdh-train run through the real Hydra entry point."""
     workdir = tmp_path_factory.mktemp("trained")
     run_dir = workdir / "run"
-    run_tool("ssdh-train", *TINY_TRAINING, f"hydra.run.dir={run_dir}", cwd=workdir)
+    run_tool("ssdh-train", *TINY_TRAINING, "seed=3", f"hydra.run.dir={run_dir}", cwd=workdir)
     return run_dir

@@ -74,11 +74,12 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
         "hash_bits": 48,
         "backbone": "small_cnn",
         "experiment": None,
-        "seed": 0,
+        "seed": 3,
     }
 
 
 def test_eval_recomputes_the_metrics_of_a_checkpoint(trained_run, tmp_path):
+    # the run was trained with seed=3: eval takes it from the checkpoint for LSH and 'initial'
     run_tool(
         "ssdh-eval",
         f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
