@@ -39,29 +39,35 @@ class EncodedSet(Metric):
     and put back in data set order, each item once.
 
     Order matters: rankings break ties by database position. Samplers on several processes
-    interleave the items and pad with repeats; the positions undo both.
+    interleave the items and pad with repeats; the positions undo both. ``probs`` are kept only
+    with ``keep_probs`` (the queries', for the histogram of latent activations): the codes
+    already say all that retrieval needs of them.
     """
 
     full_state_update = False
-    FIELDS = ("positions", "codes", "probs", "features", "labels")
 
-    def __init__(self) -> None:
+    def __init__(self, keep_probs: bool = False) -> None:
         super().__init__()
-        for name in self.FIELDS:
+        self.keep_probs = keep_probs
+        self.fields = ("positions", "codes", "features", "labels")
+        if keep_probs:
+            self.fields += ("probs",)
+        for name in self.fields:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(self, encoded: Encoded, labels: torch.Tensor, positions: torch.Tensor) -> None:
         self.positions.append(positions)
         self.codes.append(encoded.codes.to(torch.uint8))
-        self.probs.append(encoded.probs.float())
         self.features.append(encoded.features.float())
         self.labels.append(labels)
+        if self.keep_probs:
+            self.probs.append(encoded.probs.float())
 
     def compute(self) -> dict[str, torch.Tensor]:
-        gathered = {name: dim_zero_cat(getattr(self, name)) for name in self.FIELDS}
+        gathered = {name: dim_zero_cat(getattr(self, name)) for name in self.fields}
         positions, first = _first_occurrences(gathered["positions"])
         return {"positions": positions} | {
-            name: gathered[name][first] for name in self.FIELDS if name != "positions"
+            name: gathered[name][first] for name in self.fields if name != "positions"
         }
 
 
@@ -133,7 +139,7 @@ class SSDHModule(L.LightningModule):
         )
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
-        self.query_set = EncodedSet()
+        self.query_set = EncodedSet(keep_probs=True)
         self.database_set = EncodedSet()
 
     @property

@@ -132,9 +132,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     baselines = cfg.get("baselines") or []
     initial = _encoded_before(trainer, model, datamodule, baselines)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    # Score the last model (no selection on the queries), so the numbers match last.ckpt.
-    trainer.validate(model, datamodule=datamodule, verbose=False)
+    # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
+    # own last validation did, unless training stopped between two of them.
     evaluation = find_evaluation(trainer)
+    if evaluation.step != trainer.global_step:
+        trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = _scores(trainer, evaluation, initial, baselines, cfg.seed)
     description = _describe(cfg, model.hash_bits)
     write_json(run_dir / RUN_FILE, description)
