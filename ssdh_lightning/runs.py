@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.baselines import baseline_metrics
+from ssdh_lightning.baselines import baseline_metrics, check_baselines
 from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
 from ssdh_lightning.checkpoints import check_hash_bits, read_checkpoint, trained_module
 from ssdh_lightning.data import RetrievalDataModule
@@ -64,7 +64,7 @@ def _scores(trainer: L.Trainer, evaluation: RetrievalEvaluation, initial, baseli
     if baselines:
         hash_bits = evaluation.sets["query_codes"].shape[1]
         metrics |= baseline_metrics(
-            list(baselines), evaluation.sets, initial, hash_bits, evaluation.settings, seed
+            baselines, evaluation.sets, initial, hash_bits, evaluation.settings, seed
         )
     return metrics
 
@@ -115,6 +115,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model, score the final model on queries against the database, with the baseline
     rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
     run_dir = Path(cfg.output_dir)
+    baselines = check_baselines(cfg.get("baselines") or [])
     if cfg.get("ckpt_path"):
         check_hash_bits(cfg.ckpt_path, read_checkpoint(cfg.ckpt_path), cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
@@ -129,7 +130,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = _trainer(cfg, run_dir, callbacks, logger, datamodule)
-    baselines = cfg.get("baselines") or []
     initial = _encoded_before(trainer, model, datamodule, baselines)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
@@ -151,12 +151,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Recompute a checkpoint's metrics, on the data it was trained on unless ``data`` is set,
     with the baseline rows of ``cfg.baselines``."""
     run_dir = Path(cfg.output_dir)
+    baselines = check_baselines(cfg.get("baselines") or [])
     checkpoint = read_checkpoint(cfg.ckpt_path)
     hparams = checkpoint["hyper_parameters"]
     if cfg.get("seed") is None:  # the training run's seed; `data=...` takes it too (${seed})
         cfg.seed = (hparams.get("data_config") or {}).get("seed", 0)
     L.seed_everything(cfg.seed, workers=True)
-    baselines = cfg.get("baselines") or []
     # The model before fine-tuning, for the 'initial' row only (pretrained backbones load their
     # weights): the checkpoint's config with its starting weights, drawn as the training run
     # drew them (same seed, first thing after seeding).

@@ -117,6 +117,7 @@ def test_multirun_writes_one_folder_per_job(tmp_path):
         (["data=imagenet_nope"], "Could not find 'data/imagenet_nope'"),
         (["model.scheduler.interval=sometimes"], "must be 'step' or 'epoch'"),
         (["ckpt_path=/no/such.ckpt"], "checkpoint /no/such.ckpt does not exist"),
+        (["baselines=[LSH]"], "baselines=['LSH']: unknown ['LSH']; choose among lsh, itq"),
     ],
 )
 def test_training_rejects_bad_config_with_a_clear_message(tmp_path, args, message):

@@ -17,6 +17,18 @@ BASELINES = ("lsh", "itq", "initial")
 HASHERS = {"lsh": LSH, "itq": ITQ}
 
 
+def check_baselines(methods: Sequence[str]) -> list[str]:
+    """The baseline names, checked (a typo should stop a run before it trains, not after)."""
+    methods = list(methods)
+    unknown = [m for m in methods if m not in BASELINES]
+    if unknown:
+        raise ValueError(
+            f"baselines={methods}: unknown {unknown}; choose among {', '.join(BASELINES)} "
+            "(baselines=[] for none)"
+        )
+    return methods
+
+
 def _renamed(metrics: Mapping[str, float], mode: str, method: str) -> dict[str, float]:
     return {
         f"{method}/{key.partition('/')[2]}": value
@@ -38,9 +50,7 @@ def baseline_metrics(
     ``final`` and ``initial`` hold query_/database_ features and labels of the trained and the
     untrained model (``initial`` is needed by the ``initial`` row only).
     """
-    unknown = [m for m in methods if m not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baselines {unknown}; choose among {list(BASELINES)}")
+    methods = check_baselines(methods)
     labels = (final["query_labels"], final["database_labels"])
     metrics: dict[str, float] = {}
     for method in methods:
