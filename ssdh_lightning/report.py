@@ -191,25 +191,33 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
         by_bits = {b: [run for run in mine if run.hash_bits == b] for b in bits}
         precision = Figure(figsize=(5 * len(bits), 4), layout="constrained")
         for i, (hash_bits, members) in enumerate(by_bits.items()):
+            # the modes every member scored (runs may have scored different ones)
+            modes = set.intersection(*(set(r.curves["precision_at_k"]) for r in members))
             curves = {
                 mode: _mean_curve([r.curves["precision_at_k"][mode] for r in members])
                 for mode in members[0].curves["precision_at_k"]
+                if mode in modes
             }
             axes = precision.add_subplot(1, len(bits), i + 1)
             draw_precision_curves(axes, curves, title=f"{data}, {hash_bits} bits")
         figures[f"precision_at_k_{data}.png"] = precision
-        pr = Figure(figsize=(6, 4), layout="constrained")
+        with_pr = {b: [r for r in runs if "bcs_pr" in r.curves] for b, runs in by_bits.items()}
         pr_curves = {
             f"{hash_bits} bits": (
                 _mean_curve([r.curves["bcs_pr"]["precision"] for r in members]),
                 _mean_curve([r.curves["bcs_pr"]["recall"] for r in members]),
             )
-            for hash_bits, members in by_bits.items()
+            for hash_bits, members in with_pr.items()
+            if members  # runs without BCS have no PR curve
         }
-        draw_precision_recall(
-            pr.add_subplot(), pr_curves, title=f"{data}: BCS precision-recall over Hamming radii"
-        )
-        figures[f"precision_recall_{data}.png"] = pr
+        if pr_curves:
+            pr = Figure(figsize=(6, 4), layout="constrained")
+            draw_precision_recall(
+                pr.add_subplot(),
+                pr_curves,
+                title=f"{data}: BCS precision-recall over Hamming radii",
+            )
+            figures[f"precision_recall_{data}.png"] = pr
     return figures
 
 

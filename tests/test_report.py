@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -51,6 +52,26 @@ def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path):
         with Image.open(sweep / name) as image:
             assert image.size[0] > 100 and image.format == "PNG"
     assert (sweep / "report.md").read_text().startswith("# Retrieval report")
+
+
+def test_report_of_runs_that_scored_other_modes(sweep, tmp_path):
+    """Runs with retrieval.modes without bcs have no BCS curves: the report leaves them out."""
+    from ssdh_lightning.report import write_report
+
+    folder = tmp_path / "sweep"
+    shutil.copytree(sweep, folder)
+    for job, drop in (("0", {"bcs"}), ("1", {"bcs", "hds"})):
+        path = folder / job / "curves.json"
+        curves = json.loads(path.read_text())
+        curves.pop("bcs_pr")
+        curves["precision_at_k"] = {
+            mode: curve for mode, curve in curves["precision_at_k"].items() if mode not in drop
+        }
+        path.write_text(json.dumps(curves))
+    (folder / "precision_recall_digits.png").unlink()
+    written = {path.name for path in write_report(folder)}
+    assert "precision_at_k_digits.png" in written
+    assert "precision_recall_digits.png" not in written
 
 
 def test_report_of_a_folder_without_runs(tmp_path):
