@@ -97,6 +97,17 @@ def test_fashion_mnist_is_the_same_code_in_its_own_folder(tmp_path, mnist_files)
     assert module.preprocessing.mean == (0.2860,)
 
 
+def test_a_truncated_file_is_named_with_the_fix(tmp_path, mnist_files):
+    _, train, test = mnist_files
+    write_mnist(tmp_path, *train, *test)
+    path = tmp_path / "MNIST" / "raw" / IDX_FILES[0]
+    path.write_bytes(path.read_bytes()[:-100])
+    module = MNISTDataModule(root=tmp_path, download=False)
+    with pytest.raises(ValueError, match=r"MNIST: the files in .*raw cannot be read") as error:
+        module.setup()
+    assert "delete them and run with data.download=true" in str(error.value)
+
+
 def test_cifar10_paper_protocol_through_torchvision_reader(cifar_files):
     root, (train_images, train_labels), (test_images, _) = cifar_files
     module = CIFAR10DataModule(root=root, download=False, verify_checksums=False)

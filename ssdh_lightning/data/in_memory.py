@@ -7,6 +7,7 @@ a whole batch at a time on the device (``batch_transforms``), so the loader does
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,11 @@ class InMemoryDataModule(RetrievalDataModule):
     def prepare_data(self) -> None:
         self.ensure_files(self.download)
 
+    @property
+    def folder(self) -> Path:
+        """The folder of the data set's files."""
+        raise NotImplementedError
+
     def ensure_files(self, download: bool) -> None:
         """Check that the files are in place; fetch them if ``download``; else raise."""
         raise NotImplementedError
@@ -81,7 +87,15 @@ class InMemoryDataModule(RetrievalDataModule):
 
     def load_splits(self) -> Splits:
         self.ensure_files(self.download)
-        data = self.read()
+        try:
+            data = self.read()
+        except (RuntimeError, AssertionError, EOFError, pickle.UnpicklingError) as error:
+            # what torchvision's readers raise on a truncated or foreign file, with no file name
+            raise ValueError(
+                f"{self.title}: the files in {self.folder} cannot be read ({error!r}); they are "
+                "damaged or not the data set's: delete them and run with data.download=true to "
+                "fetch them again"
+            ) from error
         native_size = tuple(data.train_images.shape[-2:])
         preprocessing = Preprocessing(
             channels=data.train_images.shape[1],
