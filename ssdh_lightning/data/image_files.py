@@ -66,7 +66,12 @@ def convert_image(image: Image.Image, channels: int) -> Image.Image:
         image = _eight_bit(image)
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         image = Image.alpha_composite(Image.new("RGBA", image.size, WHITE), image.convert("RGBA"))
-    return image.convert("L" if channels == 1 else "RGB")
+    return _in_mode(image, "L" if channels == 1 else "RGB")
+
+
+def _in_mode(image: Image.Image, mode: str) -> Image.Image:
+    # PIL's convert copies the image even when it is in that mode already
+    return image if image.mode == mode else image.convert(mode)
 
 
 def load_image(path: str | Path, channels: int = 3) -> Image.Image:

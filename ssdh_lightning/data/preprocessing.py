@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ssdh_lightning.data.image_files import convert_image
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # How pixels are normalised: ``torchvision`` as its ImageNet weights expect; ``caffe`` subtracts
@@ -97,7 +99,7 @@ class Preprocessing:
     def resized(self, image: Image.Image) -> torch.Tensor:
         """A PIL image in the model's channels, resized to ``resize`` (or ``image_size``), as a
         uint8 tensor (C, H, W): what training crops are cut from."""
-        image = image.convert("L" if self.channels == 1 else "RGB")
+        image = convert_image(image, self.channels)
         resize_height, resize_width = self.resize or self.image_size
         image = image.resize((resize_width, resize_height), Image.Resampling.BILINEAR)
         array = np.asarray(image, dtype=np.uint8)
