@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.baselines import baseline_metrics, check_baselines
+from ssdh_lightning.baselines import check_baselines, hashing_metrics, initial_metrics
 from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
 from ssdh_lightning.checkpoints import check_hash_bits, read_checkpoint, trained_module
 from ssdh_lightning.data import RetrievalDataModule
@@ -45,15 +45,17 @@ def _trainer(
     )
 
 
-def _encoded_before(trainer: L.Trainer, model: SSDHModule, datamodule, baselines) -> dict | None:
-    """The query and database sets of ``model`` as it is, if the 'initial' baseline needs them."""
+def _initial_row(trainer: L.Trainer, model: SSDHModule, datamodule, baselines) -> dict:
+    """The 'initial' baseline row, if asked for: ES of ``model`` as it is, scored now so that
+    its features need not be kept through training."""
     if "initial" not in baselines:
-        return None
+        return {}
     trainer.validate(model, datamodule=datamodule, verbose=False)
-    return find_evaluation(trainer).sets
+    evaluation = find_evaluation(trainer)
+    return initial_metrics(evaluation.sets, evaluation.settings)
 
 
-def _scores(trainer: L.Trainer, evaluation: RetrievalEvaluation, initial, baselines, seed):
+def _scores(trainer: L.Trainer, evaluation: RetrievalEvaluation, initial_row, baselines, seed):
     """The final metrics: accuracy and loss, the three modes, then the baseline rows."""
     metrics = {
         metric_names.final(name): float(trainer.callback_metrics[name])
@@ -61,12 +63,11 @@ def _scores(trainer: L.Trainer, evaluation: RetrievalEvaluation, initial, baseli
         if name in trainer.callback_metrics
     }
     metrics |= evaluation.latest  # float64, unlike the logged copies
-    if baselines:
+    hashers = [method for method in baselines if method != "initial"]
+    if hashers:
         hash_bits = evaluation.sets["query_codes"].shape[1]
-        metrics |= baseline_metrics(
-            baselines, evaluation.sets, initial, hash_bits, evaluation.settings, seed
-        )
-    return metrics
+        metrics |= hashing_metrics(hashers, evaluation.sets, hash_bits, evaluation.settings, seed)
+    return metrics | initial_row
 
 
 def _curves(evaluation: RetrievalEvaluation) -> dict:
@@ -130,14 +131,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = _trainer(cfg, run_dir, callbacks, logger, datamodule)
-    initial = _encoded_before(trainer, model, datamodule, baselines)
+    initial_row = _initial_row(trainer, model, datamodule, baselines)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
     # own last validation did, unless training stopped between two of them.
     evaluation = find_evaluation(trainer)
     if evaluation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
-    metrics = _scores(trainer, evaluation, initial, baselines, cfg.seed)
+    metrics = _scores(trainer, evaluation, initial_row, baselines, cfg.seed)
     description = _describe(cfg, model.hash_bits)
     write_json(run_dir / RUN_FILE, description)
     write_json(run_dir / CURVES_FILE, _curves(evaluation))
@@ -175,8 +176,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         )
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     trainer = _trainer(cfg, run_dir, callbacks, False, datamodule)
-    initial = _encoded_before(trainer, untrained, datamodule, baselines)
+    initial_row = _initial_row(trainer, untrained, datamodule, baselines)
     trainer.validate(model, datamodule=datamodule, verbose=False)
-    metrics = _scores(trainer, find_evaluation(trainer), initial, baselines, cfg.seed)
+    metrics = _scores(trainer, find_evaluation(trainer), initial_row, baselines, cfg.seed)
     _finish(run_dir, metrics, [str(cfg.ckpt_path)])
     return metrics

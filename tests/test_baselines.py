@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssdh_lightning.baselines import ITQ, LSH, baseline_metrics
+from ssdh_lightning.baselines import ITQ, LSH, hashing_metrics, initial_metrics
 from ssdh_lightning.retrieval import RetrievalSettings, evaluate_retrieval
 
 
@@ -72,10 +72,12 @@ def test_baseline_rows_are_keyed_like_the_model():
         "database_labels": labels[40:],
     }
     settings = RetrievalSettings(map_at=(100, "all"), precision_at=(1, 10))
-    metrics = baseline_metrics(["lsh", "itq", "initial"], sets, sets, 16, settings)
+    metrics = hashing_metrics(["lsh", "itq"], sets, 16, settings) | initial_metrics(sets, settings)
     for method in ("lsh", "itq", "initial"):
         for name in ("map@100", "map@all", "precision@1", "precision@10"):
             assert 0 <= metrics[f"{method}/{name}"] <= 1
     assert "lsh/precision_r2" in metrics and "initial/precision_r2" not in metrics
     with pytest.raises(ValueError, match="unknown \\['pca'\\]; choose among lsh, itq, initial"):
-        baseline_metrics(["pca"], sets, sets, 16, settings)
+        hashing_metrics(["pca"], sets, 16, settings)
+    with pytest.raises(ValueError, match="'initial' is not a hashing baseline"):
+        hashing_metrics(["initial"], sets, 16, settings)

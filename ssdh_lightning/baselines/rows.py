@@ -37,42 +37,40 @@ def _renamed(metrics: Mapping[str, float], mode: str, method: str) -> dict[str, 
     }
 
 
-def baseline_metrics(
+def initial_metrics(initial: Mapping[str, np.ndarray], settings: RetrievalSettings):
+    """The 'initial' row: ES on the query_/database_ features and labels of the model before
+    fine-tuning, keyed ``initial/map@all``, ..."""
+    scores = score_retrieval(
+        None,
+        None,
+        initial["query_labels"],
+        initial["database_labels"],
+        initial["query_features"],
+        initial["database_features"],
+        settings=replace(settings, modes=("es",)),
+    )
+    return _renamed(scores.metrics(), "es", "initial")
+
+
+def hashing_metrics(
     methods: Sequence[str],
     final: Mapping[str, np.ndarray],
-    initial: Mapping[str, np.ndarray] | None,
     hash_bits: int,
     settings: RetrievalSettings,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Metrics of each baseline, keyed like the model's: ``lsh/map@1000``, ``initial/map@all``.
-
-    ``final`` and ``initial`` hold query_/database_ features and labels of the trained and the
-    untrained model (``initial`` is needed by the ``initial`` row only).
-    """
-    methods = check_baselines(methods)
-    labels = (final["query_labels"], final["database_labels"])
+    """The rows of hashing baselines (``lsh``, ``itq``): codes of ``hash_bits`` learned from the
+    trained model's database features, ranked by Hamming distance; keyed ``lsh/map@1000``, ..."""
     metrics: dict[str, float] = {}
-    for method in methods:
-        if method == "initial":
-            if initial is None:
-                raise ValueError("the 'initial' baseline needs the features before fine-tuning")
-            scores = score_retrieval(
-                None,
-                None,
-                initial["query_labels"],
-                initial["database_labels"],
-                initial["query_features"],
-                initial["database_features"],
-                settings=replace(settings, modes=("es",)),
-            )
-            metrics |= _renamed(scores.metrics(), "es", method)
-            continue
+    for method in check_baselines(methods):
+        if method not in HASHERS:
+            raise ValueError(f"{method!r} is not a hashing baseline; choose among {list(HASHERS)}")
         hasher = HASHERS[method](hash_bits, seed=seed).fit(final["database_features"])
         scores = score_retrieval(
             hasher.encode(final["query_features"]),
             hasher.encode(final["database_features"]),
-            *labels,
+            final["query_labels"],
+            final["database_labels"],
             settings=replace(settings, modes=("bcs",)),
         )
         metrics |= _renamed(scores.metrics(), "bcs", method)
