@@ -39,9 +39,8 @@ class RetrievalEvaluation(L.Callback):
         self.step: int | None = None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if (
-            trainer.sanity_checking
-        ):  # a few batches only: rankings of a partial database mean nothing
+        # sanity checking runs a few batches only: rankings of a partial database mean nothing
+        if trainer.sanity_checking:
             pl_module.reset_encoded_sets()
             return
         query, database = pl_module.encoded_sets()

@@ -153,8 +153,7 @@ def load(path: str | Path, root: str | Path) -> Manifest | None:
         return None
     if arrays.get("version") != MANIFEST_VERSION or str(arrays.get("root")) != str(root.resolve()):
         return None
-    packed_folders = PackedStrings(arrays["folders_buffer"], arrays["folders_offsets"])
-    folders = [packed_folders[i] for i in range(len(packed_folders))]
+    folders = PackedStrings(arrays["folders_buffer"], arrays["folders_offsets"]).tolist()
     scanned_at_ns = int(arrays["scanned_at_ns"])
     if (arrays["folder_mtimes_ns"] > scanned_at_ns - RACY_NS).any():
         return None

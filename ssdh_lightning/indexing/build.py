@@ -61,7 +61,9 @@ class Plan:
 def plan_build(files: ImageList, base: Index | None) -> Plan:
     keys = files.keys()
     position = {key: i for i, key in enumerate(keys)}
-    base_keys = [] if base is None else file_keys(base.paths, base.file_sizes, base.file_mtimes_ns)
+    base_keys = (
+        [] if base is None else file_keys(base.paths.tolist(), base.file_sizes, base.file_mtimes_ns)
+    )
     kept = [row for row, key in enumerate(base_keys) if key in position]
     kept_files = np.array([position[base_keys[row]] for row in kept], dtype=np.int64)
     unchanged = np.zeros(len(files), dtype=bool)

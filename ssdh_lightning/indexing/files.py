@@ -16,10 +16,10 @@ FileKey = tuple[str, int, int]  # (relative path, size in bytes, mtime in ns)
 
 
 def file_keys(
-    paths: PackedStrings, file_sizes: np.ndarray, file_mtimes_ns: np.ndarray
+    paths: list[str], file_sizes: np.ndarray, file_mtimes_ns: np.ndarray
 ) -> list[FileKey]:
     """What identifies each file's content: the same path, size and mtime mean the same file."""
-    return list(zip(paths.tolist(), file_sizes.tolist(), file_mtimes_ns.tolist(), strict=True))
+    return list(zip(paths, file_sizes.tolist(), file_mtimes_ns.tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ImageList:
         return self.root / self.paths[position]
 
     def keys(self) -> list[FileKey]:
-        return file_keys(self.paths, self.file_sizes, self.file_mtimes_ns)
+        return file_keys(self.paths.tolist(), self.file_sizes, self.file_mtimes_ns)
 
     def subset(self, positions: np.ndarray) -> ImageList:
         return ImageList(

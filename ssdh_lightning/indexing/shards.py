@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ssdh_lightning.data.image_files import Skipped
-from ssdh_lightning.indexing.files import FileKey, ImageList
+from ssdh_lightning.indexing.files import FileKey, ImageList, file_keys
 from ssdh_lightning.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,8 @@ class ShardFolder:
         for shard in sorted(self.folder.glob(f"*{SHARD_SUFFIX}")):
             try:
                 with np.load(shard, allow_pickle=False) as arrays:
-                    keys = zip(
-                        arrays["paths"].tolist(),
-                        arrays["file_sizes"].tolist(),
-                        arrays["file_mtimes_ns"].tolist(),
-                        strict=True,
+                    keys = file_keys(
+                        arrays["paths"].tolist(), arrays["file_sizes"], arrays["file_mtimes_ns"]
                     )
                     reasons = zip(arrays["skipped_paths"], arrays["skipped_reasons"], strict=True)
                     shard_skipped = {str(path): str(reason) for path, reason in reasons}

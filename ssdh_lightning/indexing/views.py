@@ -137,8 +137,7 @@ def write_html(path: str | Path, index: Index, search: ImageSearch, images_root:
     for query, query_hits in zip(search.queries.paths, hits(index, search), strict=True):
         cells = [_html_cell(query, f"query: {query.name}")]
         for hit in query_hits:
-            name = f" [{hit.class_name}]" if hit.class_name is not None else ""
-            caption = f"{hit.rank}. d={_distance(hit.distance)}{name} {hit.path}"
+            caption = f"{_caption(hit)} {hit.path}"
             cells.append(_html_cell(images_root / hit.path, caption))
         rows.append(f'<div class="row">{"".join(cells)}</div>')
     page = f"""<!DOCTYPE html>
@@ -157,7 +156,7 @@ figure:first-child img {{ outline: 3px solid #1f77b4; }}
     return write_text(path, page)
 
 
-def _sheet_caption(hit: Hit) -> str:
+def _caption(hit: Hit) -> str:
     name = f" [{hit.class_name}]" if hit.class_name is not None else ""
     return f"{hit.rank}: {_distance(hit.distance)}{name}"
 
@@ -171,9 +170,7 @@ def contact_sheet(index: Index, search: ImageSearch, images_root: Path) -> Image
     draw = ImageDraw.Draw(sheet)
     for a, (query, query_hits) in enumerate(zip(search.queries.paths, table, strict=True)):
         top = a * cell_height
-        cells = [(query, "query")] + [
-            (images_root / hit.path, _sheet_caption(hit)) for hit in query_hits
-        ]
+        cells = [(query, "query")] + [(images_root / hit.path, _caption(hit)) for hit in query_hits]
         for column, (image_path, caption) in enumerate(cells):
             left = column * cell_width
             sheet.paste(_thumbnail(image_path), (left + 4, top + 2))
