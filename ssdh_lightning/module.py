@@ -112,6 +112,8 @@ class SSDHModule(L.LightningModule):
         super().__init__()
         _positive_int("model.hash_bits", hash_bits)
         _positive_int("num_classes", num_classes)
+        if not latent_init_std > 0:  # zero would give every image the same code
+            raise ValueError(f"model.latent_init_std must be > 0, got {latent_init_std!r}")
         if preprocessing is None:
             raise ValueError("SSDHModule needs the preprocessing of its data module")
         optimizer = {**DEFAULT_OPTIMIZER, **(optimizer or {})}

@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from ssdh_lightning.data.base import RetrievalDataModule, Splits
 from ssdh_lightning.data.memory import InMemoryImages, stacked_batch
 from ssdh_lightning.data.preprocessing import Preprocessing
-from ssdh_lightning.data.splits import stratified_split
+from ssdh_lightning.data.splits import check_query_fraction, stratified_split
 
 # Pixel statistics of all 1,797 images scaled to [0, 1].
 DIGITS_MEAN, DIGITS_STD = 0.3053, 0.3759
@@ -23,7 +23,7 @@ class DigitsDataModule(RetrievalDataModule):
 
     def __init__(self, query_fraction: float = 0.2, **loader_options) -> None:
         super().__init__(**loader_options)
-        self.query_fraction = query_fraction
+        self.query_fraction = check_query_fraction(query_fraction)
 
     def load_splits(self) -> Splits:
         digits = load_digits()

@@ -31,7 +31,7 @@ from ssdh_lightning.data.image_files import (
 )
 from ssdh_lightning.data.preprocessing import Preprocessing, normalization_stats
 from ssdh_lightning.data.skipped_files import SkippedFiles, SkippedFilesReport
-from ssdh_lightning.data.splits import stratified_split
+from ssdh_lightning.data.splits import check_query_fraction, stratified_split
 
 TRAIN, TEST = "train", "test"
 RUN_MANIFEST = "manifest.npz"  # the cache's name in the run folder
@@ -82,15 +82,11 @@ class ImageFolderDataModule(RetrievalDataModule):
         **loader_options,
     ) -> None:
         super().__init__(**loader_options)
-        if not 0 < query_fraction < 1:
-            raise ValueError(
-                f"data.query_fraction must lie strictly between 0 and 1, got {query_fraction!r}"
-            )
         mean, std = normalization_stats(normalization, channels=3)
         # Built now, so that wrong sizes or normalisation fail before any file is read.
         self._preprocessing = Preprocessing(3, image_size, mean, std, resize)
         self.root = Path(root)
-        self.query_fraction = query_fraction
+        self.query_fraction = check_query_fraction(query_fraction)
         self.mirror = mirror
         self.manifest_cache = manifest_cache
         self.report_dir = Path(report_dir) if report_dir is not None else None

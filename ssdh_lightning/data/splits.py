@@ -7,6 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def check_query_fraction(query_fraction: float) -> float:
+    if not 0 < query_fraction < 1:
+        raise ValueError(
+            f"data.query_fraction must lie strictly between 0 and 1, got {query_fraction!r}"
+        )
+    return query_fraction
+
+
 def stratified_split(
     labels: np.ndarray, query_fraction: float, seed: int | np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -14,8 +22,7 @@ def stratified_split(
 
     Both are sorted, disjoint and cover every position; no query is in the database.
     """
-    if not 0 < query_fraction < 1:
-        raise ValueError(f"query_fraction must lie strictly between 0 and 1, got {query_fraction}")
+    check_query_fraction(query_fraction)
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     queries = []
