@@ -174,6 +174,13 @@ def _check_index_folder(folder: Path) -> None:
         )
 
 
+def check_backend(backend: str, mode: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "faiss" and mode != "bcs":
+        raise ValueError(f"backend='faiss' serves mode='bcs' only; {mode!r} runs on the engine")
+
+
 def existing_index(folder: str | Path) -> Index | None:
     """The index at ``folder``, or None when there is none yet: no folder, an empty one, or the
     arrays of a first build that stopped before its manifest was written. Raises when the folder
@@ -274,13 +281,8 @@ class Index:
         ``backend="faiss"`` runs BCS through FAISS's ``IndexBinaryFlat`` (the faiss-cpu package):
         the same distances, but FAISS orders items of equal distance its own way.
         """
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_backend(backend, mode)
         if backend == "faiss":
-            if mode != "bcs":
-                raise ValueError(
-                    f"backend='faiss' serves mode='bcs' only; {mode!r} runs on the engine"
-                )
             return self._faiss_search(query, k)
         return search(
             query,
