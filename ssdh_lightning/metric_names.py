@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ssdh_lightning.baselines import BASELINES
+from ssdh_lightning.retrieval import MODES
+
 VAL = "val/"
 TRAIN_LOSS = "train/loss"
 TRAIN_ACCURACY = "train/accuracy"
@@ -10,6 +13,10 @@ VAL_ACCURACY = "val/accuracy"
 MONITOR = "val/bcs/map@all"  # what checkpoints keep the best of
 PRECISION_CURVE = "val/precision_curve"
 METRICS_FILE = "metrics.json"
+RUN_FILE = "run.json"  # what a run was: data set, hash_bits, backbone, seed
+CURVES_FILE = "curves.json"
+# the rows of a run's metrics: the three modes, then the baselines
+METHODS = (*MODES, *BASELINES)
 
 
 def logged(metric: str) -> str:

@@ -21,9 +21,6 @@ from ssdh_lightning import metric_names
 from ssdh_lightning.io import atomic_write, read_json, write_text
 from ssdh_lightning.plots import MODE_LABELS, draw_precision_curves, draw_precision_recall
 
-RUN_FILE = "run.json"
-CURVES_FILE = "curves.json"
-METHODS = ("bcs", "es", "hds", "lsh", "itq", "initial")
 METHOD_LABELS = {
     **MODE_LABELS,
     "lsh": "LSH (random hyperplanes)",
@@ -73,10 +70,10 @@ def find_runs(root: Path) -> list[Run]:
     runs = []
     for metrics_file in sorted(root.rglob(metric_names.METRICS_FILE)):
         folder = metrics_file.parent
-        if not (folder / RUN_FILE).is_file():
+        if not (folder / metric_names.RUN_FILE).is_file():
             continue  # not a training run (an evaluation, a report's own output, ...)
-        meta = read_json(folder / RUN_FILE)
-        curves_file = folder / CURVES_FILE
+        meta = read_json(folder / metric_names.RUN_FILE)
+        curves_file = folder / metric_names.CURVES_FILE
         runs.append(
             Run(
                 folder,
@@ -90,7 +87,7 @@ def find_runs(root: Path) -> list[Run]:
     if not runs:
         raise FileNotFoundError(
             f"no training runs below {root}: ssdh-report reads the folders where ssdh-train "
-            f"wrote {RUN_FILE} and {metric_names.METRICS_FILE} (outputs/train/...)"
+            f"wrote {metric_names.RUN_FILE} and {metric_names.METRICS_FILE} (outputs/train/...)"
         )
     return runs
 
@@ -115,16 +112,19 @@ def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
     names = _metric_names(runs)
     groups: dict[tuple[str, int, str], list[dict[str, float]]] = defaultdict(list)
     for run in runs:
-        for method in METHODS:
+        for method in metric_names.METHODS:
             values = {
                 n: run.metrics[f"{method}/{n}"] for n in names if f"{method}/{n}" in run.metrics
             }
             if values:
                 groups[(run.data, run.hash_bits, method)].append(values)
+
+    def order(group):
+        data, hash_bits, method = group[0]
+        return data, hash_bits, metric_names.METHODS.index(method)
+
     rows = []
-    for (data, hash_bits, method), members in sorted(
-        groups.items(), key=lambda item: (item[0][0], item[0][1], METHODS.index(item[0][2]))
-    ):
+    for (data, hash_bits, method), members in sorted(groups.items(), key=order):
         row = Row(data, hash_bits, method, len(members))
         for name in names:
             values = [m[name] for m in members if name in m]

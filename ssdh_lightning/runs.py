@@ -18,7 +18,6 @@ from ssdh_lightning.checkpoints import check_hash_bits, read_checkpoint, trained
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.module import SSDHModule
-from ssdh_lightning.report import CURVES_FILE, RUN_FILE
 from ssdh_lightning.summary import metrics_table
 
 CLASS_NAMES_FILE = "class_names.json"
@@ -140,8 +139,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = _scores(trainer, evaluation, initial_row, baselines, cfg.seed)
     description = _describe(cfg, model.hash_bits)
-    write_json(run_dir / RUN_FILE, description)
-    write_json(run_dir / CURVES_FILE, _curves(evaluation))
+    write_json(run_dir / metric_names.RUN_FILE, description)
+    write_json(run_dir / metric_names.CURVES_FILE, _curves(evaluation))
     _log_summary(trainer, description, metrics)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
     _finish(run_dir, metrics, saved)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ssdh_lightning.report import METHODS
+from ssdh_lightning.metric_names import METHODS
 
 
 def metrics_table(metrics: dict[str, float]) -> str:
