@@ -26,7 +26,7 @@ CLASS_NAMES_FILE = "class_names.json"
 def _datamodule(data_cfg, run_dir: Path) -> RetrievalDataModule:
     """The data module, loaded (the model needs its classes and preprocessing); its class names,
     index by index, are written to the run folder."""
-    datamodule = instantiate(data_cfg)
+    datamodule = instantiate(data_cfg, report_dir=str(run_dir))
     datamodule.prepare_data()
     datamodule.setup("fit")
     write_json(run_dir / CLASS_NAMES_FILE, datamodule.class_names)
@@ -162,11 +162,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     # drew them (same seed, first thing after seeding).
     untrained = SSDHModule(**hparams) if "initial" in baselines else None
     model = trained_module(checkpoint)
-    data_cfg = cfg.get("data")
-    if not data_cfg:
-        data_cfg = dict(model.hparams.data_config)
-        if "report_dir" in data_cfg:  # it names the training run's folder; reports go to this one
-            data_cfg["report_dir"] = str(run_dir)
+    data_cfg = cfg.get("data") or model.hparams.data_config
     datamodule = _datamodule(data_cfg, run_dir)
     if datamodule.num_classes != model.hparams.num_classes:
         raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import lightning as L
@@ -50,6 +51,7 @@ class RetrievalDataModule(L.LightningDataModule):
         eval_batch_size: int = 256,
         num_workers: int = 0,
         seed: int = 0,
+        report_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -61,6 +63,9 @@ class RetrievalDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
+        # The run's folder, for what a data set reports of itself (skipped files): a setting of
+        # the run, given by runs.py, not of the data, so checkpoints do not keep it.
+        self.report_dir = Path(report_dir) if report_dir is not None else None
         self.splits: Splits | None = None
 
     def load_splits(self) -> Splits:

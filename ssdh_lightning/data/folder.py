@@ -78,7 +78,6 @@ class ImageFolderDataModule(RetrievalDataModule):
         mirror: bool = True,
         normalization: str = "torchvision",
         manifest_cache: str | None = "auto",
-        report_dir: str | Path | None = None,
         **loader_options,
     ) -> None:
         super().__init__(**loader_options)
@@ -89,8 +88,7 @@ class ImageFolderDataModule(RetrievalDataModule):
         self.query_fraction = check_query_fraction(query_fraction)
         self.mirror = mirror
         self.manifest_cache = manifest_cache
-        self.report_dir = Path(report_dir) if report_dir is not None else None
-        self.skipped = SkippedFiles(report_dir)
+        self.skipped = SkippedFiles(self.report_dir)
 
     def configure_callbacks(self) -> list[L.Callback]:
         return [SkippedFilesReport(self.skipped)]

@@ -38,7 +38,7 @@ class SkippedFiles:
         new = len(self.reasons) - self.reported
         if new == 0:
             return
-        where = "no report folder was given to keep their list (data.report_dir in training)"
+        where = "no report folder was given to keep their list"
         if self.report_file is not None:
             lines = (f"{path}\t{reason}\n" for path, reason in sorted(self.reasons.items()))
             write_text(self.report_file, "path\treason\n" + "".join(lines))
