@@ -19,6 +19,17 @@ CURVES_FILE = "curves.json"
 METHODS = (*MODES, *BASELINES)
 
 
+def check_objective(name: str) -> str:
+    """``name``, checked to be a final metric a run can have (before the run, not after)."""
+    method, _, metric = str(name).partition("/")
+    if name in (final(VAL_ACCURACY), final(VAL_LOSS)) or (method in METHODS and metric):
+        return name
+    raise ValueError(
+        f"objective={name!r} names no final metric: use accuracy, loss or METHOD/METRIC with "
+        f"METHOD one of {', '.join(METHODS)} (e.g. bcs/map@1000, hds/precision@100)"
+    )
+
+
 def logged(metric: str) -> str:
     """The logged name of a retrieval metric: ``bcs/map@1000`` -> ``val/bcs/map@1000``."""
     return VAL + metric

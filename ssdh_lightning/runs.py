@@ -6,7 +6,6 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -78,15 +77,13 @@ def _curves(evaluation: RetrievalEvaluation) -> dict:
     return curves
 
 
-def _describe(cfg: DictConfig, hash_bits: int) -> dict:
-    """What a report groups runs by: the data set as chosen on the command line, and so on."""
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    data = choices.get("data") or str(cfg.data._target_).rsplit(".", 1)[-1]
+def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, hash_bits: int) -> dict:
+    """What a report groups runs by; the same whether the run came from the CLI or Python."""
     return {
-        "data": data,
+        "data": datamodule.name,
         "hash_bits": hash_bits,
         "backbone": cfg.model.backbone.name if cfg.get("model") else None,
-        "experiment": choices.get("experiment"),
+        "experiment": cfg.get("experiment_name"),
         "seed": int(cfg.seed),
     }
 
@@ -116,6 +113,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
     run_dir = Path(cfg.output_dir)
     baselines = check_baselines(cfg.get("baselines") or [])
+    metric_names.check_objective(cfg.objective)
     if cfg.get("ckpt_path"):
         check_hash_bits(cfg.ckpt_path, read_checkpoint(cfg.ckpt_path), cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
@@ -138,13 +136,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if evaluation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = _scores(trainer, evaluation, initial_row, baselines, cfg.seed)
-    description = _describe(cfg, model.hash_bits)
+    description = _describe(cfg, datamodule, model.hash_bits)
     write_json(run_dir / metric_names.RUN_FILE, description)
     write_json(run_dir / metric_names.CURVES_FILE, _curves(evaluation))
     _log_summary(trainer, description, metrics)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
     _finish(run_dir, metrics, saved)
     return metrics
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float:
+    """The final metric named by ``cfg.objective``: what the training command returns."""
+    if cfg.objective not in metrics:
+        raise ValueError(
+            f"objective={cfg.objective!r} is not among the run's final metrics; choose one of "
+            f"{', '.join(sorted(metrics))}"
+        )
+    return metrics[cfg.objective]
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

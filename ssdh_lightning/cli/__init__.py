@@ -2,4 +2,6 @@
 
 from pathlib import Path
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# The configs ship inside the package, so a wheel install finds them; the repository's top-level
+# conf/ is a link to this folder.
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")

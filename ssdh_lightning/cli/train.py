@@ -4,12 +4,13 @@ import hydra
 from omegaconf import DictConfig
 
 from ssdh_lightning.cli import CONFIG_DIR
-from ssdh_lightning.runs import train
+from ssdh_lightning.runs import objective, train
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float:
+    """Train; return the configured objective, which Hydra's sweepers optimise."""
+    return objective(cfg, train(cfg))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ class RetrievalDataModule(L.LightningDataModule):
     """
 
     collate_fn = None  # the DataLoader default; in-memory data sets serve stacked batches
+    # The data set's name in run.json and reports, the same however the run was started.
+    name = "data"
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ class CIFAR10DataModule(InMemoryDataModule):
     training set). ``verify_checksums`` checks the files against the published ones first."""
 
     title = "CIFAR-10"
+    name = "cifar10"
     protocols = ("paper", "cnnh")
     stats = (CIFAR10_MEAN, CIFAR10_STD)
 

@@ -20,6 +20,7 @@ class DigitsDataModule(RetrievalDataModule):
     the rest are the database and the training set (the ``paper`` protocol)."""
 
     collate_fn = staticmethod(stacked_batch)
+    name = "digits"
 
     def __init__(self, query_fraction: float = 0.2, **loader_options) -> None:
         super().__init__(**loader_options)

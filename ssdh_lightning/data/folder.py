@@ -68,6 +68,7 @@ class ImageFolderDataModule(RetrievalDataModule):
     """
 
     collate_fn = staticmethod(collate_images)
+    name = "folder"
 
     def __init__(
         self,

@@ -40,6 +40,7 @@ class MNISTDataModule(InMemoryDataModule):
         self.stats = (mean, std)
         super().__init__(normalization=normalization, **options)
         self.variant = variant
+        self.name = variant
 
     @property
     def folder(self) -> Path:
