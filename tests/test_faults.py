@@ -16,6 +16,7 @@ import torch
 from test_indexing import CPU, write_digits
 
 from conftest import BIN, run_tool
+from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.data.manifest import scan
 from ssdh_lightning.data.skipped_files import SKIPPED_FILES
 from ssdh_lightning.indexing import build_index
@@ -132,24 +133,24 @@ def index_command(checkpoint: Path, images: Path, out: Path, *options: str) -> l
 
 
 def test_ssdh_index_on_a_full_disk_ends_with_a_message_and_keeps_the_index(
-    checkpoint, digits_folder, small_disk, tmp_path
+    checkpoint, small_disk, tmp_path
 ):
-    out = small_disk / "index"
-    run_tool("ssdh-index", *index_command(checkpoint, digits_folder, out), cwd=tmp_path)
+    images, out = tmp_path / "images", small_disk / "index"
+    write_digits(images, range(40))
+    command = index_command(checkpoint, images, out)
+    run_tool("ssdh-index", *command, cwd=tmp_path)
     before = {path.name: path.read_bytes() for path in out.iterdir()}
-    more = write_digits(tmp_path / "more", range(40, 50))[0].parents[1]
-    fill(small_disk, leave=4096)
-    result = run_tool(
-        "ssdh-index",
-        *index_command(checkpoint, more, small_disk / "second"),
-        cwd=tmp_path,
-        check=False,
-    )
+    write_digits(images, [40])
+    fill(small_disk, leave=8192)  # room for the new file's shard, not for the next generation
+    result = run_tool("ssdh-index", *command, cwd=tmp_path, check=False)
     assert result.returncode == 1, result.stderr  # not 135, a SIGBUS
-    assert "no space left writing" in result.stderr
-    assert f"bytes free in {small_disk}" in result.stderr
+    assert f"no space left writing generation 2 of the index {out}" in result.stderr
+    assert f"bytes free in {out}" in result.stderr
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
-    assert not any((small_disk / "second").glob("*.npy"))
+    (small_disk / "filler").unlink()
+    result = run_tool("ssdh-index", *command, cwd=tmp_path)  # resumes from the kept shard
+    assert "resuming: 1 of the 1 new or changed files" in result.stdout + result.stderr
+    assert len(Index.load(out, verify=True)) == 41
 
 
 def test_a_second_build_of_an_index_fails_at_once_naming_the_first(
@@ -202,6 +203,21 @@ def test_a_scan_skips_and_lists_link_loops_and_broken_links(tmp_path):
     manifest = scan(root)
     assert sorted(manifest.relative_path(i) for i in range(len(manifest))) == good
     assert {str(Path(path).relative_to(root)): why for path, why in manifest.skipped} == bad
+
+
+def test_a_training_folder_lists_what_its_scan_skipped(tmp_path):
+    root = tmp_path / "images"
+    good, bad = looping_folder(root)
+    module = ImageFolderDataModule(
+        root=root, image_size=(8, 8), resize=(8, 8), report_dir=tmp_path / "run", seed=0
+    )
+    module.setup()
+    splits = module.splits
+    used = {str(splits.train.path_of(int(i)).relative_to(root)) for i in splits.train.positions}
+    used |= {str(splits.query.path_of(int(i)).relative_to(root)) for i in splits.query.positions}
+    assert sorted(used) == good
+    listed = (tmp_path / "run" / SKIPPED_FILES).read_text().splitlines()[1:]
+    assert {str(Path(line.split("\t")[0]).relative_to(root)) for line in listed} == set(bad)
 
 
 def test_ssdh_index_and_a_query_folder_list_what_the_scan_skipped(checkpoint, tmp_path, caplog):

@@ -19,7 +19,7 @@ def main(cfg: DictConfig) -> None:
         commands.index(cfg)
     except KeyboardInterrupt:
         print(
-            f"\nssdh-index was interrupted; the index at {cfg.out} is as it was. What was "
+            f"\nssdh-index was interrupted before it finished the index {cfg.out}. What was "
             f"encoded is kept in {work_root(Path(cfg.out))}: run the same command again to "
             "resume from there",
             file=sys.stderr,
