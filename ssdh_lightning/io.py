@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -11,7 +12,10 @@ from typing import IO, Any
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write`` on a temporary file in ``path``'s folder, flush it to disk, rename it."""
+    """Call ``write`` on a temporary file in ``path``'s folder, flush it to disk, rename it.
+
+    Running out of space raises ``OSError`` (ENOSPC) "no space left writing <path>", whatever
+    ``write`` makes of it, and the temporary file is removed; ``path`` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -22,10 +26,40 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if is_out_of_space(error):
+            raise no_space_error(str(path), path.parent, error) from error
         raise
     return path
+
+
+# torch.save reports a failed write of its zip stream (a full disk) only as this RuntimeError
+_TORCH_SHORT_WRITE = "unexpected pos"
+
+
+def is_out_of_space(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(error, RuntimeError) and _TORCH_SHORT_WRITE in str(error)
+
+
+def free_bytes(folder: str | Path) -> int:
+    """The bytes that an unprivileged writer may still use on ``folder``'s file system."""
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
+def no_space_error(
+    what: str, folder: str | Path, error: BaseException, needed: int | None = None
+) -> OSError:
+    """The OSError that names a write which ran out of space: what, where, and how much is free."""
+    wanted = f" (at least {needed} bytes needed)" if needed is not None else ""
+    return OSError(
+        errno.ENOSPC,
+        f"no space left writing {what}{wanted}: {free_bytes(folder)} bytes free in {folder} "
+        f"({str(error).splitlines()[0]}); free some space there, or write to another file system",
+    )
 
 
 def _read_umask() -> int:

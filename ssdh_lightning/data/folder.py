@@ -142,6 +142,7 @@ class ImageFolderDataModule(RetrievalDataModule):
                 "must hold one folder of images per category, or train/ and test/ holding them"
             )
         usable = manifest.sizes > 0
+        self.skipped.add(manifest.skipped)
         self.skipped.add(
             Skipped(str(manifest.path(i)), "empty file (0 bytes)") for i in np.flatnonzero(~usable)
         )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssdh_lightning.data.image_files import is_image_name
+from ssdh_lightning.data.image_files import Skipped, is_image_name
 from ssdh_lightning.io import atomic_write
 from ssdh_lightning.strings import PackedStrings
 
@@ -45,6 +45,9 @@ class Manifest:
     sizes: np.ndarray  # int64 bytes
     mtimes_ns: np.ndarray  # int64
     scanned_at_ns: int  # the wall clock when the scan began
+    # entries the scan could not look into (a symbolic link loop, an unreadable folder): they
+    # are not cached, so the next scan looks at them again
+    skipped: tuple[Skipped, ...] = ()
 
     def __len__(self) -> int:
         return len(self.file_folders)
@@ -75,30 +78,27 @@ class Manifest:
 
 def scan(root: str | Path) -> Manifest:
     """Every image file (by extension) under ``root``, at any depth, with its size and mtime.
-    Hidden files and folders (a leading dot) are left out; symbolic links are followed once."""
+    Hidden files and folders (a leading dot) are left out; symbolic links are followed once.
+    An entry that cannot be looked into (a symbolic link loop or a broken link, a folder that
+    cannot be listed) is left out and listed in ``skipped`` with the reason."""
     root = Path(root)
     scanned_at_ns = time.time_ns()
     listed: list[tuple[str, int, list[tuple[str, int, int]]]] = []  # (folder, mtime, files)
+    skipped: list[Skipped] = []
     seen: set[tuple[int, int]] = set()
     pending = [""]
     while pending:
         relative = pending.pop()
         folder = root / relative
-        state = os.stat(folder)
-        if (state.st_dev, state.st_ino) in seen:  # a link back up the tree
+        try:
+            state = os.stat(folder)
+            if (state.st_dev, state.st_ino) in seen:  # a link back up the tree
+                continue
+            seen.add((state.st_dev, state.st_ino))
+            files = _list_folder(folder, relative, pending, skipped)
+        except OSError as error:
+            skipped.append(_unreadable(folder, error))
             continue
-        seen.add((state.st_dev, state.st_ino))
-        files = []
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    pending.append(f"{relative}/{entry.name}" if relative else entry.name)
-                elif is_image_name(entry.name) and entry.is_file():
-                    stat = entry.stat()
-                    files.append((entry.name, stat.st_size, stat.st_mtime_ns))
-        files.sort()
         listed.append((relative, state.st_mtime_ns, files))
     listed.sort(key=lambda item: item[0])
     files = [file for _, _, folder_files in listed for file in folder_files]
@@ -113,7 +113,36 @@ def scan(root: str | Path) -> Manifest:
         sizes=np.array([size for _, size, _ in files], dtype=np.int64),
         mtimes_ns=np.array([mtime for _, _, mtime in files], dtype=np.int64),
         scanned_at_ns=scanned_at_ns,
+        skipped=tuple(sorted(skipped)),
     )
+
+
+def _list_folder(
+    folder: Path, relative: str, pending: list[str], skipped: list[Skipped]
+) -> list[tuple[str, int, int]]:
+    """The image files of one folder, sorted by name; its sub-folders go to ``pending`` and the
+    entries that cannot be looked into to ``skipped``. Raises when the folder cannot be listed."""
+    files = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    pending.append(f"{relative}/{entry.name}" if relative else entry.name)
+                elif is_image_name(entry.name):
+                    stat = entry.stat()  # raises for a broken link
+                    if entry.is_file():
+                        files.append((entry.name, stat.st_size, stat.st_mtime_ns))
+            except OSError as error:
+                skipped.append(_unreadable(Path(entry.path), error))
+    files.sort()
+    return files
+
+
+def _unreadable(path: Path, error: OSError) -> Skipped:
+    link = " (a symbolic link)" if path.is_symlink() else ""
+    return Skipped(str(path), f"{type(error).__name__}: {error.strerror}{link}")
 
 
 def default_cache_path(root: str | Path) -> Path:
@@ -188,6 +217,11 @@ def cached_scan(root: str | Path, cache_paths: Sequence[Path]) -> Manifest:
     scanned = scan(root)
     seconds = time.perf_counter() - started
     log.info("scanned %s: %d image files in %.1f s", root, len(scanned), seconds)
+    if scanned.skipped:
+        log.info(
+            "not caching the scan of %s: %d entries could not be read", root, len(scanned.skipped)
+        )
+        return scanned
     for path in cache_paths:
         try:
             save(scanned, path)

@@ -31,7 +31,8 @@ from ssdh_lightning.indexing.encoding import (
     image_loader,
 )
 from ssdh_lightning.indexing.files import FileKey, ImageList, file_keys, scan_images
-from ssdh_lightning.indexing.shards import Encoded, ShardFolder, work_folder
+from ssdh_lightning.indexing.lock import build_lock, is_first_process
+from ssdh_lightning.indexing.shards import Encoded, ShardFolder, work_folder, work_root
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval.chunks import rows_per_chunk
 from ssdh_lightning.retrieval.index import Index, IndexWriter, existing_index, file_sha256
@@ -111,9 +112,24 @@ def build_index(
     ``trainer_options``: keyword arguments of ``lightning.Trainer`` (``accelerator``,
     ``devices``, ``num_nodes``, ``strategy``, ``precision``, ``enable_progress_bar``, ...).
     Unreadable files are left out and listed in ``report_dir/skipped_files.tsv``. Resume state
-    lives in ``<out>.work/``, which must be shared by every node of a multi-node build.
+    lives in ``<out>.work/``, which must be shared by every node of a multi-node build; it
+    also holds the lock that refuses a second build of the same index while this one runs
+    (``IndexLocked``).
     """
     ckpt_path, images, out = Path(ckpt_path), Path(images), Path(out)
+    with build_lock(work_root(out), out):
+        return _build(ckpt_path, images, out, batch_size, num_workers, trainer_options, report_dir)
+
+
+def _build(
+    ckpt_path: Path,
+    images: Path,
+    out: Path,
+    batch_size: int,
+    num_workers: int,
+    trainer_options: dict[str, Any] | None,
+    report_dir: str | Path | None,
+) -> Index | None:
     sha256 = file_sha256(ckpt_path) if ckpt_path.is_file() else None
     base = existing_index(out)
     if base is not None:  # before loading the model: these checks are cheap and say more
@@ -121,10 +137,14 @@ def build_index(
         _check_images_root(base, images)
     model = load_module(ckpt_path)
     plan = plan_build(scan_images(images), base)
+    skipped = SkippedFiles(report_dir)
+    skipped.add(plan.files.skipped)
     shards = ShardFolder(work_folder(out, sha256))
     if plan.up_to_date(base):
+        skipped.report(f"the scan of {images}")
         log.info("the index at %s is up to date: %d images of %s", out, len(base), images)
-        shutil.rmtree(shards.folder.parent, ignore_errors=True)
+        if is_first_process():
+            shutil.rmtree(shards.folder.parent, ignore_errors=True)
         return base
     remaining = np.setdiff1d(plan.todo, plan.encoded_in(shards.encoded()))
     to_encode = plan.files.subset(remaining)
@@ -134,13 +154,24 @@ def build_index(
     if len(remaining):
         shards.folder.mkdir(parents=True, exist_ok=True)
         loader = image_loader(to_encode.path, len(to_encode), model, batch_size, num_workers)
-        trainer.predict(ImageEncoder(model), loader, return_predictions=False)
+        _encode(trainer, model, loader)
     trainer.strategy.barrier("every process has written its shards")
     if not trainer.is_global_zero:
         return None
-    index = _write_index(plan, base, shards, model, ckpt_path, sha256, out, report_dir)
+    index = _write_index(plan, base, shards, model, ckpt_path, sha256, out, skipped)
     shutil.rmtree(shards.folder.parent, ignore_errors=True)
     return index
+
+
+def _encode(trainer: L.Trainer, model: SSDHModule, loader) -> None:
+    try:
+        trainer.predict(ImageEncoder(model), loader, return_predictions=False)
+    except SystemExit:
+        # Lightning answers Ctrl-C with a graceful shutdown and sys.exit(1); it stays an
+        # interruption, which ssdh-index reports with how to resume
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
 
 
 def _log_plan(plan: Plan, base: Index | None, remaining: int, shards: ShardFolder) -> None:
@@ -162,11 +193,10 @@ def _log_plan(plan: Plan, base: Index | None, remaining: int, shards: ShardFolde
         )
 
 
-def _encoded_files(plan: Plan, encoded: Encoded, report_dir: str | Path | None) -> np.ndarray:
+def _encoded_files(plan: Plan, encoded: Encoded, unreadable: SkippedFiles) -> np.ndarray:
     """The positions of the new files that were encoded; raises when some were not reached."""
     files = plan.files
     new = plan.encoded_in(encoded)
-    unreadable = SkippedFiles(report_dir)
     missing = []
     for p in np.setdiff1d(plan.todo, new):
         path = str(files.path(p))
@@ -222,11 +252,11 @@ def _write_index(
     ckpt_path: Path,
     sha256: str,
     out: Path,
-    report_dir: str | Path | None,
+    skipped: SkippedFiles,
 ) -> Index:
     """The next generation of the index: its unchanged rows, then the new files in scan order."""
     encoded = shards.encoded()
-    new = _encoded_files(plan, encoded, report_dir)
+    new = _encoded_files(plan, encoded, skipped)
     rows = plan.files.subset(np.concatenate([plan.kept_files, new]))
     metadata = {
         "class_names": plan.files.class_names,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssdh_lightning.data.image_files import IMAGE_EXTENSIONS
+from ssdh_lightning.data.image_files import IMAGE_EXTENSIONS, Skipped
 from ssdh_lightning.data.manifest import scan
 from ssdh_lightning.strings import PackedStrings
 
@@ -34,6 +34,7 @@ class ImageList:
     labels: np.ndarray
     file_sizes: np.ndarray
     file_mtimes_ns: np.ndarray
+    skipped: tuple[Skipped, ...] = ()  # what the scan could not look into; not kept by subset
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -77,4 +78,5 @@ def scan_images(root: str | Path) -> ImageList:
         labels=labels,
         file_sizes=manifest.sizes,
         file_mtimes_ns=manifest.mtimes_ns,
+        skipped=manifest.skipped,
     )

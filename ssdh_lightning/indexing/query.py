@@ -64,6 +64,8 @@ def query_files(query: QueryInput) -> list[Path]:
     for item in map(Path, items):
         if item.is_dir():
             manifest = scan(item)
+            for entry in manifest.skipped:
+                log.warning("query %s cannot be looked into (%s): left out", *entry)
             if len(manifest) == 0:
                 raise ValueError(
                     f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under the query folder "

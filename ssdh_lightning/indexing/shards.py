@@ -24,10 +24,15 @@ log = logging.getLogger(__name__)
 SHARD_SUFFIX = ".npz"
 
 
+def work_root(index_folder: Path) -> Path:
+    """``<index>.work/``: beside the index (on the same file system, shared by every process of
+    a multi-node build); it holds the build's lock and the shards."""
+    return index_folder.with_name(index_folder.name + ".work")
+
+
 def work_folder(index_folder: Path, checkpoint_sha256: str) -> Path:
-    """``<index>.work/<checkpoint id>/``: beside the index (on the same file system, shared by
-    every process of a multi-node build), one subfolder per model so codes never mix."""
-    return index_folder.with_name(index_folder.name + ".work") / checkpoint_sha256[:16]
+    """``<index>.work/<checkpoint id>/``: one subfolder per model so codes never mix."""
+    return work_root(index_folder) / checkpoint_sha256[:16]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from ssdh_lightning.io import atomic_write, read_json, write_json
+from ssdh_lightning.io import (
+    atomic_write,
+    is_out_of_space,
+    no_space_error,
+    read_json,
+    write_json,
+)
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET
 from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
 from ssdh_lightning.retrieval.euclidean import squared_norms
@@ -345,8 +351,26 @@ class IndexWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.generation = previous["generation"] + 1 if previous else 1
         self.count, self.hash_bits, self.feature_dim = count, hash_bits, feature_dim
-        self.codes = open_memmap(self._path("codes"), "w+", np.uint8, (count, (hash_bits + 7) // 8))
-        self.features = open_memmap(self._path("features"), "w+", np.float16, (count, feature_dim))
+        codes_shape, features_shape = (count, (hash_bits + 7) // 8), (count, feature_dim)
+        try:
+            self.codes = self._allocate("codes", codes_shape)
+            self.features = self._allocate("features", features_shape)
+        except BaseException as error:
+            self.discard()  # first, so that the free space a full disk reports is what there is
+            if not is_out_of_space(error):
+                raise
+            needed = np.prod(codes_shape) + 2 * np.prod(features_shape)
+            what = f"generation {self.generation} of the index {self.folder}"
+            raise no_space_error(what, self.folder, error, int(needed)) from None
+
+    def _allocate(self, name: str, shape: tuple[int, int]) -> np.memmap:
+        """A memory-mapped array on a file whose every block is allocated first: a full disk is
+        then an OSError here, not a SIGBUS when a page of the map is written."""
+        path = self._path(name)
+        array = open_memmap(path, "w+", ARRAY_DTYPES[name], shape)
+        with open(path, "rb+") as stream:
+            os.posix_fallocate(stream.fileno(), 0, path.stat().st_size)
+        return array
 
     def _path(self, name: str) -> Path:
         return self.folder / _array_file(name, self.generation)
