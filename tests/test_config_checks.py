@@ -100,3 +100,23 @@ def test_ssdh_train_refuses_a_bad_value_before_loading_data(tmp_path, args, mess
     assert result.returncode != 0
     assert message in result.stderr
     assert not (run_dir / CLASS_NAMES_FILE).exists()  # failed before the data was loaded
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"optimizer": {"lr": -1}}, "model.optimizer.lr=-1: must be a finite number > 0"),
+        ({"optimizer": {"nesterov": True}}, "unknown model.optimizer keys ['nesterov']"),
+        ({"num_classes": 0}, "num_classes=0: must be a positive integer"),
+        ({"hash_bits": 0}, "model.hash_bits=0: must be a positive integer"),
+    ],
+)
+def test_the_module_built_in_python_runs_the_same_checks(options, message):
+    from ssdh_lightning.data.preprocessing import Preprocessing
+    from ssdh_lightning.module import SSDHModule
+
+    preprocessing = Preprocessing(1, (8, 8), (0.5,), (0.5,)).as_dict()
+    SSDHModule(preprocessing=preprocessing)  # the defaults pass
+    with pytest.raises(ValueError) as error:
+        SSDHModule(preprocessing=preprocessing, **options)
+    assert message in str(error.value)
