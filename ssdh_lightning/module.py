@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import lightning as L
 import torch
@@ -12,6 +12,7 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.utilities import dim_zero_cat
 
+from ssdh_lightning.config_checks import check_model, positive_integer
 from ssdh_lightning.data.base import QUERY, Batch
 from ssdh_lightning.data.preprocessing import Preprocessing
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
@@ -80,12 +81,6 @@ def _first_occurrences(positions: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return ordered[first], order[first]
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 class SSDHModule(L.LightningModule):
     """Supervised semantics-preserving deep hashing (Lin et al., CVPRW 2015).
 
@@ -110,23 +105,20 @@ class SSDHModule(L.LightningModule):
         data_config: dict | None = None,
     ) -> None:
         super().__init__()
-        _positive_int("model.hash_bits", hash_bits)
-        _positive_int("num_classes", num_classes)
-        if not latent_init_std > 0:  # zero would give every image the same code
-            raise ValueError(f"model.latent_init_std must be > 0, got {latent_init_std!r}")
+        optimizer = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
+        # the checks of ssdh-train's config, again for a module built in Python or a checkpoint
+        check_model(
+            {
+                "hash_bits": hash_bits,
+                "dropout": dropout,
+                "latent_init_std": latent_init_std,
+                "optimizer": optimizer,
+                "scheduler": scheduler,
+            }
+        )
+        positive_integer("num_classes", num_classes, 10)
         if preprocessing is None:
             raise ValueError("SSDHModule needs the preprocessing of its data module")
-        optimizer = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
-        unknown = set(optimizer) - set(DEFAULT_OPTIMIZER)
-        if unknown:
-            raise ValueError(
-                f"unknown model.optimizer keys {sorted(unknown)}; "
-                f"allowed: {sorted(DEFAULT_OPTIMIZER)}"
-            )
-        if scheduler and scheduler.get("interval", "step") not in ("step", "epoch"):
-            raise ValueError(
-                f"model.scheduler.interval must be 'step' or 'epoch', got {scheduler['interval']!r}"
-            )
         # Saved in checkpoints; TensorBoard gets the run's own summary at its end (runs.py).
         self.save_hyperparameters(logger=False)
         self.optimizer_options = optimizer

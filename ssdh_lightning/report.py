@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -65,31 +67,117 @@ class Row:
         return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
 
 
-def find_runs(root: Path) -> list[Run]:
-    """Every training run below ``root``: a folder with run.json and metrics.json."""
-    runs = []
+class BrokenRun(ValueError):
+    """A run folder the report cannot use: the folder, and the file and key at fault."""
+
+    def __init__(self, folder: Path, reason: str) -> None:
+        super().__init__(f"{folder}: {reason}")
+        self.folder = folder
+
+
+def _number(value: Any) -> bool:
+    """A metric: a number, finite or NaN (a metric with nothing to score); not a bool."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return is_number and not math.isinf(value)
+
+
+def _read_object(path: Path) -> dict:
+    try:
+        value = read_json(path)
+    except OSError as error:
+        raise BrokenRun(path.parent, f"{path.name} cannot be read ({error})") from None
+    except ValueError as error:
+        raise BrokenRun(path.parent, str(error)) from None
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise BrokenRun(path.parent, f"{path.name} holds a JSON {kind}, not an object")
+    return value
+
+
+def _check_description(path: Path, meta: dict) -> None:
+    """run.json: the keys the report groups runs by."""
+    for key, kind, valid in (
+        ("data", "a data set name", lambda v: isinstance(v, str) and v),
+        ("hash_bits", "a positive integer", lambda v: type(v) is int and v > 0),
+        ("seed", "an integer", lambda v: type(v) is int),
+    ):
+        if key not in meta:
+            raise BrokenRun(
+                path.parent, f"{path.name} has no key {key!r} (the report groups runs by it)"
+            )
+        if not valid(meta[key]):
+            raise BrokenRun(path.parent, f"{path.name} key {key!r} is {meta[key]!r}, not {kind}")
+
+
+def _check_metrics(path: Path, metrics: dict) -> None:
+    for key, value in metrics.items():
+        if not _number(value):
+            reason = f"{path.name} key {key!r} is {value!r}, not a number (finite or NaN)"
+            raise BrokenRun(path.parent, reason)
+    methods = {key.partition("/")[0] for key in metrics if "/" in key}
+    if not methods & set(metric_names.METHODS):
+        raise BrokenRun(
+            path.parent,
+            f"{path.name} holds no metric of any method ({', '.join(metric_names.METHODS)}), "
+            "e.g. 'bcs/map@all': nothing to report",
+        )
+
+
+def _check_curve(path: Path, key: str, curve: Any) -> None:
+    if not isinstance(curve, list) or not curve or not all(_number(v) for v in curve):
+        raise BrokenRun(path.parent, f"{path.name} key {key!r} is not a non-empty list of numbers")
+
+
+def _check_curves(path: Path, curves: dict) -> None:
+    """curves.json, if there is one: precision@k per mode, and BCS precision-recall."""
+    if not curves:
+        return
+    by_mode = curves.get("precision_at_k")
+    if not isinstance(by_mode, dict):
+        reason = f"{path.name} key 'precision_at_k' is missing or not an object of modes"
+        raise BrokenRun(path.parent, reason)
+    for mode, curve in by_mode.items():
+        _check_curve(path, f"precision_at_k.{mode}", curve)
+    if "bcs_pr" in curves:
+        pr = curves["bcs_pr"]
+        for name in ("precision", "recall"):
+            _check_curve(path, f"bcs_pr.{name}", pr.get(name) if isinstance(pr, dict) else None)
+
+
+def read_run(folder: Path) -> Run:
+    """The run in ``folder``, checked; ``BrokenRun`` names the file and key at fault."""
+    meta = _read_object(folder / metric_names.RUN_FILE)
+    _check_description(folder / metric_names.RUN_FILE, meta)
+    metrics = _read_object(folder / metric_names.METRICS_FILE)
+    _check_metrics(folder / metric_names.METRICS_FILE, metrics)
+    curves_file = folder / metric_names.CURVES_FILE
+    curves = _read_object(curves_file) if curves_file.is_file() else {}
+    _check_curves(curves_file, curves)
+    return Run(folder, meta["data"], meta["hash_bits"], meta["seed"], metrics, curves)
+
+
+def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[BrokenRun]]:
+    """Every training run below ``root`` (a folder with run.json and metrics.json), and the
+    broken ones left out with ``skip_broken``; without it, the first broken run is raised."""
+    runs, broken = [], []
     for metrics_file in sorted(root.rglob(metric_names.METRICS_FILE)):
         folder = metrics_file.parent
         if not (folder / metric_names.RUN_FILE).is_file():
             continue  # not a training run (an evaluation, a report's own output, ...)
-        meta = read_json(folder / metric_names.RUN_FILE)
-        curves_file = folder / metric_names.CURVES_FILE
-        runs.append(
-            Run(
-                folder,
-                meta["data"],
-                int(meta["hash_bits"]),
-                int(meta["seed"]),
-                read_json(metrics_file),
-                read_json(curves_file) if curves_file.is_file() else {},
-            )
-        )
+        try:
+            runs.append(read_run(folder))
+        except BrokenRun as error:
+            if not skip_broken:
+                raise
+            broken.append(error)
     if not runs:
+        left_out = "".join(f"\n  left out: {error}" for error in broken)
         raise FileNotFoundError(
             f"no training runs below {root}: ssdh-report reads the folders where ssdh-train "
             f"wrote {metric_names.RUN_FILE} and {metric_names.METRICS_FILE} (outputs/train/...)"
+            + left_out
         )
-    return runs
+    return runs, broken
 
 
 _KINDS = ("map", "precision", "precision_r", "empty_r", "pool_mean", "pool_median")
@@ -221,12 +309,13 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
     return figures
 
 
-def write_report(root: str | Path) -> list[Path]:
-    """Write report.md, report.csv and the PNG plots into ``root``; returns their paths."""
+def write_report(root: str | Path, skip_broken: bool = False) -> tuple[list[Path], list[BrokenRun]]:
+    """Write report.md, report.csv and the PNG plots into ``root``; returns their paths and the
+    broken runs left out (``skip_broken``). Every run is checked before anything is written."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder; give a run or sweep folder")
-    runs = find_runs(root)
+    runs, broken = find_runs(root, skip_broken)
     rows, names = summarize(runs)
     written = [
         write_text(root / "report.md", _markdown(rows, names, runs)),
@@ -236,4 +325,4 @@ def write_report(root: str | Path) -> list[Path]:
         written.append(
             atomic_write(root / name, lambda stream, f=figure: f.savefig(stream, format="png"))
         )
-    return written
+    return written, broken

@@ -14,6 +14,7 @@ from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import check_baselines, hashing_metrics, initial_metrics
 from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
 from ssdh_lightning.checkpoints import check_hash_bits, read_checkpoint, trained_module
+from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.module import SSDHModule
@@ -111,6 +112,7 @@ def _finish(run_dir: Path, metrics: dict[str, float], checkpoints: list[str]) ->
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model, score the final model on queries against the database, with the baseline
     rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
+    check_train_config(cfg)
     run_dir = Path(cfg.output_dir)
     baselines = check_baselines(cfg.get("baselines") or [])
     metric_names.check_objective(cfg.objective)
@@ -158,6 +160,7 @@ def objective(cfg: DictConfig, metrics: dict[str, float]) -> float:
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Recompute a checkpoint's metrics, on the data it was trained on unless ``data`` is set,
     with the baseline rows of ``cfg.baselines``."""
+    check_eval_config(cfg)
     run_dir = Path(cfg.output_dir)
     baselines = check_baselines(cfg.get("baselines") or [])
     checkpoint = read_checkpoint(cfg.ckpt_path)

@@ -113,6 +113,6 @@ def test_a_failing_sweep_job_keeps_the_others_results(tmp_path):
         check=False,
     )
     assert result.returncode != 0
-    assert "model.hash_bits must be a positive integer, got 0" in result.stderr
+    assert "model.hash_bits=0: must be a positive integer" in result.stderr
     assert not (sweep / "0" / metric_names.METRICS_FILE).exists()
     assert json.loads((sweep / "1" / metric_names.METRICS_FILE).read_text())["bcs/map@all"] >= 0

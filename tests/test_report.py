@@ -69,7 +69,7 @@ def test_report_of_runs_that_scored_other_modes(sweep, tmp_path):
         }
         path.write_text(json.dumps(curves))
     (folder / "precision_recall_digits.png").unlink()
-    written = {path.name for path in write_report(folder)}
+    written = {path.name for path in write_report(folder)[0]}
     assert "precision_at_k_digits.png" in written
     assert "precision_recall_digits.png" not in written
 
@@ -80,3 +80,83 @@ def test_report_of_a_folder_without_runs(tmp_path):
     assert f"no training runs below {tmp_path}" in result.stderr
     result = run_tool("ssdh-report", str(tmp_path / "nope"), cwd=tmp_path, check=False)
     assert "is not a folder" in result.stderr
+
+
+def _copy_run(trained_run, folder):
+    """A run folder by hand: the files of a real run, which a test then damages."""
+    folder.mkdir(parents=True)
+    for name in (metric_names.RUN_FILE, metric_names.METRICS_FILE, metric_names.CURVES_FILE):
+        shutil.copy(trained_run / name, folder / name)
+    return folder
+
+
+def _edit(folder, name, change):
+    path = folder / name
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def _report(*argv):
+    """ssdh-report's own main(), in this process (capsys reads its output): its exit code."""
+    from ssdh_lightning.cli.report import main
+
+    try:
+        main([str(arg) for arg in argv])
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+BROKEN = [
+    (metric_names.METRICS_FILE, "[]", "metrics.json holds a JSON list, not an object"),
+    (metric_names.METRICS_FILE, '{"bcs/map@all": "0.9"}', "key 'bcs/map@all' is '0.9', not a"),
+    (metric_names.METRICS_FILE, '{"bcs/map@all": Infinity}', "key 'bcs/map@all' is inf, not a"),
+    (metric_names.METRICS_FILE, '{"bcs/map@all": true}', "key 'bcs/map@all' is True, not a"),
+    (metric_names.METRICS_FILE, '{"accuracy": 0.5}', "metrics.json holds no metric of any"),
+    (metric_names.RUN_FILE, '{"data": "digits", "seed": 0}', "run.json has no key 'hash_bits'"),
+    (metric_names.RUN_FILE, '{"data": "d", "hash_bits": "48", "seed": 0}', "'48', not a positive"),
+    (metric_names.RUN_FILE, "{", "run.json is not valid JSON"),
+    (metric_names.CURVES_FILE, '{"precision_at_k": {"bcs": ["x"]}}', "'precision_at_k.bcs' is not"),
+    (metric_names.CURVES_FILE, '{"bcs_pr": {}}', "curves.json key 'precision_at_k' is missing"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), BROKEN)
+def test_a_broken_run_stops_the_report_unless_skipped(
+    trained_run, tmp_path, capsys, name, text, message
+):
+    good = _copy_run(trained_run, tmp_path / "good")
+    bad = _copy_run(trained_run, tmp_path / "bad")
+    (bad / name).write_text(text)
+    assert _report(tmp_path) == 2
+    error = capsys.readouterr().err
+    assert f"ssdh-report: {bad}: " in error and message in error and "--skip-broken" in error
+    assert not (tmp_path / "report.md").exists() and not (tmp_path / "report.csv").exists()
+
+    assert _report(tmp_path, "--skip-broken") == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1  # one line for the one broken run
+    assert lines[0].startswith(f"ssdh-report: left out {bad}: ") and message in lines[0]
+    with open(tmp_path / "report.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert rows and all(row["runs"] == "1" for row in rows)  # the good run alone
+    metrics = json.loads((good / metric_names.METRICS_FILE).read_text())
+    assert float(rows[0]["map@all_mean"]) == pytest.approx(metrics["bcs/map@all"])
+
+
+def test_a_nan_metric_is_reported_as_nan(trained_run, tmp_path):
+    run = _copy_run(trained_run, tmp_path / "run")
+    _edit(run, metric_names.METRICS_FILE, lambda m: m | {"hds/map@1000": float("nan")})
+    assert _report(tmp_path) == 0
+    with open(tmp_path / "report.csv", newline="") as stream:
+        hds = next(row for row in csv.DictReader(stream) if row["method"] == "hds")
+    assert hds["map@1000_mean"] == "nan"
+
+
+def test_no_run_left_after_skipping_is_an_error(trained_run, tmp_path):
+    bad = _copy_run(trained_run, tmp_path / "bad")
+    _edit(bad, metric_names.RUN_FILE, lambda meta: {k: v for k, v in meta.items() if k != "seed"})
+    result = run_tool("ssdh-report", str(tmp_path), "--skip-broken", cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert f"no training runs below {tmp_path}" in result.stderr
+    assert f"left out: {bad}: run.json has no key 'seed'" in result.stderr
+    assert not (tmp_path / "report.md").exists()

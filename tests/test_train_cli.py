@@ -113,11 +113,11 @@ def test_multirun_writes_one_folder_per_job(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["model.hash_bits=0"], "model.hash_bits must be a positive integer, got 0"),
+        (["model.hash_bits=0"], "model.hash_bits=0: must be a positive integer"),
         (["data=imagenet_nope"], "Could not find 'data/imagenet_nope'"),
         (["model.scheduler.interval=sometimes"], "must be 'step' or 'epoch'"),
         (["ckpt_path=/no/such.ckpt"], "checkpoint /no/such.ckpt does not exist"),
-        (["model.latent_init_std=0"], "model.latent_init_std must be > 0, got 0"),
+        (["model.latent_init_std=0"], "model.latent_init_std=0: must be a finite number > 0"),
         (["data.query_fraction=1.5"], "data.query_fraction must lie strictly between 0 and 1"),
         (["baselines=[LSH]"], "baselines=['LSH']: unknown ['LSH']; choose among lsh, itq"),
     ],

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from ssdh_lightning.report import write_report
+from ssdh_lightning.report import BrokenRun, write_report
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,11 +15,20 @@ def main(argv: list[str] | None = None) -> None:
         description="Write report.md, report.csv and PNG plots of the runs below PATH into PATH.",
     )
     parser.add_argument("path", type=Path, help="a run or sweep folder (e.g. outputs/train)")
+    parser.add_argument(
+        "--skip-broken",
+        action="store_true",
+        help="leave out run folders whose files are damaged, with a line each on stderr",
+    )
     args = parser.parse_args(argv)
     try:
-        written = write_report(args.path)
+        written, broken = write_report(args.path, skip_broken=args.skip_broken)
+    except BrokenRun as error:
+        parser.exit(2, f"ssdh-report: {error}; --skip-broken leaves such runs out\n")
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"ssdh-report: {error}\n")
+    for error in broken:
+        print(f"ssdh-report: left out {error}", file=sys.stderr)
     print(written[0].read_text(encoding="utf-8"))
     for path in written:
         print(f"wrote {path}")

@@ -1,0 +1,151 @@
+"""Checks of a composed config's plain values, run before any data is loaded.
+
+A value typed on the command line arrives as whatever YAML made of it (``seed=foo`` is the
+string 'foo'); Lightning and torch would fail on it late, deep in a traceback, or not at all
+(``trainer.max_epochs=-1`` trains forever). Every check raises a ``ValueError`` that names
+``key=value``, what the key takes, and an example of a good value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+MAX_SEED = 2**32 - 1  # numpy's seeds are uint32
+
+# trainer keys that count steps, epochs or batches between two events
+_TRAINER_COUNTS = ("check_val_every_n_epoch", "log_every_n_steps")
+
+
+def _shown(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def _refuse(key: str, value: Any, expected: str, example: Any) -> ValueError:
+    return ValueError(f"{key}={_shown(value)}: must be {expected}; e.g. {key}={example}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def integer(key: str, value: Any, example: Any, minimum: int, maximum: int | None = None) -> None:
+    """An integer from ``minimum`` to ``maximum`` (inclusive; no upper bound if None)."""
+    if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+        upper = f" and {maximum}" if maximum is not None else ""
+        between = f"between {minimum}{upper}" if upper else f">= {minimum}"
+        raise _refuse(key, value, f"an integer {between}", example)
+
+
+def positive_integer(key: str, value: Any, example: Any) -> None:
+    if not _is_int(value) or value < 1:
+        raise _refuse(key, value, "a positive integer", example)
+
+
+def positive_number(key: str, value: Any, example: Any) -> None:
+    if not _is_number(value) or value <= 0:
+        raise _refuse(key, value, "a finite number > 0", example)
+
+
+def non_negative_number(key: str, value: Any, example: Any) -> None:
+    if not _is_number(value) or value < 0:
+        raise _refuse(key, value, "a finite number >= 0", example)
+
+
+def fraction(key: str, value: Any, example: Any) -> None:
+    """A number in [0, 1): a momentum or a dropout rate (1 would keep nothing new)."""
+    if not _is_number(value) or not 0 <= value < 1:
+        raise _refuse(key, value, "a number from 0 up to (not including) 1", example)
+
+
+def choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        names = " or ".join(repr(name) for name in allowed)
+        raise _refuse(key, value, names, allowed[0])
+
+
+# model.optimizer keys: how each is checked, and an example for the message
+_OPTIMIZER_CHECKS: dict[str, tuple[Callable[[str, Any, Any], None], Any]] = {
+    "lr": (positive_number, 0.001),
+    "momentum": (fraction, 0.9),
+    "weight_decay": (non_negative_number, 0.0005),
+    "classifier_lr_mult": (positive_number, 10.0),
+    "bias_lr_mult": (positive_number, 2.0),
+}
+
+
+def check_seed(seed: Any, key: str = "seed") -> None:
+    integer(key, seed, 0, minimum=0, maximum=MAX_SEED)
+
+
+def check_optimizer(optimizer: Mapping[str, Any], prefix: str = "model.optimizer") -> None:
+    unknown = sorted(set(optimizer) - set(_OPTIMIZER_CHECKS))
+    if unknown:
+        raise ValueError(
+            f"unknown {prefix} keys {unknown}; allowed: {sorted(_OPTIMIZER_CHECKS)} "
+            f"(remove the others, e.g. ~{prefix}.{unknown[0]})"
+        )
+    for name, value in optimizer.items():
+        check, example = _OPTIMIZER_CHECKS[name]
+        check(f"{prefix}.{name}", value, example)
+
+
+def check_scheduler(scheduler: Mapping[str, Any], prefix: str = "model.scheduler") -> None:
+    if scheduler.get("step_size") is not None:
+        positive_integer(f"{prefix}.step_size", scheduler["step_size"], 25000)
+    if "gamma" in scheduler:
+        positive_number(f"{prefix}.gamma", scheduler["gamma"], 0.1)
+    choice(f"{prefix}.interval", scheduler.get("interval", "step"), ("step", "epoch"))
+
+
+def check_model(model: Mapping[str, Any], prefix: str = "model") -> None:
+    """The model's own values (the keys of conf/model/); the data module supplies the rest."""
+    if "hash_bits" in model:
+        positive_integer(f"{prefix}.hash_bits", model["hash_bits"], 48)
+    if "dropout" in model:
+        fraction(f"{prefix}.dropout", model["dropout"], 0.5)
+    if "latent_init_std" in model:  # zero would give every image the same code
+        positive_number(f"{prefix}.latent_init_std", model["latent_init_std"], 0.005)
+    check_optimizer(model.get("optimizer") or {}, f"{prefix}.optimizer")
+    check_scheduler(model.get("scheduler") or {}, f"{prefix}.scheduler")
+
+
+def check_trainer(trainer: Mapping[str, Any], prefix: str = "trainer") -> None:
+    """How long a run may last and how often it validates and logs."""
+    if trainer.get("max_epochs") is not None:
+        integer(f"{prefix}.max_epochs", trainer["max_epochs"], 30, minimum=-1)
+    integer(f"{prefix}.max_steps", trainer.get("max_steps", -1), 50000, minimum=-1)
+    for name in _TRAINER_COUNTS:
+        if trainer.get(name) is not None:
+            positive_integer(f"{prefix}.{name}", trainer[name], 1)
+
+
+def check_bounded(trainer: Mapping[str, Any], prefix: str = "trainer") -> None:
+    """A training run must end: Lightning reads -1 as no limit, for epochs and steps alike."""
+    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
+    if max_epochs == -1 and max_steps == -1 and trainer.get("max_time") is None:
+        raise ValueError(
+            f"{prefix}.max_epochs=-1 with {prefix}.max_steps=-1: the run would never end "
+            f"(Lightning reads -1 as no limit); bound it, e.g. {prefix}.max_epochs=30 or "
+            f"{prefix}.max_steps=50000"
+        )
+
+
+def check_train_config(cfg: Mapping[str, Any]) -> None:
+    """What ``ssdh-train`` is given, checked before it loads any data."""
+    check_seed(cfg.get("seed"))
+    check_trainer(cfg.get("trainer") or {})
+    check_bounded(cfg.get("trainer") or {})
+    check_model(cfg.get("model") or {})
+
+
+def check_eval_config(cfg: Mapping[str, Any]) -> None:
+    """What ``ssdh-eval`` is given (its seed may be null: the training run's), before loading."""
+    if cfg.get("seed") is not None:
+        check_seed(cfg["seed"])
+    check_trainer(cfg.get("trainer") or {})
