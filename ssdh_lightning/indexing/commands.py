@@ -41,7 +41,7 @@ def search(cfg: DictConfig) -> ImageSearch:
     or JSON, and write the HTML page and the contact sheet that are asked for."""
     if cfg.output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
-    index = Index.load(cfg.index)
+    index = Index.load(cfg.index, verify=cfg.verify)
     found = search_images(
         index,
         cfg.query,

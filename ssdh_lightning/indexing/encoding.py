@@ -3,7 +3,7 @@ the pieces that run it in Lightning's predict loop (a shard writer, a progress b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -64,12 +64,24 @@ def encode_batch(model: SSDHModule, batch) -> EncodedFiles:
             skipped,
         )
     encoded = model.encode(images)
-    return EncodedFiles(
-        positions.cpu().numpy(),
-        pack_codes(encoded.codes).bytes,
-        encoded.features.float().cpu().numpy().astype(np.float16),
-        skipped,
-    )
+    with np.errstate(over="ignore"):  # an overflow becomes inf, which check_finite reports
+        features = encoded.features.float().cpu().numpy().astype(np.float16)
+    return EncodedFiles(positions.cpu().numpy(), pack_codes(encoded.codes).bytes, features, skipped)
+
+
+def check_finite(features: np.ndarray, paths: Sequence[str | Path]) -> None:
+    """Refuse float16 ``features`` of the files ``paths`` that are not all finite: NaN or inf
+    from the model, or values past float16's range (65504), which the cast made inf. Such a row
+    would have no meaningful distance to anything, so nothing is written with it."""
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"the model gives features that are not finite (NaN, inf, or beyond float16's range "
+            f"of +-{float(np.finfo(np.float16).max):.0f}, where an index keeps them) for "
+            f"{bad.size} of the {len(features)} images encoded together, the first "
+            f"{paths[bad[0]]}; the checkpoint is broken or its activations overflow: train it "
+            "again or use another one"
+        )
 
 
 def encode_files(model: SSDHModule, paths: list[Path], batch_size: int = 64) -> EncodedFiles:
@@ -77,12 +89,14 @@ def encode_files(model: SSDHModule, paths: list[Path], batch_size: int = 64) -> 
     loader = image_loader(paths.__getitem__, len(paths), model, batch_size, num_workers=0)
     with torch.inference_mode():
         batches = [encode_batch(model, batch) for batch in loader]
-    return EncodedFiles(
+    encoded = EncodedFiles(
         np.concatenate([batch.positions for batch in batches]),
         np.concatenate([batch.codes for batch in batches]),
         np.concatenate([batch.features for batch in batches]),
         [item for batch in batches for item in batch.skipped],
     )
+    check_finite(encoded.features, [paths[i] for i in encoded.positions])
+    return encoded
 
 
 class ImageEncoder(L.LightningModule):
@@ -115,6 +129,7 @@ class ShardWriter(BasePredictionWriter):
         dataloader_idx: int = 0,
     ) -> None:
         files = self.files.subset(prediction.positions)
+        check_finite(prediction.features, [files.path(i) for i in range(len(files))])
         self.shards.write(files, prediction.codes, prediction.features, prediction.skipped)
 
 

@@ -4,7 +4,7 @@ and modification time that tell whether a file changed since it was encoded."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -13,6 +13,27 @@ from ssdh_lightning.data.manifest import scan
 from ssdh_lightning.strings import PackedStrings
 
 FileKey = tuple[str, int, int]  # (relative path, size in bytes, mtime in ns)
+
+
+def resolve_under(images_root: Path, relative: str) -> Path:
+    """The file ``images_root / relative``, resolved (symlinks followed), for whatever opens a
+    file on behalf of an index. Raises ValueError for a path that is empty, absolute, holds a
+    NUL byte or ``..``, or resolves outside ``images_root`` (a symlink that points out)."""
+    if not relative or "\0" in relative:
+        raise ValueError(f"the index names the path {relative!r}, which is empty or holds NUL")
+    if PurePath(relative).is_absolute() or ".." in PurePath(relative).parts:
+        raise ValueError(
+            f"the index names the path {relative!r}, which is not relative to its images folder "
+            f"{images_root}: an index names only relative paths without '..'"
+        )
+    root = Path(images_root).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(
+            f"the index's path {relative!r} leads to {path}, outside its images folder {root} "
+            "(a symbolic link points out of it): only files under the images folder are read"
+        )
+    return path
 
 
 def file_keys(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageOps
 
 from ssdh_lightning.data.image_files import UnreadableImage, load_image
+from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.indexing.query import ImageSearch
 from ssdh_lightning.io import atomic_write, write_text
 from ssdh_lightning.retrieval.index import Index
+from ssdh_lightning.strings import printable
 
+log = logging.getLogger(__name__)
 THUMBNAIL = 96  # pixels, the longer side
 CAPTION = 28  # pixels under each thumbnail of a contact sheet
 MISSING = (200, 200, 200)
@@ -71,13 +75,19 @@ def _timing(search: ImageSearch) -> str:
 
 
 def text_report(index: Index, search: ImageSearch) -> str:
-    """Each query, then its results: rank, distance, class, path."""
+    """Each query, then its results: rank, distance, class, path. Names are shown ``printable``:
+    a control character in a file or folder name reaches the terminal escaped."""
     lines = [f"{index!r}", _timing(search)]
     for query, query_hits in zip(search.queries.paths, hits(index, search), strict=True):
-        lines += ["", f"query {query}", f"{'rank':>4}  {'distance':>9}  {'class':<12}  path"]
+        lines += [
+            "",
+            f"query {printable(str(query))}",
+            f"{'rank':>4}  {'distance':>9}  {'class':<12}  path",
+        ]
         for hit in query_hits:
-            name = hit.class_name if hit.class_name is not None else "-"
-            lines.append(f"{hit.rank:>4}  {_distance(hit.distance):>9}  {name:<12}  {hit.path}")
+            name = printable(hit.class_name) if hit.class_name is not None else "-"
+            path = printable(hit.path)
+            lines.append(f"{hit.rank:>4}  {_distance(hit.distance):>9}  {name:<12}  {path}")
     return "\n".join(lines)
 
 
@@ -116,16 +126,27 @@ def _thumbnail(path: Path) -> Image.Image:
     return ImageOps.contain(image, (THUMBNAIL, THUMBNAIL), method=method)
 
 
+def _result_thumbnail(images_root: Path, hit: Hit) -> Image.Image:
+    """The thumbnail of a result's file, read only under ``images_root`` (``resolve_under``);
+    a path that leads outside is not opened, and shows grey."""
+    try:
+        path = resolve_under(images_root, hit.path)
+    except ValueError as error:
+        log.warning("result %d left grey: %s", hit.position, printable(str(error)))
+        return Image.new("RGB", (THUMBNAIL, THUMBNAIL), MISSING)
+    return _thumbnail(path)
+
+
 def _png(image: Image.Image) -> bytes:
     stream = io.BytesIO()
     image.save(stream, format="PNG")
     return stream.getvalue()
 
 
-def _html_cell(image_path: Path, caption: str) -> str:
-    data = base64.b64encode(_png(_thumbnail(image_path))).decode("ascii")
+def _html_cell(thumbnail: Image.Image, name: str, caption: str) -> str:
+    data = base64.b64encode(_png(thumbnail)).decode("ascii")
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(str(image_path))}">'
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
     )
 
@@ -135,10 +156,10 @@ def write_html(path: str | Path, index: Index, search: ImageSearch, images_root:
     alone); captions give rank, distance, class and path."""
     rows = []
     for query, query_hits in zip(search.queries.paths, hits(index, search), strict=True):
-        cells = [_html_cell(query, f"query: {query.name}")]
+        cells = [_html_cell(_thumbnail(query), str(query), f"query: {query.name}")]
         for hit in query_hits:
-            caption = f"{_caption(hit)} {hit.path}"
-            cells.append(_html_cell(images_root / hit.path, caption))
+            thumbnail = _result_thumbnail(images_root, hit)
+            cells.append(_html_cell(thumbnail, hit.path, f"{_caption(hit)} {hit.path}"))
         rows.append(f'<div class="row">{"".join(cells)}</div>')
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>ssdh-search: {html.escape(str(index.folder))}</title>
@@ -170,10 +191,11 @@ def contact_sheet(index: Index, search: ImageSearch, images_root: Path) -> Image
     draw = ImageDraw.Draw(sheet)
     for a, (query, query_hits) in enumerate(zip(search.queries.paths, table, strict=True)):
         top = a * cell_height
-        cells = [(query, "query")] + [(images_root / hit.path, _caption(hit)) for hit in query_hits]
-        for column, (image_path, caption) in enumerate(cells):
+        cells = [(_thumbnail(query), "query")]
+        cells += [(_result_thumbnail(images_root, hit), _caption(hit)) for hit in query_hits]
+        for column, (thumbnail, caption) in enumerate(cells):
             left = column * cell_width
-            sheet.paste(_thumbnail(image_path), (left + 4, top + 2))
+            sheet.paste(thumbnail, (left + 4, top + 2))
             if column == 0:
                 draw.rectangle(
                     (left + 2, top, left + THUMBNAIL + 5, top + THUMBNAIL + 3), outline="#1f77b4"

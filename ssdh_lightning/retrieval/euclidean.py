@@ -3,9 +3,15 @@
 ES ranks a whole database (torch BLAS over chunks of database rows); HDS ranks a pool per query
 (a numba kernel that reads only the pool's rows). Database features may be a float16 memory map:
 they are read chunk by chunk and never held whole in memory.
+
+One rule for non-finite features (NaN or inf in a damaged index or from an overflowing model):
+their distance is +inf, ranked after every finite distance, ties by position, in every mode and
+in the metrics, which use these same functions.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -34,7 +40,8 @@ def squared_norms(features: np.ndarray, memory_budget: int) -> torch.Tensor:
 
 def _finish(distances: torch.Tensor) -> torch.Tensor:
     # Rounding can leave small negatives; -0.0 would sort before +0.0, so add +0.0 after clamping.
-    return distances.clamp_min_(0.0).add_(0.0)
+    # NaN (a non-finite feature) becomes +inf, so that it ranks after every finite distance.
+    return distances.clamp_min_(0.0).add_(0.0).nan_to_num_(nan=math.inf, posinf=math.inf)
 
 
 def squared_distances(

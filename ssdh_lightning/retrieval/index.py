@@ -40,12 +40,12 @@ from ssdh_lightning.io import (
     read_json,
     write_json,
 )
-from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET
+from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
 from ssdh_lightning.retrieval.euclidean import squared_norms
 from ssdh_lightning.retrieval.search import SearchResult, search
 from ssdh_lightning.retrieval.settings import check_k
-from ssdh_lightning.strings import PackedStrings
+from ssdh_lightning.strings import PackedStrings, first_unsafe_path
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -163,6 +163,43 @@ def _check_sha256(folder: Path, name: str, manifest: dict[str, Any]) -> None:
         )
 
 
+def _check_finite(folder: Path, features: np.ndarray) -> None:
+    """Every feature is a finite number (ssdh-index writes no other); read in chunks."""
+    step = rows_per_chunk(features.shape[1] * 3, DEFAULT_MEMORY_BUDGET)
+    bad = 0
+    first = None
+    for start in range(0, len(features), step):
+        rows = np.flatnonzero(~np.isfinite(features[start : start + step]).all(axis=1))
+        bad += rows.size
+        if first is None and rows.size:
+            first = start + int(rows[0])
+    if bad:
+        raise _damaged(
+            folder,
+            f"{bad} items have features that are not finite (NaN or inf), the first item {first}",
+        )
+
+
+def _check_paths(folder: Path, paths: PackedStrings) -> None:
+    """Every item's path is relative and stays under the images root: a path array rewritten to
+    name ``../x`` or ``/etc/passwd`` is refused before anything reads a file on its behalf."""
+    offsets = np.asarray(paths.offsets)
+    if offsets[0] != 0 or offsets[-1] != paths.buffer.size or np.any(np.diff(offsets) < 0):
+        raise _damaged(
+            folder,
+            f"its path offsets do not cut its {paths.buffer.size}-byte path buffer in order "
+            f"(they run from {offsets[0]} to {offsets[-1]})",
+        )
+    unsafe = first_unsafe_path(paths)
+    if unsafe is not None:
+        row, reason = unsafe
+        raise _damaged(
+            folder,
+            f"item {row} has the path {paths[row]!r}, but {reason}: an index names only "
+            "relative paths under its images folder",
+        )
+
+
 def _is_own_file(name: str) -> bool:
     return name == MANIFEST_FILE or bool(_ARRAY_FILE.match(name) or _TEMPORARY_FILE.match(name))
 
@@ -223,8 +260,10 @@ class Index:
 
         Always checked: the format version (a newer one asks to upgrade ssdh-lightning), every
         array's dtype, shape and file size against the manifest (a truncated file is caught), and
-        the sha256 of every array but the features. ``verify=True`` checks the features' sha256
-        too, which reads the whole file (0.7 s a GB on a 2-core machine).
+        the sha256 of every array but the features, and every item's path (relative, under the
+        images root: no absolute path, no ``..``, no empty path, no NUL byte). ``verify=True``
+        also checks the features' sha256 and that every feature is finite, which reads the whole
+        file (0.7 s a GB on a 2-core machine).
         """
         folder = Path(folder)
         manifest = _read_manifest(folder)
@@ -232,13 +271,17 @@ class Index:
         for name in ARRAY_DTYPES:
             if verify or name not in LARGE_ARRAYS:
                 _check_sha256(folder, name, manifest)
+        if verify:
+            _check_finite(folder, arrays["features"])
+        paths = PackedStrings(arrays["paths_buffer"], arrays["paths_offsets"])
+        _check_paths(folder, paths)
         return cls(
             folder=folder,
             manifest=manifest,
             codes=PackedCodes(arrays["codes"], manifest["hash_bits"]),
             features=arrays["features"],
             labels=arrays["labels"],
-            paths=PackedStrings(arrays["paths_buffer"], arrays["paths_offsets"]),
+            paths=paths,
             file_sizes=arrays["file_sizes"],
             file_mtimes_ns=arrays["file_mtimes_ns"],
         )

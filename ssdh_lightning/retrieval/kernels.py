@@ -497,7 +497,12 @@ def _block_row(database_features, item, block, block_norms):
 @nb.njit(inline="always")
 def _store_distance(out, i, query_norm, row_norm, dot):
     squared = query_norm + row_norm - 2 * dot
-    out[i] = squared if squared > 0 else np.float32(0.0)  # never -0.0
+    if squared > 0:
+        out[i] = squared
+    elif squared <= 0:
+        out[i] = np.float32(0.0)  # never -0.0
+    else:  # NaN, from a non-finite feature: ranks after every finite distance (euclidean.py)
+        out[i] = np.float32(np.inf)
 
 
 @nb.njit(inline="always")
