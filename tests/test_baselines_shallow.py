@@ -1,4 +1,4 @@
-"""SH, ITQ-CCA, KSH and SDH against direct implementations of their papers' definitions, each
+"""SH, ITQ-CCA, KSH, MLH and SDH against direct implementations of their papers' definitions, each
 against LSH on the digits, and baselines that cannot run left out with a reason."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ssdh_lightning.baselines import (
     fitted_hasher,
     hashing_metrics,
 )
+from ssdh_lightning.baselines.mlh import loss_augmented_codes, pair_loss
 from ssdh_lightning.baselines.sdh import best_bit, discrete_codes
 from ssdh_lightning.retrieval import RetrievalSettings, evaluate_retrieval
 
@@ -130,6 +131,24 @@ def test_ksh_greedy_bits_lower_the_objective_bit_by_bit():
     assert all(later < earlier for earlier, later in itertools.pairwise(objectives))
 
 
+@pytest.mark.parametrize("similar", [True, False])
+def test_mlh_loss_augmented_codes_are_the_brute_force_argmax(similar):
+    """max over every (g, h) in {-1, 1}^4 x {-1, 1}^4 of g.a + h.c + loss(|g - h|_H)."""
+    rng = np.random.default_rng(int(similar))
+    first, second = rng.normal(size=(20, 4)), rng.normal(size=(20, 4))
+    kinds = np.full(20, similar)
+    g, h = loss_augmented_codes(first, second, kinds, rho=2, ratio=0.5)
+    codes = [np.array(c) for c in itertools.product((-1.0, 1.0), repeat=4)]
+
+    def score(row, g_row, h_row):
+        distance = np.sum(g_row != h_row)
+        return g_row @ first[row] + h_row @ second[row] + pair_loss(distance, similar, 2, 0.5)
+
+    for row in range(20):
+        best = max(score(row, a, b) for a in codes for b in codes)
+        assert score(row, g[row], h[row]) == pytest.approx(best)
+
+
 def sdh_b_objective(codes, targets, classifier, hashed, nu):
     return np.square(targets - codes @ classifier).sum() + nu * np.square(codes - hashed).sum()
 
@@ -207,7 +226,7 @@ SETTINGS = RetrievalSettings(map_at=("all",), precision_at=(10,))
 SMALL = {"ksh": {"labelled": 500, "anchors": 150}, "sdh": {"anchors": 300}}
 
 
-@pytest.mark.parametrize("method", ["sh", "itq_cca", "ksh", "sdh"])
+@pytest.mark.parametrize("method", ["sh", "itq_cca", "ksh", "mlh", "sdh"])
 def test_each_baseline_beats_lsh_on_digits_pixels(method, digits_sets):
     """8 bits, BCS mAP@all, against the best of LSH's draws with seeds 0 to 4 (8 bits: SH's
     eigenfunctions pay off at short codes, as in its paper)."""
@@ -228,7 +247,7 @@ def test_each_baseline_beats_lsh_on_digits_pixels(method, digits_sets):
 
 def test_check_baselines_names_every_baseline():
     assert check_baselines(["sh", "ksh", "initial"]) == ["sh", "ksh", "initial"]
-    names = "lsh, itq, sh, itq_cca, ksh, sdh, initial"
+    names = "lsh, itq, sh, itq_cca, ksh, mlh, sdh, initial"
     assert ", ".join(BASELINES) == names
     with pytest.raises(ValueError, match=f"unknown \\['kh'\\]; choose among {names}"):
         check_baselines(["kh"])

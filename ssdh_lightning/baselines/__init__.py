@@ -1,10 +1,12 @@
-"""The paper's baseline rows: shallow hashing (LSH, ITQ, SH, ITQ-CCA, KSH, SDH) on the same
+"""The paper's baseline rows: shallow hashing (LSH, ITQ, SH, ITQ-CCA, KSH, MLH,
+SDH) on the same
 features, and ES on the features before fine-tuning."""
 
 from ssdh_lightning.baselines.cca import ITQCCA
 from ssdh_lightning.baselines.common import CannotFit
 from ssdh_lightning.baselines.hashing import ITQ, LSH
 from ssdh_lightning.baselines.ksh import KSH
+from ssdh_lightning.baselines.mlh import MLH
 from ssdh_lightning.baselines.rows import (
     BASELINES,
     HASHERS,
@@ -23,6 +25,7 @@ __all__ = [
     "ITQCCA",
     "KSH",
     "LSH",
+    "MLH",
     "SDH",
     "SH",
     "CannotFit",

@@ -12,6 +12,7 @@ from ssdh_lightning.baselines.cca import ITQCCA
 from ssdh_lightning.baselines.common import CannotFit
 from ssdh_lightning.baselines.hashing import ITQ, LSH
 from ssdh_lightning.baselines.ksh import KSH
+from ssdh_lightning.baselines.mlh import MLH
 from ssdh_lightning.baselines.sdh import SDH
 from ssdh_lightning.baselines.spectral import SH
 from ssdh_lightning.retrieval import RetrievalSettings, score_retrieval
@@ -20,7 +21,15 @@ log = logging.getLogger(__name__)
 
 # Codes of hash_bits from the trained model's database features (and, for the supervised ones,
 # the database labels), ranked by Hamming distance.
-HASHERS = {"lsh": LSH, "itq": ITQ, "sh": SH, "itq_cca": ITQCCA, "ksh": KSH, "sdh": SDH}
+HASHERS = {
+    "lsh": LSH,
+    "itq": ITQ,
+    "sh": SH,
+    "itq_cca": ITQCCA,
+    "ksh": KSH,
+    "mlh": MLH,
+    "sdh": SDH,
+}
 # initial: ES on the backbone's features before fine-tuning (the paper's "ImageNet" row when the
 # backbone starts from ImageNet weights).
 BASELINES = (*HASHERS, "initial")
@@ -82,7 +91,8 @@ def hashing_metrics(
     settings: RetrievalSettings,
     seed: int = 0,
 ) -> dict[str, float]:
-    """The rows of hashing baselines (``lsh``, ``itq``, ``sh``, ``itq_cca``, ``ksh``, ``sdh``):
+    """The rows of hashing baselines (``lsh``, ``itq``, ``sh``, ``itq_cca``, ``ksh``, ``mlh``,
+    ``sdh``):
     codes of ``hash_bits`` learned from the trained model's database features, ranked by Hamming
     distance; keyed ``lsh/map@1000``, ... A baseline that cannot be fitted on these data is left
     out (no keys) with a warning that says why."""
