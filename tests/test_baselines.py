@@ -79,7 +79,7 @@ def test_baseline_rows_are_keyed_like_the_model():
     assert "lsh/precision_r2" in metrics and "initial/precision_r2" not in metrics
     with pytest.raises(
         ValueError,
-        match="unknown \\['pca'\\]; choose among lsh, itq, sh, itq_cca, ksh, mlh, sdh, initial",
+        match="unknown \\['pca'\\]; choose among lsh, itq, sh, itq_cca, ksh, bre, mlh, sdh, init",
     ):
         hashing_metrics(["pca"], sets, 16, settings)
     with pytest.raises(ValueError, match="'initial' is not a hashing baseline"):

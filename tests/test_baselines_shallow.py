@@ -1,5 +1,6 @@
-"""SH, ITQ-CCA, KSH, MLH and SDH against direct implementations of their papers' definitions, each
-against LSH on the digits, and baselines that cannot run left out with a reason."""
+"""SH, ITQ-CCA, KSH, BRE, MLH and SDH against direct implementations of their papers'
+definitions, each against LSH on the digits, and baselines that cannot run left out with a
+reason."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ssdh_lightning.baselines import (
     fitted_hasher,
     hashing_metrics,
 )
+from ssdh_lightning.baselines.bre import BRE, _best_weight
 from ssdh_lightning.baselines.mlh import loss_augmented_codes, pair_loss
 from ssdh_lightning.baselines.sdh import best_bit, discrete_codes
 from ssdh_lightning.retrieval import RetrievalSettings, evaluate_retrieval
@@ -131,6 +133,53 @@ def test_ksh_greedy_bits_lower_the_objective_bit_by_bit():
     assert all(later < earlier for earlier, later in itertools.pairwise(objectives))
 
 
+def bre_objective(codes: np.ndarray, labels: np.ndarray) -> float:
+    """sum over pairs i < j of (d_M - d_R)^2: d_M = 0 for one class, 1 otherwise; d_R the
+    Hamming distance over the number of bits."""
+    target = (labels[:, None] != labels[None, :]).astype(float)
+    hamming = (codes[:, None, :] != codes[None, :, :]).mean(axis=2)
+    return float(np.triu(np.square(target - hamming), 1).sum())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bre_weight_update_is_the_minimum_along_its_line(seed):
+    """One weight of one hash among 3: its objective at the returned value is the least over
+    every interval between the items' flip points (brute force)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 9)
+    kernel = rng.uniform(0.1, 1, (9, 4))
+    weights = rng.normal(size=(4, 3))
+    codes = kernel @ weights > 0
+    point, bit = 1, 0
+    offsets = kernel @ weights[:, bit] - kernel[:, point] * weights[point, bit]
+
+    def objective(weight):
+        trial = codes.copy()
+        trial[:, bit] = offsets + kernel[:, point] * weight > 0
+        return bre_objective(trial, labels)
+
+    breaks = np.sort(-offsets / kernel[:, point])
+    candidates = [breaks[0] - 1, *(breaks[:-1] + breaks[1:]) / 2, breaks[-1] + 1]
+    target = (labels[:, None] != labels[None, :]).astype(float)
+    residual = target - (codes[:, None, :] != codes[None, :, :]).mean(axis=2)
+    column = codes[:, bit].astype(np.int8)
+    weight, best = _best_weight(column, residual, offsets, kernel[:, point].copy(), 1 / 3)
+    assert best == pytest.approx(min(objective(w) for w in candidates))
+    assert objective(weight) == pytest.approx(best)
+    assert np.array_equal(column, offsets + kernel[:, point] * weight > 0)
+
+
+def test_bre_descends_the_reconstruction_error():
+    features, labels = gaussian_classes(n_per_class=30, dim=5, seed=1)
+    start = BRE(6, labelled=60, anchors=10, sweeps=0, seed=3).fit(features, labels)
+    model = BRE(6, labelled=60, anchors=10, sweeps=2, seed=3).fit(features, labels)
+    rows = model.labelled_rows
+    final = bre_objective(model.encode(features[rows]), labels[rows])
+    assert final == pytest.approx(model.objective[-1])
+    assert final < bre_objective(start.encode(features[rows]), labels[rows])
+    assert model.objective[1] <= model.objective[0] + 1e-9  # sums of the same terms
+
+
 @pytest.mark.parametrize("similar", [True, False])
 def test_mlh_loss_augmented_codes_are_the_brute_force_argmax(similar):
     """max over every (g, h) in {-1, 1}^4 x {-1, 1}^4 of g.a + h.c + loss(|g - h|_H)."""
@@ -223,10 +272,14 @@ SETTINGS = RetrievalSettings(map_at=("all",), precision_at=(10,))
 
 
 # Smaller kernel sizes than the defaults, to keep the test fast (the defaults: README figures)
-SMALL = {"ksh": {"labelled": 500, "anchors": 150}, "sdh": {"anchors": 300}}
+SMALL = {
+    "ksh": {"labelled": 500, "anchors": 150},
+    "bre": {"labelled": 300, "anchors": 50},
+    "sdh": {"anchors": 300},
+}
 
 
-@pytest.mark.parametrize("method", ["sh", "itq_cca", "ksh", "mlh", "sdh"])
+@pytest.mark.parametrize("method", ["sh", "itq_cca", "ksh", "bre", "mlh", "sdh"])
 def test_each_baseline_beats_lsh_on_digits_pixels(method, digits_sets):
     """8 bits, BCS mAP@all, against the best of LSH's draws with seeds 0 to 4 (8 bits: SH's
     eigenfunctions pay off at short codes, as in its paper)."""
@@ -247,7 +300,7 @@ def test_each_baseline_beats_lsh_on_digits_pixels(method, digits_sets):
 
 def test_check_baselines_names_every_baseline():
     assert check_baselines(["sh", "ksh", "initial"]) == ["sh", "ksh", "initial"]
-    names = "lsh, itq, sh, itq_cca, ksh, mlh, sdh, initial"
+    names = "lsh, itq, sh, itq_cca, ksh, bre, mlh, sdh, initial"
     assert ", ".join(BASELINES) == names
     with pytest.raises(ValueError, match=f"unknown \\['kh'\\]; choose among {names}"):
         check_baselines(["kh"])

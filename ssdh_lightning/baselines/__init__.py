@@ -1,7 +1,8 @@
-"""The paper's baseline rows: shallow hashing (LSH, ITQ, SH, ITQ-CCA, KSH, MLH,
-SDH) on the same
+"""The paper's baseline rows: shallow hashing (LSH, ITQ, SH, ITQ-CCA, KSH, BRE,
+MLH, SDH) on the same
 features, and ES on the features before fine-tuning."""
 
+from ssdh_lightning.baselines.bre import BRE
 from ssdh_lightning.baselines.cca import ITQCCA
 from ssdh_lightning.baselines.common import CannotFit
 from ssdh_lightning.baselines.hashing import ITQ, LSH
@@ -20,6 +21,7 @@ from ssdh_lightning.baselines.spectral import SH
 
 __all__ = [
     "BASELINES",
+    "BRE",
     "HASHERS",
     "ITQ",
     "ITQCCA",

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ssdh_lightning.baselines.bre import BRE
 from ssdh_lightning.baselines.cca import ITQCCA
 from ssdh_lightning.baselines.common import CannotFit
 from ssdh_lightning.baselines.hashing import ITQ, LSH
@@ -27,6 +28,7 @@ HASHERS = {
     "sh": SH,
     "itq_cca": ITQCCA,
     "ksh": KSH,
+    "bre": BRE,
     "mlh": MLH,
     "sdh": SDH,
 }
@@ -91,8 +93,8 @@ def hashing_metrics(
     settings: RetrievalSettings,
     seed: int = 0,
 ) -> dict[str, float]:
-    """The rows of hashing baselines (``lsh``, ``itq``, ``sh``, ``itq_cca``, ``ksh``, ``mlh``,
-    ``sdh``):
+    """The rows of hashing baselines (``lsh``, ``itq``, ``sh``, ``itq_cca``, ``ksh``, ``bre``,
+    ``mlh``, ``sdh``):
     codes of ``hash_bits`` learned from the trained model's database features, ranked by Hamming
     distance; keyed ``lsh/map@1000``, ... A baseline that cannot be fitted on these data is left
     out (no keys) with a warning that says why."""
