@@ -20,3 +20,9 @@ def squared_distances(features: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 def rbf(features: np.ndarray, anchors: np.ndarray, width: float) -> np.ndarray:
     """``exp(-|x - anchor|^2 / (2 width^2))`` for every row and anchor: (n, m)."""
     return np.exp(-squared_distances(features, anchors) / (2 * width**2))
+
+
+def root_mean_square_width(features: np.ndarray, anchors: np.ndarray) -> float:
+    """KSH's kernel width: the root of the mean squared distance from the features to the
+    anchors (its code's exp(-d^2 / (2 sigma)) with sigma that mean)."""
+    return float(np.sqrt(squared_distances(features, anchors).mean()))

@@ -9,9 +9,8 @@ from typing import ClassVar
 import numba
 import numpy as np
 
-from ssdh_lightning.baselines.anchors import rbf, squared_distances
-from ssdh_lightning.baselines.common import label_matrix, sample_rows
-from ssdh_lightning.baselines.ksh import pair_similarity
+from ssdh_lightning.baselines.anchors import rbf, root_mean_square_width
+from ssdh_lightning.baselines.common import label_matrix, pair_similarity, sample_rows
 from ssdh_lightning.retrieval.arrays import features_array
 
 
@@ -109,7 +108,7 @@ class BRE:
         anchor_rows = sample_rows(len(features), self.anchors, rng, "BRE anchors")
         self.labelled_rows = sample_rows(len(features), self.labelled, rng, "BRE labelled items")
         self.anchor_points = np.asarray(features[anchor_rows], dtype=np.float64)
-        self.width = np.sqrt(squared_distances(features, self.anchor_points).mean())
+        self.width = root_mean_square_width(features, self.anchor_points)
         kernel = rbf(features[self.labelled_rows], self.anchor_points, self.width)
         self.weights = rng.standard_normal((self.anchors, self.hash_bits))
         sums = kernel @ self.weights

@@ -63,3 +63,13 @@ def sample_rows(n_items: int, count: int, rng: np.random.Generator, what: str) -
             "it runs on a larger training set (database)"
         )
     return np.sort(rng.choice(n_items, size=count, replace=False))
+
+
+def pair_similarity(targets: np.ndarray) -> np.ndarray:
+    """S (n, n) of a label matrix: +1 for two items that share a label, -1 otherwise."""
+    return np.where(targets @ targets.T > 0, 1.0, -1.0)
+
+
+def signs(values: np.ndarray) -> np.ndarray:
+    """+1 at and above zero, -1 below (where a coefficient is zero, either sign is optimal)."""
+    return np.where(values >= 0, 1.0, -1.0)

@@ -8,18 +8,13 @@ from typing import ClassVar
 import numpy as np
 import scipy.linalg
 
-from ssdh_lightning.baselines.anchors import rbf, squared_distances
-from ssdh_lightning.baselines.common import label_matrix, sample_rows
+from ssdh_lightning.baselines.anchors import rbf, root_mean_square_width
+from ssdh_lightning.baselines.common import label_matrix, pair_similarity, sample_rows
 from ssdh_lightning.retrieval.arrays import features_array
 
 
-def pair_similarity(targets: np.ndarray) -> np.ndarray:
-    """S (l, l): +1 for two items that share a label, -1 otherwise."""
-    return np.where(targets @ targets.T > 0, 1.0, -1.0)
-
-
-def signs(values: np.ndarray) -> np.ndarray:
-    """KSH's sgn: +1 above zero, -1 otherwise."""
+def ksh_signs(values: np.ndarray) -> np.ndarray:
+    """KSH's sgn, as its authors' code: +1 above zero, -1 otherwise (the codes are K a > 0)."""
     return np.where(values > 0, 1.0, -1.0)
 
 
@@ -68,7 +63,7 @@ def spectral_projection(kernel_residual, whitening: np.ndarray, labelled: int) -
 def agreement(kernel: np.ndarray, residual: np.ndarray, projection: np.ndarray) -> float:
     """b^T R b for the codes b = sgn(K a): the paper's objective for this bit, up to a constant
     (|R - b b^T|^2 = |R|^2 - 2 b^T R b + l^2)."""
-    codes = signs(kernel @ projection)
+    codes = ksh_signs(kernel @ projection)
     return codes @ residual @ codes
 
 
@@ -112,7 +107,7 @@ class KSH:
         anchor_rows = sample_rows(len(features), self.anchors, rng, "KSH anchors")
         self.labelled_rows = sample_rows(len(features), self.labelled, rng, "KSH labelled items")
         self.anchor_points = np.asarray(features[anchor_rows], dtype=np.float64)
-        self.width = np.sqrt(squared_distances(features, self.anchor_points).mean())
+        self.width = root_mean_square_width(features, self.anchor_points)
         self.kernel_mean = rbf(features, self.anchor_points, self.width).mean(axis=0)
         kernel = self.kernel_features(features[self.labelled_rows])
         residual = self.hash_bits * pair_similarity(targets[self.labelled_rows])
@@ -128,7 +123,7 @@ class KSH:
             refined = descend(kernel, residual, relaxed, self.iterations)
             best = max((relaxed, refined), key=lambda a: agreement(kernel, residual, a))
             self.projections[:, bit] = best
-            codes = signs(kernel @ best)
+            codes = ksh_signs(kernel @ best)
             residual -= np.outer(codes, codes)
             kernel_codes = kernel.T @ codes
             kernel_residual -= np.outer(kernel_codes, kernel_codes)

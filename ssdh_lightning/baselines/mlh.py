@@ -7,8 +7,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from ssdh_lightning.baselines.common import centred, feature_mean, label_matrix, sample_rows
-from ssdh_lightning.baselines.ksh import pair_similarity
+from ssdh_lightning.baselines.common import (
+    centred,
+    feature_mean,
+    label_matrix,
+    pair_similarity,
+    sample_rows,
+    signs,
+)
 from ssdh_lightning.retrieval.arrays import features_array
 
 
@@ -39,15 +45,11 @@ def loss_augmented_codes(first, second, similar, rho: int, ratio: float):
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(gains.shape[1])[None], axis=1)
     differ = rank < differing[:, None]
-    agree_sign = np.where(first + second >= 0, 1.0, -1.0)
-    differ_sign = np.where(first - second >= 0, 1.0, -1.0)
+    agree_sign = signs(first + second)
+    differ_sign = signs(first - second)
     g = np.where(differ, differ_sign, agree_sign)
     h = np.where(differ, -differ_sign, agree_sign)
     return g, h
-
-
-def signs(values: np.ndarray) -> np.ndarray:
-    return np.where(values >= 0, 1.0, -1.0)
 
 
 class MLH:

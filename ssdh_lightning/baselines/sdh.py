@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from ssdh_lightning.baselines.anchors import rbf, squared_distances
-from ssdh_lightning.baselines.common import CannotFit, label_matrix, sample_rows
+from ssdh_lightning.baselines.common import CannotFit, label_matrix, sample_rows, signs
 from ssdh_lightning.retrieval.arrays import features_array
 
 
@@ -16,11 +16,6 @@ def ridge(inputs: np.ndarray, targets: np.ndarray, penalty: float) -> np.ndarray
     """argmin_W |targets - inputs W|^2 + penalty |W|^2."""
     gram = inputs.T @ inputs + penalty * np.eye(inputs.shape[1])
     return np.linalg.solve(gram, inputs.T @ targets)
-
-
-def signs(values: np.ndarray) -> np.ndarray:
-    """+1 at and above zero, -1 below: either sign minimises a zero coefficient."""
-    return np.where(values >= 0, 1.0, -1.0)
 
 
 def best_bit(codes: np.ndarray, bit: int, weights: np.ndarray, classifier: np.ndarray):
