@@ -77,7 +77,10 @@ def test_baseline_rows_are_keyed_like_the_model():
         for name in ("map@100", "map@all", "precision@1", "precision@10"):
             assert 0 <= metrics[f"{method}/{name}"] <= 1
     assert "lsh/precision_r2" in metrics and "initial/precision_r2" not in metrics
-    with pytest.raises(ValueError, match="unknown \\['pca'\\]; choose among lsh, itq, initial"):
+    with pytest.raises(
+        ValueError,
+        match="unknown \\['pca'\\]; choose among lsh, itq, sh, itq_cca, ksh, bre, mlh, sdh, init",
+    ):
         hashing_metrics(["pca"], sets, 16, settings)
     with pytest.raises(ValueError, match="'initial' is not a hashing baseline"):
         hashing_metrics(["initial"], sets, 16, settings)

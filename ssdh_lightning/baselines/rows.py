@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 
+from ssdh_lightning.baselines.bre import BRE
+from ssdh_lightning.baselines.cca import ITQCCA
+from ssdh_lightning.baselines.common import CannotFit
 from ssdh_lightning.baselines.hashing import ITQ, LSH
+from ssdh_lightning.baselines.ksh import KSH
+from ssdh_lightning.baselines.mlh import MLH
+from ssdh_lightning.baselines.sdh import SDH
+from ssdh_lightning.baselines.spectral import SH
 from ssdh_lightning.retrieval import RetrievalSettings, score_retrieval
 
-# lsh and itq: codes of hash_bits from the trained model's features, ranked by Hamming distance;
+log = logging.getLogger(__name__)
+
+# Codes of hash_bits from the trained model's database features (and, for the supervised ones,
+# the database labels), ranked by Hamming distance.
+HASHERS = {
+    "lsh": LSH,
+    "itq": ITQ,
+    "sh": SH,
+    "itq_cca": ITQCCA,
+    "ksh": KSH,
+    "bre": BRE,
+    "mlh": MLH,
+    "sdh": SDH,
+}
 # initial: ES on the backbone's features before fine-tuning (the paper's "ImageNet" row when the
 # backbone starts from ImageNet weights).
-BASELINES = ("lsh", "itq", "initial")
-HASHERS = {"lsh": LSH, "itq": ITQ}
+BASELINES = (*HASHERS, "initial")
 
 
 def check_baselines(methods: Sequence[str]) -> list[str]:
@@ -52,6 +72,20 @@ def initial_metrics(initial: Mapping[str, np.ndarray], settings: RetrievalSettin
     return _renamed(scores.metrics(), "es", "initial")
 
 
+def fitted_hasher(
+    method: str, sets: Mapping[str, np.ndarray], hash_bits: int, seed: int, **options
+):
+    """The hasher ``method`` fitted on the database: its features, and its labels for the
+    supervised ones (the queries' labels are never seen); ``options`` change its settings
+    (e.g. ``labelled=`` and ``anchors=`` of KSH)."""
+    if method not in HASHERS:
+        raise ValueError(f"{method!r} is not a hashing baseline; choose among {list(HASHERS)}")
+    hasher = HASHERS[method](hash_bits, seed=seed, **options)
+    if hasher.supervised:
+        return hasher.fit(sets["database_features"], sets["database_labels"])
+    return hasher.fit(sets["database_features"])
+
+
 def hashing_metrics(
     methods: Sequence[str],
     final: Mapping[str, np.ndarray],
@@ -59,13 +93,18 @@ def hashing_metrics(
     settings: RetrievalSettings,
     seed: int = 0,
 ) -> dict[str, float]:
-    """The rows of hashing baselines (``lsh``, ``itq``): codes of ``hash_bits`` learned from the
-    trained model's database features, ranked by Hamming distance; keyed ``lsh/map@1000``, ..."""
+    """The rows of hashing baselines (``lsh``, ``itq``, ``sh``, ``itq_cca``, ``ksh``, ``bre``,
+    ``mlh``, ``sdh``):
+    codes of ``hash_bits`` learned from the trained model's database features, ranked by Hamming
+    distance; keyed ``lsh/map@1000``, ... A baseline that cannot be fitted on these data is left
+    out (no keys) with a warning that says why."""
     metrics: dict[str, float] = {}
     for method in check_baselines(methods):
-        if method not in HASHERS:
-            raise ValueError(f"{method!r} is not a hashing baseline; choose among {list(HASHERS)}")
-        hasher = HASHERS[method](hash_bits, seed=seed).fit(final["database_features"])
+        try:
+            hasher = fitted_hasher(method, final, hash_bits, seed)
+        except CannotFit as reason:
+            log.warning("baseline %s left out at hash_bits=%d: %s", method, hash_bits, reason)
+            continue
         scores = score_retrieval(
             hasher.encode(final["query_features"]),
             hasher.encode(final["database_features"]),

@@ -1,0 +1,28 @@
+"""RBF kernel features on anchors drawn from the training items (KSH, SDH)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ssdh_lightning.baselines.common import chunks
+
+
+def squared_distances(features: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances (n, m) from every row of ``features`` to every anchor."""
+    anchor_norms = np.square(anchors).sum(axis=1)
+    rows = []
+    for block in chunks(features):
+        distances = np.square(block).sum(axis=1)[:, None] - 2 * block @ anchors.T + anchor_norms
+        rows.append(np.maximum(distances, 0.0))
+    return np.concatenate(rows)
+
+
+def rbf(features: np.ndarray, anchors: np.ndarray, width: float) -> np.ndarray:
+    """``exp(-|x - anchor|^2 / (2 width^2))`` for every row and anchor: (n, m)."""
+    return np.exp(-squared_distances(features, anchors) / (2 * width**2))
+
+
+def root_mean_square_width(features: np.ndarray, anchors: np.ndarray) -> float:
+    """KSH's kernel width: the root of the mean squared distance from the features to the
+    anchors (its code's exp(-d^2 / (2 sigma)) with sigma that mean)."""
+    return float(np.sqrt(squared_distances(features, anchors).mean()))
