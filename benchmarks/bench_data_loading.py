@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import transforms
+from writers import write_cifar10, write_mnist
 
 from ssdh_lightning.data.cifar import CIFAR10DataModule, _CIFAR10Unchecked
 from ssdh_lightning.data.in_memory import InMemoryDataModule
 from ssdh_lightning.data.mnist import VARIANTS, MNISTDataModule
-from ssdh_lightning.data.writers import write_cifar10, write_mnist
 from ssdh_lightning.module import SSDHModule
 
 TEST_IMAGES = 1000  # the readers need a test split; it is not timed

@@ -33,8 +33,8 @@ from common import print_table, timed
 from PIL import Image
 from sklearn.datasets import load_digits
 from synthetic import clustered_codes, clustered_features
+from writers import encode_image
 
-from ssdh_lightning.data.writers import encode_image
 from ssdh_lightning.indexing import build_index, encode_queries, query_model
 from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes, search
 from ssdh_lightning.retrieval.index import existing_index

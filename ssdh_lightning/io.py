@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -87,3 +88,15 @@ def read_json(path: str | Path) -> Any:
         raise FileNotFoundError(f"{path} does not exist") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); it may be truncated") from None
+
+
+_READ_CHUNK = 1 << 22
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, read in chunks (through the page cache, never memory-mapped)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

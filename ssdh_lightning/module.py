@@ -14,9 +14,9 @@ from torchmetrics.utilities import dim_zero_cat
 
 from ssdh_lightning.config_checks import check_model, positive_integer
 from ssdh_lightning.data.base import QUERY, Batch
-from ssdh_lightning.data.preprocessing import Preprocessing
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
 from ssdh_lightning.models.head import LATENT_WEIGHT_STD
+from ssdh_lightning.preprocessing import Preprocessing
 
 DEFAULT_OPTIMIZER = {
     "lr": 0.001,

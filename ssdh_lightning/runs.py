@@ -39,7 +39,7 @@ def _trainer(
     return instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),
-        callbacks=[*callbacks, *datamodule.configure_callbacks()],
+        callbacks=[*callbacks, *datamodule.run_callbacks()],
         logger=logger,
     )
 

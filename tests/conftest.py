@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+# The writers of test files in each real format live with the benchmarks, outside the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 # A tiny but real training run: 2 epochs of the default config.
 TINY_TRAINING = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
 

@@ -9,9 +9,9 @@ import torch
 import torchvision
 
 from ssdh_lightning.checkpoints import load_module
-from ssdh_lightning.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ssdh_lightning.models import build_backbone
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 RGB = Preprocessing(channels=3, image_size=(64, 64), mean=IMAGENET_MEAN, std=IMAGENET_STD)
 GREY = Preprocessing(channels=1, image_size=(64, 64), mean=(0.5,), std=(0.25,))

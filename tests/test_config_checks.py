@@ -112,8 +112,8 @@ def test_ssdh_train_refuses_a_bad_value_before_loading_data(tmp_path, args, mess
     ],
 )
 def test_the_module_built_in_python_runs_the_same_checks(options, message):
-    from ssdh_lightning.data.preprocessing import Preprocessing
     from ssdh_lightning.module import SSDHModule
+    from ssdh_lightning.preprocessing import Preprocessing
 
     preprocessing = Preprocessing(1, (8, 8), (0.5,), (0.5,)).as_dict()
     SSDHModule(preprocessing=preprocessing)  # the defaults pass

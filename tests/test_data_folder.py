@@ -13,15 +13,16 @@ import pytest
 import torch
 from PIL import Image
 from torchvision.datasets import ImageFolder
+from writers import class_patterns, encode_image, write_image_folder
 
 from conftest import run_tool
-from ssdh_lightning.data import ImageFolderDataModule, UnreadableImage, load_image
-from ssdh_lightning.data import manifest as manifests
+from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.data.base import Batch
-from ssdh_lightning.data.preprocessing import Preprocessing
-from ssdh_lightning.data.skipped_files import SKIPPED_FILES
-from ssdh_lightning.data.writers import class_patterns, encode_image, write_image_folder
+from ssdh_lightning.images import UnreadableImage, load_image
+from ssdh_lightning.images import folder_scan as manifests
+from ssdh_lightning.images.skipped import SKIPPED_FILES
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.preprocessing import Preprocessing
 
 CATEGORIES = ["cat", "dog", "emu"]
 GOOD_PER_CATEGORY = 8
@@ -208,7 +209,7 @@ def test_a_missing_root_an_empty_root_and_loose_images_are_refused(tmp_path):
 
 
 def test_the_manifest_cache_is_reused_while_the_folders_are_unchanged(tree, caplog):
-    caplog.set_level(logging.INFO, logger="ssdh_lightning.data.manifest")
+    caplog.set_level(logging.INFO, logger="ssdh_lightning.images.folder_scan")
     first = folder_module(tree)
     cache = tree.with_name(tree.name + ".ssdh-manifest.npz")
     assert cache.is_file() and "scanned" in caplog.text

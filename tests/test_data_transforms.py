@@ -14,13 +14,13 @@ from ssdh_lightning.data.batch_transforms import (
     resize_batch,
     training_view,
 )
-from ssdh_lightning.data.preprocessing import (
+from ssdh_lightning.models import Normalize
+from ssdh_lightning.preprocessing import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     Preprocessing,
     normalization_stats,
 )
-from ssdh_lightning.models import Normalize
 
 
 def random_batch(count: int, channels: int, height: int, width: int, seed: int = 0):

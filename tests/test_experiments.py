@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from writers import write_cifar10, write_mnist
 
 from conftest import run_tool
 from ssdh_lightning import metric_names
 from ssdh_lightning.cli import CONFIG_DIR
-from ssdh_lightning.data.writers import write_cifar10, write_mnist
 
 EXPERIMENTS = ("cifar10_alexnet", "folder_alexnet", "mnist", "mnist_small", "cifar10_small")
 

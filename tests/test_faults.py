@@ -17,8 +17,8 @@ from test_indexing import CPU, write_digits
 
 from conftest import BIN, run_tool
 from ssdh_lightning.data import ImageFolderDataModule
-from ssdh_lightning.data.manifest import scan
-from ssdh_lightning.data.skipped_files import SKIPPED_FILES
+from ssdh_lightning.images.folder_scan import scan
+from ssdh_lightning.images.skipped import SKIPPED_FILES
 from ssdh_lightning.indexing import build_index
 from ssdh_lightning.indexing.lock import IndexLocked, build_lock
 from ssdh_lightning.indexing.query import query_files

@@ -15,14 +15,15 @@ import torch
 from PIL import Image
 from test_index_format import array_file, write_index
 from test_indexing import build, write_digits
+from writers import encode_image
 
 from conftest import run_tool
 from ssdh_lightning.checkpoints import read_checkpoint
-from ssdh_lightning.data.writers import encode_image
 from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.indexing.views import MISSING, THUMBNAIL, _png, _thumbnail
+from ssdh_lightning.io import file_sha256
 from ssdh_lightning.retrieval import Index, evaluate_retrieval, search
-from ssdh_lightning.retrieval.index import MANIFEST_FILE, file_sha256
+from ssdh_lightning.retrieval.index import MANIFEST_FILE
 from ssdh_lightning.strings import PackedStrings, first_unsafe_path, printable
 
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image
 from sklearn.datasets import load_digits
+from writers import encode_image
 
 from conftest import run_tool
 from ssdh_lightning.checkpoints import read_checkpoint
-from ssdh_lightning.data.writers import encode_image
 from ssdh_lightning.indexing import build_index, search_images
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval import Index

@@ -4,10 +4,7 @@ from ssdh_lightning.data.base import DATABASE, QUERY, RetrievalDataModule, Split
 from ssdh_lightning.data.cifar import CIFAR10DataModule
 from ssdh_lightning.data.digits import DigitsDataModule
 from ssdh_lightning.data.folder import ImageFolderDataModule
-from ssdh_lightning.data.image_files import UnreadableImage, load_image
-from ssdh_lightning.data.manifest import Manifest, scan
 from ssdh_lightning.data.mnist import MNISTDataModule
-from ssdh_lightning.data.preprocessing import Preprocessing
 from ssdh_lightning.data.required_files import DataFilesMissing
 
 __all__ = [
@@ -18,11 +15,6 @@ __all__ = [
     "DigitsDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
-    "Manifest",
-    "Preprocessing",
     "RetrievalDataModule",
     "Splits",
-    "UnreadableImage",
-    "load_image",
-    "scan",
 ]

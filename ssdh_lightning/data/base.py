@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ssdh_lightning.data.preprocessing import Preprocessing
+from ssdh_lightning.preprocessing import Preprocessing
 
 QUERY, DATABASE = 0, 1  # positions of the validation loaders
 
@@ -117,7 +117,7 @@ class RetrievalDataModule(L.LightningDataModule):
             self._loader(splits.database, self.eval_batch_size, train=False),
         ]
 
-    def configure_callbacks(self) -> list[L.Callback]:
+    def run_callbacks(self) -> list[L.Callback]:
         """Callbacks this data set needs on the trainer (``runs`` adds them); none by default."""
         return []
 

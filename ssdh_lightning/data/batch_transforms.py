@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ssdh_lightning.data.preprocessing import Preprocessing
+from ssdh_lightning.preprocessing import Preprocessing
 
 
 def resize_batch(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

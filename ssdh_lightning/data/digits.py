@@ -7,9 +7,9 @@ import torch
 from sklearn.datasets import load_digits
 
 from ssdh_lightning.data.base import RetrievalDataModule, Splits
-from ssdh_lightning.data.memory import InMemoryImages, stacked_batch
-from ssdh_lightning.data.preprocessing import Preprocessing
+from ssdh_lightning.data.in_memory import InMemoryImages, stacked_batch
 from ssdh_lightning.data.splits import check_query_fraction, stratified_split
+from ssdh_lightning.preprocessing import Preprocessing
 
 # Pixel statistics of all 1,797 images scaled to [0, 1].
 DIGITS_MEAN, DIGITS_STD = 0.3053, 0.3759

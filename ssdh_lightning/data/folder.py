@@ -20,18 +20,18 @@ import lightning as L
 import numpy as np
 import torch
 
-from ssdh_lightning.data import manifest as manifests
 from ssdh_lightning.data.base import Batch, RetrievalDataModule, Splits
 from ssdh_lightning.data.batch_transforms import training_view
-from ssdh_lightning.data.image_files import (
+from ssdh_lightning.data.splits import check_query_fraction, stratified_split
+from ssdh_lightning.images import folder_scan as manifests
+from ssdh_lightning.images.files import (
     IMAGE_EXTENSIONS,
     ImageFiles,
     Skipped,
     collate_images,
 )
-from ssdh_lightning.data.preprocessing import Preprocessing, normalization_stats
-from ssdh_lightning.data.skipped_files import SkippedFiles, SkippedFilesReport
-from ssdh_lightning.data.splits import check_query_fraction, stratified_split
+from ssdh_lightning.images.skipped import SkippedFiles, SkippedFilesReport
+from ssdh_lightning.preprocessing import Preprocessing, normalization_stats
 
 TRAIN, TEST = "train", "test"
 RUN_MANIFEST = "manifest.npz"  # the cache's name in the run folder
@@ -91,7 +91,7 @@ class ImageFolderDataModule(RetrievalDataModule):
         self.manifest_cache = manifest_cache
         self.skipped = SkippedFiles(self.report_dir)
 
-    def configure_callbacks(self) -> list[L.Callback]:
+    def run_callbacks(self) -> list[L.Callback]:
         return [SkippedFilesReport(self.skipped)]
 
     def _cache_paths(self) -> list[Path]:

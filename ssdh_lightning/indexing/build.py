@@ -22,7 +22,7 @@ import lightning as L
 import numpy as np
 
 from ssdh_lightning.checkpoints import load_module
-from ssdh_lightning.data.skipped_files import SkippedFiles
+from ssdh_lightning.images.skipped import SkippedFiles
 from ssdh_lightning.indexing.checkpoint import check_checkpoint, model_identity
 from ssdh_lightning.indexing.encoding import (
     ImageEncoder,
@@ -33,9 +33,10 @@ from ssdh_lightning.indexing.encoding import (
 from ssdh_lightning.indexing.files import FileKey, ImageList, file_keys, scan_images
 from ssdh_lightning.indexing.lock import build_lock, is_first_process
 from ssdh_lightning.indexing.shards import Encoded, ShardFolder, work_folder, work_root
+from ssdh_lightning.io import file_sha256
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval.chunks import rows_per_chunk
-from ssdh_lightning.retrieval.index import Index, IndexWriter, existing_index, file_sha256
+from ssdh_lightning.retrieval.index import Index, IndexWriter, existing_index
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ssdh_lightning.checkpoints import read_checkpoint
-from ssdh_lightning.retrieval.index import Index, file_sha256
+from ssdh_lightning.io import file_sha256
+from ssdh_lightning.retrieval.index import Index
 
 # The hyper-parameters that say what the model is, kept in the index's manifest.
 IDENTITY_HPARAMS = ("hash_bits", "num_classes", "backbone", "class_names")

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter, ProgressBar
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ssdh_lightning.data.image_files import ImageFiles, Skipped, collate_images
+from ssdh_lightning.images.files import ImageFiles, Skipped, collate_images
 from ssdh_lightning.indexing.files import ImageList
 from ssdh_lightning.indexing.shards import ShardFolder
 from ssdh_lightning.module import SSDHModule

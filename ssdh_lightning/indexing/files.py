@@ -8,8 +8,8 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from ssdh_lightning.data.image_files import IMAGE_EXTENSIONS, Skipped
-from ssdh_lightning.data.manifest import scan
+from ssdh_lightning.images.files import IMAGE_EXTENSIONS, Skipped
+from ssdh_lightning.images.folder_scan import scan
 from ssdh_lightning.strings import PackedStrings
 
 FileKey = tuple[str, int, int]  # (relative path, size in bytes, mtime in ns)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ssdh_lightning.checkpoints import load_module
-from ssdh_lightning.data.image_files import IMAGE_EXTENSIONS
-from ssdh_lightning.data.manifest import scan
+from ssdh_lightning.images.files import IMAGE_EXTENSIONS
+from ssdh_lightning.images.folder_scan import scan
 from ssdh_lightning.indexing.checkpoint import check_checkpoint
 from ssdh_lightning.indexing.encoding import encode_files
 from ssdh_lightning.module import SSDHModule

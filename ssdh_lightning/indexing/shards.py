@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssdh_lightning.data.image_files import Skipped
+from ssdh_lightning.images.files import Skipped
 from ssdh_lightning.indexing.files import FileKey, ImageList, file_keys
 from ssdh_lightning.io import atomic_write
 

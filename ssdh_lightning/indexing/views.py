@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageOps
 
-from ssdh_lightning.data.image_files import UnreadableImage, load_image
+from ssdh_lightning.images.files import UnreadableImage, load_image
 from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.indexing.query import ImageSearch
 from ssdh_lightning.io import atomic_write, write_text

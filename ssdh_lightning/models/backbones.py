@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ssdh_lightning.data.preprocessing import Preprocessing
 from ssdh_lightning.models.small_cnn import SmallCNN
 from ssdh_lightning.models.torchvision_backbones import NETWORKS, build_torchvision_backbone
+from ssdh_lightning.preprocessing import Preprocessing
 
 
 def _small_cnn(preprocessing: Preprocessing, weights_path: str | None, **options) -> nn.Module:

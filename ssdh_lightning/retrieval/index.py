@@ -22,7 +22,6 @@ it open keeps reading it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from numpy.lib.format import open_memmap
 
 from ssdh_lightning.io import (
     atomic_write,
+    file_sha256,
     is_out_of_space,
     no_space_error,
     read_json,
@@ -64,16 +64,6 @@ RESERVED_KEYS = ("format_version", "generation", "hash_bits", "feature_dim", "co
 BACKENDS = ("engine", "faiss")
 _ARRAY_FILE = re.compile(rf"^({'|'.join(ARRAY_DTYPES)})\.\d{{6,}}\.npy$")
 _TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")  # left by an atomic write that was interrupted
-_READ_CHUNK = 1 << 22
-
-
-def file_sha256(path: str | Path) -> str:
-    """The sha256 of a file, read in chunks (through the page cache, never memory-mapped)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _damaged(folder: Path, problem: str) -> ValueError:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ssdh_lightning.data.image_files import convert_image
+from ssdh_lightning.images.files import convert_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

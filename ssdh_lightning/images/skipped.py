@@ -9,7 +9,7 @@ from pathlib import Path
 
 import lightning as L
 
-from ssdh_lightning.data.image_files import Skipped
+from ssdh_lightning.images.files import Skipped
 from ssdh_lightning.io import write_text
 
 SKIPPED_FILES = "skipped_files.tsv"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssdh_lightning.data.image_files import Skipped, is_image_name
+from ssdh_lightning.images.files import Skipped, is_image_name
 from ssdh_lightning.io import atomic_write
 from ssdh_lightning.strings import PackedStrings
 
