@@ -1,8 +1,11 @@
-"""Checkpoints: written atomically, read back with checks and errors that say what to do."""
+"""Checkpoints: written atomically, read back as plain data only, with checks and errors that say
+what to do. Every checkpoint the project reads (ssdh-eval, ssdh-index, ssdh-search, the resume of
+ssdh-train through Lightning's own loader) is read here."""
 
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -10,36 +13,97 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import atomic_write
 from ssdh_lightning.module import SSDHModule
+
+MISSING_HINT = (
+    "pass ckpt_path=PATH to a .ckpt file written by ssdh-train (each run keeps them in "
+    "<run folder>/checkpoints/)"
+)
+MAX_LISTED = 10  # checkpoints named when ckpt_path is a folder
+# How torch's weights-only unpickler names a refused class or function: "GLOBAL posix.system".
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+# The lines of torch's weights-only message that say nothing of this checkpoint.
+_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, through a temporary file and a rename: a run stopped while
-    saving never leaves a truncated checkpoint where a good one was."""
+    saving never leaves a truncated checkpoint where a good one was. Lightning's resume reads
+    through ``read_checkpoint`` too, so it loads plain data only, whatever it asks for."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         if storage_options is not None:
             raise TypeError(f"AtomicCheckpointIO takes no storage_options, got {storage_options!r}")
         atomic_write(path, lambda stream: torch.save(checkpoint, stream))
 
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+        # weights_only is ignored on purpose: a checkpoint never gets to run code.
+        return read_checkpoint(path, map_location=map_location or "cpu")
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's contents, checked to be one that ssdh-train wrote."""
+
+def _folder_given(path: Path) -> IsADirectoryError:
+    # Where runs keep checkpoints: the folder itself, or its checkpoints/ (a run folder).
+    found = sorted(map(str, (*path.glob("*.ckpt"), *path.glob("checkpoints/*.ckpt"))))
+    if not found:
+        listed = "it holds no .ckpt file, nor does its checkpoints/"
+    else:
+        listed = "it holds " + ", ".join(found[:MAX_LISTED])
+        if len(found) > MAX_LISTED:
+            listed += f" and {len(found) - MAX_LISTED} more"
+    return IsADirectoryError(
+        f"checkpoint {path} is a folder, not a checkpoint file; {listed}. "
+        "Pass ckpt_path=PATH to one .ckpt file"
+    )
+
+
+def checkpoint_file(path: str | Path, missing_hint: str = MISSING_HINT) -> Path:
+    """``path``, checked to be a file; a folder gets the checkpoints it holds listed."""
     path = Path(path)
+    if path.is_dir():
+        raise _folder_given(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {path} does not exist; pass ckpt_path=PATH to a .ckpt file written by "
-            "ssdh-train (each run keeps them in <run folder>/checkpoints/)"
+        raise FileNotFoundError(f"checkpoint {path} does not exist; {missing_hint}")
+    return path
+
+
+def _torch_reason(error: Exception) -> str:
+    """What torch says of the file, without its advice to load it unsafely."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    kept = [line for line in lines if line and not line.startswith(_TORCH_BOILERPLATE)]
+    return "; ".join(kept) or type(error).__name__
+
+
+def _unreadable(path: Path, error: Exception) -> ValueError:
+    reason = _torch_reason(error)
+    refused = _REFUSED_GLOBAL.findall(reason)
+    if refused:
+        return ValueError(
+            f"checkpoint {path} holds objects that are not plain data ({', '.join(refused)}): "
+            "it was not loaded and nothing in it ran. ssdh-train writes only tensors, numbers, "
+            "strings, lists and dicts; use a checkpoint that it wrote"
         )
+    return ValueError(
+        f"checkpoint {path} cannot be read ({reason}); it is truncated or not a checkpoint"
+    )
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """The checkpoint's contents, checked to be one that ssdh-train wrote. Loaded as plain data
+    (``weights_only=True``): what Lightning 2.x and ssdh-train write needs no allow-listed class
+    (hyper-parameters and callback states are saved as dicts), so none is allowed."""
+    path = checkpoint_file(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
-        raise ValueError(
-            f"checkpoint {path} cannot be read ({error}); it is truncated or not a checkpoint"
-        ) from None
+        raise _unreadable(path, error) from None
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not hparams or "hash_bits" not in hparams or "state_dict" not in checkpoint:
+    if (
+        not isinstance(hparams, dict)
+        or "hash_bits" not in hparams
+        or "state_dict" not in checkpoint
+    ):
         raise ValueError(
             f"{path} is not a checkpoint of ssdh-train: it has no model hyper-parameters "
             "(hash_bits, preprocessing, ...)"
@@ -54,6 +118,33 @@ def check_hash_bits(path: str | Path, checkpoint: dict[str, Any], hash_bits: int
             f"checkpoint {path} holds a model of {found} bits, but {hash_bits} were asked for; "
             f"use a checkpoint trained with model.hash_bits={hash_bits}, or set "
             f"model.hash_bits={found}"
+        )
+
+
+def _data_shape(num_classes: int, channels: int, image_size) -> tuple[int, int, tuple[int, ...]]:
+    return num_classes, channels, tuple(image_size)
+
+
+def _describe_shape(shape: tuple[int, int, tuple[int, ...]]) -> str:
+    num_classes, channels, (height, width) = shape
+    return f"{num_classes} classes and {channels}-channel {height}x{width} images"
+
+
+def check_same_data(
+    path: str | Path, checkpoint: dict[str, Any], datamodule: RetrievalDataModule, fix: str
+) -> None:
+    """Raise unless ``datamodule`` has the classes, channels and image size that the model of
+    the checkpoint was built for (other data would fail later, in ``load_state_dict``, with raw
+    tensor sizes). ``fix``: what the user can do instead."""
+    hparams = checkpoint["hyper_parameters"]
+    trained = hparams["preprocessing"]
+    expected = _data_shape(hparams["num_classes"], trained["channels"], trained["image_size"])
+    data = datamodule.preprocessing
+    found = _data_shape(datamodule.num_classes, data.channels, data.image_size)
+    if found != expected:
+        raise ValueError(
+            f"checkpoint {path} holds a model of {_describe_shape(expected)}, but the data has "
+            f"{_describe_shape(found)}; {fix}"
         )
 
 

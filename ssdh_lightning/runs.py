@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import lightning as L
@@ -13,12 +14,18 @@ from omegaconf import DictConfig, OmegaConf
 from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import check_baselines, hashing_metrics, initial_metrics
 from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
-from ssdh_lightning.checkpoints import check_hash_bits, read_checkpoint, trained_module
+from ssdh_lightning.checkpoints import (
+    check_hash_bits,
+    check_same_data,
+    read_checkpoint,
+    trained_module,
+)
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.summary import metrics_table
+from ssdh_lightning.untrusted_configs import check_data_config
 
 CLASS_NAMES_FILE = "class_names.json"
 
@@ -116,10 +123,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.output_dir)
     baselines = check_baselines(cfg.get("baselines") or [])
     metric_names.check_objective(cfg.objective)
-    if cfg.get("ckpt_path"):
-        check_hash_bits(cfg.ckpt_path, read_checkpoint(cfg.ckpt_path), cfg.model.hash_bits)
+    resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+    if resumed is not None:
+        check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = _datamodule(cfg.data, run_dir)
+    if resumed is not None:
+        check_same_data(
+            cfg.ckpt_path,
+            resumed,
+            datamodule,
+            fix="resume on the data it was trained on, or train anew without ckpt_path",
+        )
     model = instantiate(
         cfg.model,
         num_classes=datamodule.num_classes,
@@ -131,7 +146,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = _trainer(cfg, run_dir, callbacks, logger, datamodule)
     initial_row = _initial_row(trainer, model, datamodule, baselines)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
     # own last validation did, unless training stopped between two of them.
     evaluation = find_evaluation(trainer)
@@ -157,6 +173,11 @@ def objective(cfg: DictConfig, metrics: dict[str, float]) -> float:
     return metrics[cfg.objective]
 
 
+def _training_seed(hparams: dict) -> int:
+    data_config = hparams.get("data_config")
+    return data_config.get("seed", 0) if isinstance(data_config, Mapping) else 0
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Recompute a checkpoint's metrics, on the data it was trained on unless ``data`` is set,
     with the baseline rows of ``cfg.baselines``."""
@@ -165,21 +186,22 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     baselines = check_baselines(cfg.get("baselines") or [])
     checkpoint = read_checkpoint(cfg.ckpt_path)
     hparams = checkpoint["hyper_parameters"]
+    # The checkpoint's own data, unless data=... is chosen: checked before anything is built.
+    data_cfg = cfg.get("data") or check_data_config(
+        hparams.get("data_config"), "data_config", f"checkpoint {cfg.ckpt_path}"
+    )
     if cfg.get("seed") is None:  # the training run's seed; `data=...` takes it too (${seed})
-        cfg.seed = (hparams.get("data_config") or {}).get("seed", 0)
+        cfg.seed = _training_seed(hparams)
     L.seed_everything(cfg.seed, workers=True)
     # The model before fine-tuning, for the 'initial' row only (pretrained backbones load their
     # weights): the checkpoint's config with its starting weights, drawn as the training run
     # drew them (same seed, first thing after seeding).
     untrained = SSDHModule(**hparams) if "initial" in baselines else None
     model = trained_module(checkpoint)
-    data_cfg = cfg.get("data") or model.hparams.data_config
     datamodule = _datamodule(data_cfg, run_dir)
-    if datamodule.num_classes != model.hparams.num_classes:
-        raise ValueError(
-            f"the checkpoint was trained on {model.hparams.num_classes} classes, but the data has "
-            f"{datamodule.num_classes}; evaluate it on its own data (leave data unset)"
-        )
+    check_same_data(
+        cfg.ckpt_path, checkpoint, datamodule, fix="evaluate it on its own data (leave data unset)"
+    )
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     trainer = _trainer(cfg, run_dir, callbacks, False, datamodule)
     initial_row = _initial_row(trainer, untrained, datamodule, baselines)

@@ -327,7 +327,7 @@ def test_ssdh_train_and_eval_on_a_folder_report_bad_files_in_their_run_folders(t
     assert all(str(tree / name) in listed for name in UNREADABLE)
     reports = [line for line in result.stdout.splitlines() if "could not be read" in line]
     assert len(reports) == 2, result.stdout  # once at the scan, once after the first epoch
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     preprocessing = checkpoint["hyper_parameters"]["preprocessing"]
     assert list(preprocessing["image_size"]) == [16, 16] and list(preprocessing["resize"]) == [
         20,

@@ -258,7 +258,7 @@ def test_ssdh_train_on_mnist_records_its_classes_and_image_shape(mnist_files, tm
     assert (run_dir / "metrics.json").is_file()
     class_names = json.loads((run_dir / "class_names.json").read_text())
     assert class_names[:2] == ["0 - zero", "1 - one"] and len(class_names) == CLASSES
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     hparams = checkpoint["hyper_parameters"]
     assert hparams["num_classes"] == CLASSES and hparams["class_names"] == class_names
     assert hparams["preprocessing"]["channels"] == 1

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ssdh_lightning.checkpoints import read_checkpoint
+from ssdh_lightning.checkpoints import checkpoint_file, read_checkpoint
 from ssdh_lightning.io import file_sha256
 from ssdh_lightning.retrieval.index import Index
 
@@ -28,13 +28,14 @@ def check_checkpoint(index: Index, path: Path, sha256: str | None = None) -> Non
     """Raise unless the checkpoint at ``path`` is the one ``index`` was built with (by content:
     the file may have moved). ``sha256``: the checkpoint's, when already computed."""
     recorded = index.manifest["model"]
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {path} does not exist; the index at {index.folder} was built with "
-            f"{recorded['checkpoint']}: pass ckpt_path=PATH to that checkpoint where it is now"
-        )
+    checkpoint_file(
+        path,
+        missing_hint=f"the index at {index.folder} was built with {recorded['checkpoint']}: "
+        "pass ckpt_path=PATH to that checkpoint where it is now",
+    )
     if (sha256 or file_sha256(path)) == recorded["sha256"]:
         return
+    # Read as plain data like any checkpoint (read_checkpoint), only to say how it differs.
     found_bits = read_checkpoint(path)["hyper_parameters"]["hash_bits"]
     if found_bits != index.hash_bits:
         raise ValueError(
