@@ -12,9 +12,6 @@ VAL_LOSS = "val/loss"
 VAL_ACCURACY = "val/accuracy"
 MONITOR = "val/bcs/map@all"  # what checkpoints keep the best of
 PRECISION_CURVE = "val/precision_curve"
-METRICS_FILE = "metrics.json"
-RUN_FILE = "run.json"  # what a run was: data set, hash_bits, backbone, seed
-CURVES_FILE = "curves.json"
 # the rows of a run's metrics: the three modes, then the baselines
 METHODS = (*MODES, *BASELINES)
 

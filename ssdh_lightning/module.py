@@ -119,7 +119,7 @@ class SSDHModule(L.LightningModule):
         positive_integer("num_classes", num_classes, 10)
         if preprocessing is None:
             raise ValueError("SSDHModule needs the preprocessing of its data module")
-        # Saved in checkpoints; TensorBoard gets the run's own summary at its end (runs.py).
+        # Saved in checkpoints; TensorBoard gets the run's own summary at its end (tasks/train.py).
         self.save_hyperparameters(logger=False)
         self.optimizer_options = optimizer
         backbone = dict(backbone or {"name": "small_cnn"})

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from ssdh_lightning import metric_names
 from ssdh_lightning.io import atomic_write, read_json, write_text
 from ssdh_lightning.plots import MODE_LABELS, draw_precision_curves, draw_precision_recall
+from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 METHOD_LABELS = {
     **MODE_LABELS,
@@ -146,11 +147,11 @@ def _check_curves(path: Path, curves: dict) -> None:
 
 def read_run(folder: Path) -> Run:
     """The run in ``folder``, checked; ``BrokenRun`` names the file and key at fault."""
-    meta = _read_object(folder / metric_names.RUN_FILE)
-    _check_description(folder / metric_names.RUN_FILE, meta)
-    metrics = _read_object(folder / metric_names.METRICS_FILE)
-    _check_metrics(folder / metric_names.METRICS_FILE, metrics)
-    curves_file = folder / metric_names.CURVES_FILE
+    meta = _read_object(folder / RUN_FILE)
+    _check_description(folder / RUN_FILE, meta)
+    metrics = _read_object(folder / METRICS_FILE)
+    _check_metrics(folder / METRICS_FILE, metrics)
+    curves_file = folder / CURVES_FILE
     curves = _read_object(curves_file) if curves_file.is_file() else {}
     _check_curves(curves_file, curves)
     return Run(folder, meta["data"], meta["hash_bits"], meta["seed"], metrics, curves)
@@ -160,9 +161,9 @@ def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[Br
     """Every training run below ``root`` (a folder with run.json and metrics.json), and the
     broken ones left out with ``skip_broken``; without it, the first broken run is raised."""
     runs, broken = [], []
-    for metrics_file in sorted(root.rglob(metric_names.METRICS_FILE)):
+    for metrics_file in sorted(root.rglob(METRICS_FILE)):
         folder = metrics_file.parent
-        if not (folder / metric_names.RUN_FILE).is_file():
+        if not (folder / RUN_FILE).is_file():
             continue  # not a training run (an evaluation, a report's own output, ...)
         try:
             runs.append(read_run(folder))
@@ -174,8 +175,7 @@ def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[Br
         left_out = "".join(f"\n  left out: {error}" for error in broken)
         raise FileNotFoundError(
             f"no training runs below {root}: ssdh-report reads the folders where ssdh-train "
-            f"wrote {metric_names.RUN_FILE} and {metric_names.METRICS_FILE} (outputs/train/...)"
-            + left_out
+            f"wrote {RUN_FILE} and {METRICS_FILE} (outputs/train/...)" + left_out
         )
     return runs, broken
 

@@ -7,8 +7,8 @@ import json
 import torch
 
 from conftest import run_tool
-from ssdh_lightning import metric_names
 from ssdh_lightning.module import Encoded, EncodedSet
+from ssdh_lightning.tasks.run_folder import METRICS_FILE
 
 
 def _encoded(rows: torch.Tensor) -> Encoded:
@@ -57,7 +57,7 @@ def test_two_processes_validate_to_the_metrics_of_one(trained_run, tmp_path):
             f"hydra.run.dir={run_dir}",
             cwd=tmp_path,
         )
-        metrics[devices] = json.loads((run_dir / metric_names.METRICS_FILE).read_text())
+        metrics[devices] = json.loads((run_dir / METRICS_FILE).read_text())
     retrieval = [key for key in metrics[1] if key.split("/")[0] in ("bcs", "es", "hds")]
     assert retrieval
     two, one = ({key: metrics[n][key] for key in retrieval} for n in (2, 1))

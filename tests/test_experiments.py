@@ -12,6 +12,7 @@ from writers import write_cifar10, write_mnist
 from conftest import run_tool
 from ssdh_lightning import metric_names
 from ssdh_lightning.cli import CONFIG_DIR
+from ssdh_lightning.tasks.run_folder import METRICS_FILE
 
 EXPERIMENTS = ("cifar10_alexnet", "folder_alexnet", "mnist", "mnist_small", "cifar10_small")
 
@@ -93,7 +94,7 @@ def test_experiment_trains_on_files_in_the_real_format(data_root, tmp_path, expe
         *extra,
         cwd=tmp_path,
     )
-    metrics = json.loads((run_dir / metric_names.METRICS_FILE).read_text())
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
     assert 0 <= metrics["bcs/map@all"] <= 1
     run = json.loads((run_dir / "run.json").read_text())
     assert run["experiment"] == experiment
@@ -114,5 +115,5 @@ def test_a_failing_sweep_job_keeps_the_others_results(tmp_path):
     )
     assert result.returncode != 0
     assert "model.hash_bits=0: must be a positive integer" in result.stderr
-    assert not (sweep / "0" / metric_names.METRICS_FILE).exists()
-    assert json.loads((sweep / "1" / metric_names.METRICS_FILE).read_text())["bcs/map@all"] >= 0
+    assert not (sweep / "0" / METRICS_FILE).exists()
+    assert json.loads((sweep / "1" / METRICS_FILE).read_text())["bcs/map@all"] >= 0

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_tool
-from ssdh_lightning import metric_names
+from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def sweep(tmp_path_factory):
 def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path):
     result = run_tool("ssdh-report", str(sweep), cwd=tmp_path)
     assert "| digits | 16 |" in result.stdout
-    jobs = [json.loads((sweep / job / metric_names.METRICS_FILE).read_text()) for job in "01"]
+    jobs = [json.loads((sweep / job / METRICS_FILE).read_text()) for job in "01"]
     with open(sweep / "report.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     methods = [row["method"] for row in rows]
@@ -85,7 +85,7 @@ def test_report_of_a_folder_without_runs(tmp_path):
 def _copy_run(trained_run, folder):
     """A run folder by hand: the files of a real run, which a test then damages."""
     folder.mkdir(parents=True)
-    for name in (metric_names.RUN_FILE, metric_names.METRICS_FILE, metric_names.CURVES_FILE):
+    for name in (RUN_FILE, METRICS_FILE, CURVES_FILE):
         shutil.copy(trained_run / name, folder / name)
     return folder
 
@@ -107,16 +107,16 @@ def _report(*argv):
 
 
 BROKEN = [
-    (metric_names.METRICS_FILE, "[]", "metrics.json holds a JSON list, not an object"),
-    (metric_names.METRICS_FILE, '{"bcs/map@all": "0.9"}', "key 'bcs/map@all' is '0.9', not a"),
-    (metric_names.METRICS_FILE, '{"bcs/map@all": Infinity}', "key 'bcs/map@all' is inf, not a"),
-    (metric_names.METRICS_FILE, '{"bcs/map@all": true}', "key 'bcs/map@all' is True, not a"),
-    (metric_names.METRICS_FILE, '{"accuracy": 0.5}', "metrics.json holds no metric of any"),
-    (metric_names.RUN_FILE, '{"data": "digits", "seed": 0}', "run.json has no key 'hash_bits'"),
-    (metric_names.RUN_FILE, '{"data": "d", "hash_bits": "48", "seed": 0}', "'48', not a positive"),
-    (metric_names.RUN_FILE, "{", "run.json is not valid JSON"),
-    (metric_names.CURVES_FILE, '{"precision_at_k": {"bcs": ["x"]}}', "'precision_at_k.bcs' is not"),
-    (metric_names.CURVES_FILE, '{"bcs_pr": {}}', "curves.json key 'precision_at_k' is missing"),
+    (METRICS_FILE, "[]", "metrics.json holds a JSON list, not an object"),
+    (METRICS_FILE, '{"bcs/map@all": "0.9"}', "key 'bcs/map@all' is '0.9', not a"),
+    (METRICS_FILE, '{"bcs/map@all": Infinity}', "key 'bcs/map@all' is inf, not a"),
+    (METRICS_FILE, '{"bcs/map@all": true}', "key 'bcs/map@all' is True, not a"),
+    (METRICS_FILE, '{"accuracy": 0.5}', "metrics.json holds no metric of any"),
+    (RUN_FILE, '{"data": "digits", "seed": 0}', "run.json has no key 'hash_bits'"),
+    (RUN_FILE, '{"data": "d", "hash_bits": "48", "seed": 0}', "'48', not a positive"),
+    (RUN_FILE, "{", "run.json is not valid JSON"),
+    (CURVES_FILE, '{"precision_at_k": {"bcs": ["x"]}}', "'precision_at_k.bcs' is not"),
+    (CURVES_FILE, '{"bcs_pr": {}}', "curves.json key 'precision_at_k' is missing"),
 ]
 
 
@@ -139,13 +139,13 @@ def test_a_broken_run_stops_the_report_unless_skipped(
     with open(tmp_path / "report.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert rows and all(row["runs"] == "1" for row in rows)  # the good run alone
-    metrics = json.loads((good / metric_names.METRICS_FILE).read_text())
+    metrics = json.loads((good / METRICS_FILE).read_text())
     assert float(rows[0]["map@all_mean"]) == pytest.approx(metrics["bcs/map@all"])
 
 
 def test_a_nan_metric_is_reported_as_nan(trained_run, tmp_path):
     run = _copy_run(trained_run, tmp_path / "run")
-    _edit(run, metric_names.METRICS_FILE, lambda m: m | {"hds/map@1000": float("nan")})
+    _edit(run, METRICS_FILE, lambda m: m | {"hds/map@1000": float("nan")})
     assert _report(tmp_path) == 0
     with open(tmp_path / "report.csv", newline="") as stream:
         hds = next(row for row in csv.DictReader(stream) if row["method"] == "hds")
@@ -154,7 +154,7 @@ def test_a_nan_metric_is_reported_as_nan(trained_run, tmp_path):
 
 def test_no_run_left_after_skipping_is_an_error(trained_run, tmp_path):
     bad = _copy_run(trained_run, tmp_path / "bad")
-    _edit(bad, metric_names.RUN_FILE, lambda meta: {k: v for k, v in meta.items() if k != "seed"})
+    _edit(bad, RUN_FILE, lambda meta: {k: v for k, v in meta.items() if k != "seed"})
     result = run_tool("ssdh-report", str(tmp_path), "--skip-broken", cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert f"no training runs below {tmp_path}" in result.stderr

@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import TINY_TRAINING, run_tool
 from ssdh_lightning import metric_names
+from ssdh_lightning.tasks.run_folder import METRICS_FILE
 
 EXPECTED_FINAL_KEYS = {
     "lsh/map@1000",
@@ -36,7 +37,7 @@ EXPECTED_FINAL_KEYS = {
 
 
 def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
-    metrics = json.loads((trained_run / metric_names.METRICS_FILE).read_text())
+    metrics = json.loads((trained_run / METRICS_FILE).read_text())
     assert metrics.keys() >= EXPECTED_FINAL_KEYS
     assert all(0.0 <= metrics[k] <= 1.0 for k in metrics if k not in ("loss",) and "pool" not in k)
     assert (trained_run / "checkpoints" / "last.ckpt").is_file()
@@ -65,7 +66,7 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     assert len(points) == 3 and points[0].step == 0
     # the HParams tab: the run's description against its final metrics
     assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
-    final = json.loads((trained_run / metric_names.METRICS_FILE).read_text())
+    final = json.loads((trained_run / METRICS_FILE).read_text())
     (logged,) = events.Scalars("hparams/bcs/map@all")
     assert logged.value == pytest.approx(final["bcs/map@all"], abs=1e-6)
     run = json.loads((trained_run / "run.json").read_text())
@@ -88,8 +89,8 @@ def test_eval_recomputes_the_metrics_of_a_checkpoint(trained_run, tmp_path):
         "baselines=[lsh,itq,initial]",
         cwd=tmp_path,
     )
-    trained = json.loads((trained_run / metric_names.METRICS_FILE).read_text())
-    evaluated = json.loads((tmp_path / "eval" / metric_names.METRICS_FILE).read_text())
+    trained = json.loads((trained_run / METRICS_FILE).read_text())
+    evaluated = json.loads((tmp_path / "eval" / METRICS_FILE).read_text())
     for key in EXPECTED_FINAL_KEYS:
         assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
 
@@ -106,7 +107,7 @@ def test_multirun_writes_one_folder_per_job(tmp_path):
         cwd=tmp_path,
     )
     for job, bits in (("0", 8), ("1", 16)):
-        assert (sweep / job / metric_names.METRICS_FILE).is_file()
+        assert (sweep / job / METRICS_FILE).is_file()
         assert f"model.hash_bits={bits}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
 
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from hydra import compose, initialize_config_dir
 
-from ssdh_lightning import metric_names
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.cli.train import main
+from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
 
 
 def compose_train(*overrides: str):
@@ -27,9 +27,9 @@ def test_main_returns_the_objective_and_run_json_names_the_data_set(tmp_path):
         f"output_dir={tmp_path}",
     )
     value = main(cfg)
-    metrics = json.loads((tmp_path / metric_names.METRICS_FILE).read_text())
+    metrics = json.loads((tmp_path / METRICS_FILE).read_text())
     assert value == metrics["es/map@all"]
-    run = json.loads((tmp_path / metric_names.RUN_FILE).read_text())
+    run = json.loads((tmp_path / RUN_FILE).read_text())
     assert run["data"] == "digits" and run["experiment"] is None and run["hash_bits"] == 48
 
 

@@ -4,7 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ssdh_lightning.cli import CONFIG_DIR
-from ssdh_lightning.runs import evaluate
+from ssdh_lightning.tasks import evaluate
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

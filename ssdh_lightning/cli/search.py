@@ -4,12 +4,12 @@ import hydra
 from omegaconf import DictConfig
 
 from ssdh_lightning.cli import CONFIG_DIR
-from ssdh_lightning.indexing import commands
+from ssdh_lightning.tasks import search
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="search")
 def main(cfg: DictConfig) -> None:
-    commands.search(cfg)
+    search(cfg)
 
 
 if __name__ == "__main__":

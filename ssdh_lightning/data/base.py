@@ -66,7 +66,7 @@ class RetrievalDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         # The run's folder, for what a data set reports of itself (skipped files): a setting of
-        # the run, given by runs.py, not of the data, so checkpoints do not keep it.
+        # the run, given by the tasks, not of the data, so checkpoints do not keep it.
         self.report_dir = Path(report_dir) if report_dir is not None else None
         self.splits: Splits | None = None
 

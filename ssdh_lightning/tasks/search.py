@@ -1,13 +1,12 @@
-"""``index`` and ``search``: plain functions over a composed config; the CLIs only call them."""
+"""``search``: the images of a query (a file or a folder) against an index, printed and drawn."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from ssdh_lightning.indexing.build import build_index
 from ssdh_lightning.indexing.query import ImageSearch, search_images
 from ssdh_lightning.indexing.views import (
     json_report,
@@ -18,22 +17,6 @@ from ssdh_lightning.indexing.views import (
 from ssdh_lightning.retrieval.index import Index
 
 OUTPUTS = ("text", "json")
-
-
-def index(cfg: DictConfig) -> Index | None:
-    """Build or update the index ``cfg.out`` of the folder ``cfg.images``."""
-    built = build_index(
-        cfg.ckpt_path,
-        cfg.images,
-        cfg.out,
-        batch_size=cfg.batch_size,
-        num_workers=cfg.num_workers,
-        trainer_options=OmegaConf.to_container(cfg.trainer, resolve=True),
-        report_dir=cfg.output_dir,
-    )
-    if built is not None:
-        print(f"{built!r}: {len(built.class_names)} classes, generation {built.generation}")
-    return built
 
 
 def search(cfg: DictConfig) -> ImageSearch:

@@ -1,0 +1,90 @@
+"""What every task writes into its run folder, and the steps train and evaluate share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from ssdh_lightning import metric_names
+from ssdh_lightning.baselines import hashing_metrics, initial_metrics
+from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
+from ssdh_lightning.data import RetrievalDataModule
+from ssdh_lightning.io import write_json
+from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.summary import metrics_table
+
+METRICS_FILE = "metrics.json"  # the final metrics, keyed as metric_names spells them
+RUN_FILE = "run.json"  # what a run was: data set, hash_bits, backbone, seed
+CURVES_FILE = "curves.json"  # precision@k of each mode, BCS precision-recall
+CLASS_NAMES_FILE = "class_names.json"
+
+
+def loaded_datamodule(data_cfg, run_dir: Path) -> RetrievalDataModule:
+    """The data module, loaded (the model needs its classes and preprocessing); its class names,
+    index by index, are written to the run folder."""
+    datamodule = instantiate(data_cfg, report_dir=str(run_dir))
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    write_json(run_dir / CLASS_NAMES_FILE, datamodule.class_names)
+    return datamodule
+
+
+def build_trainer(
+    cfg: DictConfig, run_dir: Path, callbacks: list, logger, datamodule: RetrievalDataModule
+) -> L.Trainer:
+    return instantiate(
+        cfg.trainer,
+        default_root_dir=str(run_dir),
+        callbacks=[*callbacks, *datamodule.run_callbacks()],
+        logger=logger,
+    )
+
+
+def initial_row(trainer: L.Trainer, model: SSDHModule, datamodule, baselines) -> dict:
+    """The 'initial' baseline row, if asked for: ES of ``model`` as it is, scored now so that
+    its features need not be kept through training."""
+    if "initial" not in baselines:
+        return {}
+    trainer.validate(model, datamodule=datamodule, verbose=False)
+    evaluation = find_evaluation(trainer)
+    return initial_metrics(evaluation.sets, evaluation.settings)
+
+
+def final_metrics(
+    trainer: L.Trainer, evaluation: RetrievalEvaluation, initial: dict, baselines, seed: int
+) -> dict[str, float]:
+    """The final metrics: accuracy and loss, the three modes, then the baseline rows."""
+    metrics = {
+        metric_names.final(name): float(trainer.callback_metrics[name])
+        for name in (metric_names.VAL_ACCURACY, metric_names.VAL_LOSS)
+        if name in trainer.callback_metrics
+    }
+    metrics |= evaluation.latest  # float64, unlike the logged copies
+    hashers = [method for method in baselines if method != "initial"]
+    if hashers:
+        hash_bits = evaluation.sets["query_codes"].shape[1]
+        metrics |= hashing_metrics(hashers, evaluation.sets, hash_bits, evaluation.settings, seed)
+    return metrics | initial
+
+
+def curves(evaluation: RetrievalEvaluation) -> dict:
+    scores = evaluation.scores
+    curves = {"precision_at_k": {m: s.precision_curve.tolist() for m, s in scores.modes.items()}}
+    if "bcs" in scores.modes:
+        precision, recall = scores.pr_curve()
+        curves["bcs_pr"] = {"precision": precision.tolist(), "recall": recall.tolist()}
+    return curves
+
+
+def finish(run_dir: Path, metrics: dict[str, float], checkpoints: list[str]) -> None:
+    write_json(run_dir / METRICS_FILE, metrics)
+    print(metrics_table(metrics))
+    print(f"\nRun folder: {run_dir}")
+    print(f"  metrics:     {run_dir / METRICS_FILE}")
+    for checkpoint in checkpoints:
+        print(f"  checkpoint:  {checkpoint}")
+    if (run_dir / "tensorboard").is_dir():
+        print(f"  TensorBoard: tensorboard --logdir {run_dir}")

@@ -1,0 +1,106 @@
+"""``train``: fit the model, score it, and write the run folder; returns the final metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from ssdh_lightning import metric_names
+from ssdh_lightning.baselines import check_baselines
+from ssdh_lightning.callbacks import find_evaluation
+from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
+from ssdh_lightning.config_checks import check_train_config
+from ssdh_lightning.data import RetrievalDataModule
+from ssdh_lightning.io import write_json
+from ssdh_lightning.tasks.run_folder import (
+    CURVES_FILE,
+    RUN_FILE,
+    build_trainer,
+    curves,
+    final_metrics,
+    finish,
+    initial_row,
+    loaded_datamodule,
+)
+
+
+def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, hash_bits: int) -> dict:
+    """What a report groups runs by; the same whether the run came from the CLI or Python."""
+    return {
+        "data": datamodule.name,
+        "hash_bits": hash_bits,
+        "backbone": cfg.model.backbone.name if cfg.get("model") else None,
+        "experiment": cfg.get("experiment_name"),
+        "seed": int(cfg.seed),
+    }
+
+
+def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float]) -> None:
+    """TensorBoard's HParams tab: the run's description against its final metrics."""
+    params = {key: value for key, value in description.items() if value is not None}
+    finals = {f"hparams/{key}": value for key, value in metrics.items() if np.isfinite(value)}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params, finals)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the model, score the final model on queries against the database, with the baseline
+    rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
+    check_train_config(cfg)
+    run_dir = Path(cfg.output_dir)
+    baselines = check_baselines(cfg.get("baselines") or [])
+    metric_names.check_objective(cfg.objective)
+    resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+    if resumed is not None:
+        check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = loaded_datamodule(cfg.data, run_dir)
+    if resumed is not None:
+        check_same_data(
+            cfg.ckpt_path,
+            resumed,
+            datamodule,
+            fix="resume on the data it was trained on, or train anew without ckpt_path",
+        )
+    model = instantiate(
+        cfg.model,
+        num_classes=datamodule.num_classes,
+        preprocessing=datamodule.preprocessing.as_dict(),
+        class_names=datamodule.class_names,
+        data_config=OmegaConf.to_container(cfg.data, resolve=True),
+    )
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
+    initial = initial_row(trainer, model, datamodule, baselines)
+    # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
+    # own last validation did, unless training stopped between two of them.
+    evaluation = find_evaluation(trainer)
+    if evaluation.step != trainer.global_step:
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+    metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
+    description = _describe(cfg, datamodule, model.hash_bits)
+    write_json(run_dir / RUN_FILE, description)
+    write_json(run_dir / CURVES_FILE, curves(evaluation))
+    _log_summary(trainer, description, metrics)
+    saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
+    finish(run_dir, metrics, saved)
+    return metrics
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float:
+    """The final metric named by ``cfg.objective``: what the training command returns."""
+    if cfg.objective not in metrics:
+        raise ValueError(
+            f"objective={cfg.objective!r} is not among the run's final metrics; choose one of "
+            f"{', '.join(sorted(metrics))}"
+        )
+    return metrics[cfg.objective]
