@@ -70,9 +70,16 @@ class ServedIndex:
     uploads (None when the manifest names none, as for synthetic indexes), and where the indexed
     images lie (``images_root``)."""
 
-    def __init__(self, index: Index, model: SSDHModule | None, images_root: Path | None) -> None:
+    def __init__(
+        self,
+        index: Index,
+        model: SSDHModule | None,
+        images_root: Path | None,
+        checkpoint: Path | None = None,
+    ) -> None:
         self.folder = index.folder
         self.model = model
+        self.checkpoint = checkpoint  # where the model was read from
         self.images_root = images_root
         self.refused: str | None = None  # why the last new generation was not served
         self._signature = _signature(self.folder)
@@ -97,8 +104,9 @@ class ServedIndex:
                 f"so ckpt_path={ckpt_path} cannot be checked against it; leave ckpt_path unset"
             )
         model = query_model(index, ckpt_path) if has_model else None
+        checkpoint = Path(ckpt_path or index.manifest["model"]["checkpoint"]) if has_model else None
         root = images or index.manifest.get("images_root")
-        return cls(index, model, Path(root) if root is not None else None)
+        return cls(index, model, Path(root) if root is not None else None, checkpoint)
 
     @property
     def current(self) -> Generation:

@@ -24,7 +24,7 @@ def health(served: Served, settings: Settings) -> Health:
         format_version=manifest["format_version"],
         class_names=index.class_names,
         images_root=str(served.images_root) if served.images_root is not None else None,
-        checkpoint=manifest.get("model", {}).get("checkpoint") if served.model else None,
+        checkpoint=str(served.checkpoint) if served.checkpoint is not None else None,
         refused=served.refused,
         default_k=settings.default_k,
         max_k=settings.max_k,
