@@ -1,0 +1,46 @@
+"""``create_app``: the FastAPI app over a served index; the index and the settings are given,
+so an app holds no global state."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ssdh_lightning.serve.limits import BodyLimit
+from ssdh_lightning.serve.routers import health, items, page, search
+from ssdh_lightning.serve.routers.page import STATIC
+from ssdh_lightning.serve.served import ServedIndex
+from ssdh_lightning.serve.settings import ServeSettings
+
+
+def create_app(served: ServedIndex, settings: ServeSettings) -> FastAPI:
+    """The page at ``/``, the API under ``/api`` (documented at ``/docs``); while it runs, a
+    thread looks for new generations of the index every ``settings.reload_interval_s``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        watcher = threading.Thread(
+            target=served.watch, args=(settings.reload_interval_s, stop), daemon=True
+        )
+        watcher.start()
+        yield
+        stop.set()
+        watcher.join()
+
+    app = FastAPI(
+        title="ssdh-serve",
+        description="Search an index of deep binary hash codes by image, by codes or by item.",
+        lifespan=lifespan,
+    )
+    app.state.served = served
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_upload_bytes=settings.max_upload_bytes)
+    for router in (page.router, search.router, items.router, health.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,1 @@
+"""The app's routers, one a file: the page, searches, items, health."""

@@ -1,0 +1,42 @@
+"""What a server allows (k, modes, upload size, pixels) and how often it looks for a rebuilt
+index: ``conf/serve.yaml``'s ``settings``, checked once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ssdh_lightning.retrieval.settings import MODES, check_hds_pool
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    default_k: int = 10
+    max_k: int = 100
+    default_mode: str = "hds"
+    max_queries: int = 100  # code rows in one search by codes
+    max_upload_bytes: int = 10 * 2**20
+    max_pixels: int = 40_000_000  # checked from the image's header, before it is decoded
+    reload_interval_s: float = 1.0  # how often the manifest is looked at for a new generation
+    hds_threshold: int | None = None
+    hds_pool_size: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_k", "max_queries", "max_upload_bytes", "max_pixels"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"settings.{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.default_k, int) and 1 <= self.default_k <= self.max_k):
+            raise ValueError(
+                f"settings.default_k must be an integer from 1 to settings.max_k={self.max_k}, "
+                f"got {self.default_k!r}"
+            )
+        if self.default_mode not in MODES:
+            raise ValueError(
+                f"settings.default_mode must be one of {MODES}, got {self.default_mode!r}"
+            )
+        if not (isinstance(self.reload_interval_s, int | float) and self.reload_interval_s > 0):
+            raise ValueError(
+                "settings.reload_interval_s must be a positive number of seconds, got "
+                f"{self.reload_interval_s!r}"
+            )
+        check_hds_pool(self.hds_threshold, self.hds_pool_size)

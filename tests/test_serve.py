@@ -1,0 +1,436 @@
+"""ssdh-serve as a user runs it: a real server process on a free port, over a small index of
+digit PNGs built with a short-trained checkpoint, exercised over HTTP: every endpoint, every bad
+input, a rebuild during a stream of requests, paths that lead outside the images folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import struct
+import subprocess
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from test_indexing import build, write_digits
+
+from conftest import BIN
+from ssdh_lightning.indexing import search_images
+from ssdh_lightning.indexing.files import resolve_under
+from ssdh_lightning.indexing.views import json_report
+from ssdh_lightning.io import read_json, write_json
+from ssdh_lightning.retrieval import Index, IndexWriter
+from ssdh_lightning.strings import PackedStrings
+
+MAX_UPLOAD = 100_000  # bytes; the module's server takes no more
+MAX_QUERIES = 5
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """``ssdh-serve index=FOLDER`` through its console script, until ``close``."""
+
+    def __init__(self, index: Path, workdir: Path, *overrides: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "serve.out"
+        command = [str(BIN / "ssdh-serve"), f"index={index}", f"port={self.port}"]
+        command += [f"hydra.run.dir={workdir / 'run'}", "settings.reload_interval_s=0.2"]
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [*command, *overrides], cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        self._wait_until_up()
+
+    def _wait_until_up(self, timeout_s: float = 180) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"ssdh-serve exited ({self.process.returncode}):\n{self.log}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.close()
+        raise AssertionError(f"ssdh-serve did not answer within {timeout_s} s:\n{self.log}")
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(trained_run) -> Path:
+    return trained_run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("serve") / "images"
+    write_digits(root, range(40))
+    return root
+
+
+@pytest.fixture(scope="module")
+def index(checkpoint, images) -> Index:
+    return build(checkpoint, images, images.parent / "digits.index")
+
+
+@pytest.fixture(scope="module")
+def server(index, tmp_path_factory):
+    limits = [f"settings.max_upload_bytes={MAX_UPLOAD}", f"settings.max_queries={MAX_QUERIES}"]
+    running = Server(index.folder, tmp_path_factory.mktemp("server"), *limits)
+    yield running
+    running.close()
+
+
+def upload(server: Server, path: Path, name: str | None = None, **params) -> httpx.Response:
+    files = {"image": (name or path.name, path.read_bytes(), "image/png")}
+    return httpx.post(f"{server.url}/api/search", params=params, files=files, timeout=60)
+
+
+def detail(response: httpx.Response) -> str:
+    return json.dumps(response.json()["detail"])
+
+
+def reference_bcs(index: Index, query_bits: np.ndarray, k: int) -> tuple[list[int], list[int]]:
+    """Hamming ranking by the definition: count differing bits, ties to the lower position."""
+    bits = np.unpackbits(np.asarray(index.codes.bytes), axis=1)[:, : index.hash_bits]
+    distances = (bits != query_bits).sum(axis=1)
+    order = np.lexsort((np.arange(len(distances)), distances))[:k]
+    return order.tolist(), distances[order].tolist()
+
+
+def test_resolve_under_keeps_paths_inside_the_folder(tmp_path):
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "x.png").write_bytes(b"x")
+    (tmp_path / "secret.png").write_bytes(b"s")
+    (root / "out.png").symlink_to(tmp_path / "secret.png")
+    (root / "in.png").symlink_to(root / "a" / "x.png")
+    assert resolve_under(root, "a/x.png") == (root / "a" / "x.png").resolve()
+    assert resolve_under(root, "in.png") == (root / "a" / "x.png").resolve()
+    assert resolve_under(root, "a/../a/x.png") == (root / "a" / "x.png").resolve()
+    for outside in ("../secret.png", "out.png", str(tmp_path / "secret.png"), "a/../../secret.png"):
+        with pytest.raises(ValueError, match="lies outside the images folder"):
+            resolve_under(root, outside)
+
+
+def test_health_summarises_the_served_manifest(server, index, checkpoint):
+    health = httpx.get(f"{server.url}/api/health").json()
+    assert health == {
+        "status": "ok",
+        "index": str(index.folder),
+        "generation": 1,
+        "count": 40,
+        "hash_bits": index.hash_bits,
+        "feature_dim": index.feature_dim,
+        "format_version": 1,
+        "class_names": [str(d) for d in range(10)],
+        "images_root": index.manifest["images_root"],
+        "checkpoint": str(checkpoint.resolve()),
+        "refused": None,
+        "default_k": 10,
+        "max_k": 100,
+        "default_mode": "hds",
+    }
+    assert f"at http://127.0.0.1:{server.port}" in server.log  # this machine only, by default
+
+
+@pytest.mark.parametrize("mode", ["bcs", "es", "hds"])
+def test_an_uploaded_image_gets_what_ssdh_search_answers(server, index, images, mode):
+    query = images / "3" / "0003.png"
+    answer = upload(server, query, k=5, mode=mode)
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    expected = json_report(index, search_images(index, query, k=5, mode=mode))
+    assert found["queries"][0]["query"] == "0003.png"
+    assert found["queries"][0]["results"] == expected["queries"][0]["results"]
+    assert found["queries"][0].get("hds_pool_size") == expected["queries"][0].get("hds_pool_size")
+    assert (found["mode"], found["k"], found["index"]) == (mode, 5, str(index.folder))
+    assert found["encode_ms"] > 0 and found["search_ms"] > 0
+    if mode != "bcs":  # itself first, at distance 0
+        assert found["queries"][0]["results"][0]["path"] == "3/0003.png"
+
+
+def test_search_by_codes_ranks_by_hamming_distance(server, index):
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, (2, index.hash_bits))
+    hexes = [np.packbits(row).tobytes().hex() for row in bits]
+    for codes in (bits.tolist(), hexes, [bits[0].tolist(), hexes[1]]):
+        answer = httpx.post(f"{server.url}/api/search/codes?k=7", json={"codes": codes})
+        assert answer.status_code == 200, answer.text
+        found = answer.json()
+        assert found["mode"] == "bcs" and found["encode_ms"] == 0
+        for a, query in enumerate(found["queries"]):
+            assert query["query"] == f"codes[{a}]"
+            positions, distances = reference_bcs(index, bits[a], 7)
+            assert [hit["position"] for hit in query["results"]] == positions
+            assert [hit["distance"] for hit in query["results"]] == distances
+            assert [hit["path"] for hit in query["results"]] == [index.paths[p] for p in positions]
+
+
+@pytest.mark.parametrize("mode", ["bcs", "es", "hds"])
+def test_search_by_item_uses_its_stored_codes_and_features(server, index, mode):
+    answer = httpx.post(f"{server.url}/api/search/item/12", params={"k": 4, "mode": mode})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()["queries"][0]
+    expected = index.search(index.codes[12:13], 4, mode, query_features=index.features[12:13])
+    assert found["query"] == index.paths[12]
+    assert [hit["position"] for hit in found["results"]] == expected.indices[0].tolist()
+    assert [hit["rank"] for hit in found["results"]] == [1, 2, 3, 4]
+    if mode != "bcs":
+        assert found["results"][0]["position"] == 12
+
+
+def test_items_and_their_thumbnails(server, index, images):
+    listed = httpx.get(f"{server.url}/api/items", params={"offset": 35, "limit": 10}).json()
+    assert listed["count"] == 40 and listed["offset"] == 35
+    assert [item["id"] for item in listed["items"]] == list(range(35, 40))
+    item = httpx.get(f"{server.url}/api/items/7").json()
+    label = int(index.labels[7])
+    assert item == {
+        "id": 7,
+        "path": index.paths[7],
+        "label": label,
+        "class_name": str(label),
+        "thumbnail": "/api/items/7/thumbnail",
+    }
+    answer = httpx.get(f"{server.url}{item['thumbnail']}")
+    assert answer.headers["content-type"] == "image/png"
+    thumbnail = np.asarray(Image.open(io.BytesIO(answer.content)).convert("L"))
+    original = np.asarray(Image.open(images / index.paths[7]).convert("L"))
+    assert thumbnail.shape == (96, 96)  # the 8x8 digit, enlarged pixel by pixel
+    np.testing.assert_array_equal(thumbnail[::12, ::12], original)
+
+
+def test_the_page_and_its_assets_are_served_by_the_app(server):
+    page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assets = ["/static/app.js", "/static/app.css"]
+    assert all(asset in page.text for asset in assets)
+    for text in [page.text] + [httpx.get(f"{server.url}{asset}").text for asset in assets]:
+        assert "http://" not in text and "https://" not in text  # nothing from a network
+    assert "innerHTML" not in httpx.get(f"{server.url}/static/app.js").text
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    for path in ["/api/search", "/api/search/codes", "/api/search/item/{item_id}", "/api/health"]:
+        assert path in paths
+    assert {"/api/items", "/api/items/{item_id}", "/api/items/{item_id}/thumbnail"} <= set(paths)
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels but holds one row: a decompression bomb's
+    header, refused before anything is decoded."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * (width + 1))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_bad_uploads_are_refused_with_a_message(server, images, tmp_path):
+    def sent(data: bytes, name: str = "query.png") -> httpx.Response:
+        files = {"image": (name, data, "image/png")}
+        return httpx.post(f"{server.url}/api/search", files=files, timeout=60)
+
+    text = sent(b"not an image at all", "notes.txt")
+    assert text.status_code == 415 and "notes.txt is not an image" in detail(text)
+    png = (images / "3" / "0003.png").read_bytes()
+    truncated = sent(png[: len(png) // 2])
+    assert truncated.status_code == 422 and "cannot be decoded" in detail(truncated)
+    bomb = sent(png_header(8000, 6000))
+    assert bomb.status_code == 413 and "8000x6000 = 48000000 pixels" in detail(bomb)
+    assert "settings.max_pixels" in detail(bomb)
+    big = sent(b"\x00" * (MAX_UPLOAD + 70_000))  # past the limit and the multipart framing
+    assert big.status_code == 413 and "settings.max_upload_bytes" in detail(big)
+    just_past = sent(png + b"\x00" * (MAX_UPLOAD - len(png) + 1))  # caught once received
+    assert just_past.status_code == 413 and f"has {MAX_UPLOAD + 1} bytes" in detail(just_past)
+    missing = httpx.post(f"{server.url}/api/search", data={"other": "x"})
+    assert missing.status_code == 422 and "image" in detail(missing)
+    assert upload(server, images / "3" / "0003.png").status_code == 200  # still serving
+
+
+def test_an_upload_without_a_length_is_capped_too(server):
+    boundary = "ssdh-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="big.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    body = head + b"\x00" * (MAX_UPLOAD + 1) + f"\r\n--{boundary}--\r\n".encode()
+    chunks = (body[start : start + 8192] for start in range(0, len(body), 8192))  # chunked
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    answer = httpx.post(f"{server.url}/api/search", content=chunks, headers=headers)
+    assert answer.status_code == 413 and f"has {MAX_UPLOAD + 1} bytes" in detail(answer)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"k": 0}, "greater than or equal to 1"),
+        ({"k": 101}, "k must be an integer from 1 to 100"),
+        ({"k": "ten"}, "valid integer"),
+        ({"mode": "cosine"}, "'bcs', 'es' or 'hds'"),
+    ],
+)
+def test_bad_k_and_mode_get_422_naming_what_is_allowed(server, images, params, message):
+    answer = upload(server, images / "3" / "0003.png", **params)
+    assert answer.status_code == 422 and message in detail(answer)
+    by_item = httpx.post(f"{server.url}/api/search/item/0", params=params)
+    assert by_item.status_code == 422 and message in detail(by_item)
+
+
+@pytest.mark.parametrize(
+    ("codes", "params", "message"),
+    [
+        ([[0, 1]], {}, "codes[0] must be 48 values of 0 or 1"),
+        ([[2] * 48], {}, "that are not all 0 or 1"),
+        (["zz" * 6], {}, "codes[0] is not hex"),
+        (["ab"], {}, "codes[0] has 2 hex digits; give 12 hex digits"),
+        ([[0] * 48] * (MAX_QUERIES + 1), {}, "settings.max_queries"),
+        ([[0] * 48], {"mode": "hds"}, "mode must be 'bcs', got 'hds'"),
+        ([], {}, "at least 1 item"),
+    ],
+)
+def test_bad_codes_get_422_with_the_fix(server, codes, params, message):
+    answer = httpx.post(f"{server.url}/api/search/codes", params=params, json={"codes": codes})
+    assert answer.status_code == 422 and message in detail(answer), answer.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/search/item/40"),
+        ("POST", "/api/search/item/-1"),
+        ("GET", "/api/items/40"),
+        ("GET", "/api/items/40/thumbnail"),
+    ],
+)
+def test_unknown_items_get_404(server, method, path):
+    answer = httpx.request(method, f"{server.url}{path}")
+    assert answer.status_code == 404 and "the served index holds items 0 to 39" in detail(answer)
+
+
+def test_a_rebuild_while_serving_is_picked_up_and_a_damaged_one_refused(checkpoint, tmp_path):
+    images = tmp_path / "images"
+    write_digits(images, range(30))
+    out = tmp_path / "digits.index"
+    build(checkpoint, images, out)
+    server = Server(out, tmp_path)
+    failures, answered, stop = [], [], threading.Event()
+
+    def requests() -> None:
+        query = images / "0" / "0000.png"
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            while not stop.is_set():
+                for send in (
+                    lambda: client.post("/api/search/item/3", params={"mode": "hds"}),
+                    lambda: client.post(
+                        "/api/search", files={"image": ("q.png", query.read_bytes())}
+                    ),
+                    lambda: client.get("/api/items/29/thumbnail"),
+                ):
+                    try:
+                        answer = send()
+                    except httpx.HTTPError as error:
+                        failures.append(repr(error))
+                        continue
+                    (answered if answer.status_code == 200 else failures).append(answer.text)
+
+    def health() -> dict:
+        return httpx.get(f"{server.url}/api/health").json()
+
+    def wait_for(condition, what: str) -> dict:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if condition(state := health()):
+                return state
+            time.sleep(0.1)
+        raise AssertionError(f"the server never showed {what}; it shows {state}\n{server.log}")
+
+    stream = threading.Thread(target=requests)
+    stream.start()
+    try:
+        write_digits(images, range(30, 45))
+        build(checkpoint, images, out)  # what ssdh-index does: a new generation
+        rebuilt = wait_for(lambda state: state["generation"] == 2, "generation 2")
+        assert rebuilt["count"] == 45 and rebuilt["refused"] is None
+        manifest = read_json(out / "manifest.json")
+        manifest["generation"] = 3
+        manifest["arrays"]["labels"]["sha256"] = "0" * 64
+        write_json(out / "manifest.json", manifest)  # atomically, as a build would
+        refused = wait_for(lambda state: state["refused"] is not None, "a refused generation")
+        assert refused["generation"] == 2 and refused["count"] == 45
+        assert "does not match its checksum" in refused["refused"]
+        time.sleep(0.5)  # requests go on against generation 2
+    finally:
+        stop.set()
+        stream.join()
+        server.close()
+    assert failures == []
+    assert len(answered) >= 6
+    log = server.log
+    assert "now serving generation 2" in log
+    assert "refused the new manifest of the index" in log and "still serving generation 2" in log
+
+
+def test_paths_outside_the_images_folder_are_never_read(index, tmp_path):
+    """A manifest whose paths lead out of the images folder (``..``, an absolute path, a
+    symlink): those items are listed, but their files are never read."""
+    root = Path(index.manifest["images_root"])
+    secret = tmp_path / "secret.png"
+    Image.new("L", (8, 8), 255).save(secret)  # white: a thumbnail of it would show
+    link = root / "link-out.png"
+    link.symlink_to(secret)
+    paths = index.paths.tolist()
+    paths[:3] = ["../../" + "/".join(secret.parts[-2:]), str(secret), link.name]
+    out = tmp_path / "escaping.index"
+    with IndexWriter(out, len(index), index.hash_bits, index.feature_dim) as writer:
+        writer.codes[:] = index.codes.bytes
+        writer.features[:] = index.features
+        metadata = {k: v for k, v in index.manifest.items() if k in ("class_names", "images_root")}
+        writer.commit(
+            labels=index.labels,
+            paths=PackedStrings.pack(paths),
+            file_sizes=index.file_sizes,
+            file_mtimes_ns=index.file_mtimes_ns,
+            metadata={**metadata, **{k: index.manifest[k] for k in ("model", "preprocessing")}},
+        )
+    server = Server(out, tmp_path)
+    try:
+        for item in range(3):
+            answer = httpx.get(f"{server.url}/api/items/{item}/thumbnail")
+            assert answer.status_code == 404, item
+            assert "lies outside the images folder" in detail(answer)
+        assert httpx.get(f"{server.url}/api/items/3/thumbnail").status_code == 200
+        searched = httpx.post(f"{server.url}/api/search/item/0", params={"mode": "es"}).json()
+        assert searched["queries"][0]["results"][0]["path"] == paths[0]  # named, not read
+    finally:
+        server.close()
+        link.unlink()
