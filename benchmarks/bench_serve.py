@@ -32,9 +32,9 @@ from PIL import Image
 from ssdh_lightning.checkpoints import load_module
 from ssdh_lightning.indexing.checkpoint import model_identity
 from ssdh_lightning.indexing.encoding import encode_files
-from ssdh_lightning.io import read_json, write_json
+from ssdh_lightning.io import file_sha256, read_json, write_json
 from ssdh_lightning.retrieval import Index
-from ssdh_lightning.retrieval.index import existing_index, file_sha256
+from ssdh_lightning.retrieval.index import existing_index
 
 BIN = Path(sys.executable).parent
 

@@ -4,7 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ssdh_lightning.cli import CONFIG_DIR
-from ssdh_lightning.serve import serve
+from ssdh_lightning.tasks.serve import serve
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="serve")

@@ -101,17 +101,3 @@ def scan_images(root: str | Path) -> ImageList:
         file_mtimes_ns=manifest.mtimes_ns,
         skipped=manifest.skipped,
     )
-
-
-def resolve_under(images_root: Path, relative: str) -> Path:
-    """The file ``relative`` of an index, under ``images_root``, with symlinks resolved; a
-    ``ValueError`` when it lies outside that folder (an absolute path, ``..``, a symlink out), so
-    that a manifest's paths can never reach other files."""
-    root = Path(images_root).resolve()
-    path = (root / relative).resolve()
-    if Path(relative).is_absolute() or not path.is_relative_to(root):
-        raise ValueError(
-            f"the indexed path {relative!r} lies outside the images folder {root}; only files "
-            "under it are served: rebuild the index with ssdh-index from that folder"
-        )
-    return path

@@ -2,12 +2,11 @@
 
     ssdh-serve index=outputs/digits.index            # http://127.0.0.1:8000
 
-``create_app(served, settings)`` builds the app; ``serve(cfg)`` is the task behind ``ssdh-serve``.
+``create_app(served, settings)`` builds the app; ``tasks.serve(cfg)`` runs it behind ``ssdh-serve``.
 """
 
 from ssdh_lightning.serve.app import create_app
-from ssdh_lightning.serve.command import serve
 from ssdh_lightning.serve.served import ServedIndex
 from ssdh_lightning.serve.settings import ServeSettings
 
-__all__ = ["ServeSettings", "ServedIndex", "create_app", "serve"]
+__all__ = ["ServeSettings", "ServedIndex", "create_app"]

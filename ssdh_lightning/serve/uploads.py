@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
 
-from ssdh_lightning.data.image_files import IMAGE_EXTENSIONS
+from ssdh_lightning.images.files import IMAGE_EXTENSIONS
 from ssdh_lightning.indexing.query import Queries
 from ssdh_lightning.serve.served import ServedIndex
 from ssdh_lightning.serve.settings import ServeSettings
