@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 from common import PeakMemory, print_table, timed
-from synthetic import retrieval_problem
+from synthetic import retrieval_problem, sides
 
 from ssdh_lightning.retrieval import RetrievalSettings, score_retrieval
 from ssdh_lightning.retrieval.reference import reference_retrieval
@@ -50,18 +50,18 @@ def run(
             problem[key] = np.round(problem[key] * 8) / 8
         for mode in modes:
             settings = _settings(mode)
-            score_retrieval(**_subset(problem, 2), settings=settings)  # compile the kernels
+            score_retrieval(*sides(_subset(problem, 2)), settings=settings)  # compile the kernels
             # memory first (freed memory stays with the process), then time without the sampler
             with PeakMemory() as memory:
-                score_retrieval(**problem, settings=settings)
+                score_retrieval(*sides(problem), settings=settings)
             seconds, scores = timed(
-                lambda s=settings, p=problem: score_retrieval(**p, settings=s), repeat
+                lambda s=settings, p=problem: score_retrieval(*sides(p), settings=s), repeat
             )
             subset = _subset(problem, reference_queries)
             reference_seconds, expected = timed(
                 lambda s=settings, p=subset: reference_retrieval(**p, settings=s), repeat
             )
-            engine_subset = score_retrieval(**subset, settings=settings).metrics()
+            engine_subset = score_retrieval(*sides(subset), settings=settings).metrics()
             difference = max(abs(engine_subset[k] - expected[k]) for k in expected)
             reference_all = reference_seconds * n_query / len(subset["query_labels"])
             metrics = scores.metrics()

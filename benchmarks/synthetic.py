@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ssdh_lightning.retrieval import EvaluationSet
+
 
 def clustered_labels(rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
     return rng.integers(0, classes, n)
@@ -53,3 +55,13 @@ def retrieval_problem(
             labels = problem[f"{side}_labels"]
             problem[f"{side}_features"] = clustered_features(rng, labels, feature_centres, noise)
     return problem
+
+
+def sides(problem: dict) -> tuple[EvaluationSet, EvaluationSet]:
+    """The query and database sides of a ``retrieval_problem``, for ``score_retrieval``."""
+    return tuple(
+        EvaluationSet(
+            problem[f"{side}_labels"], problem[f"{side}_codes"], problem[f"{side}_features"]
+        )
+        for side in ("query", "database")
+    )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ssdh_lightning.baselines import ITQ, LSH, hashing_metrics, initial_metrics
-from ssdh_lightning.retrieval import RetrievalSettings, evaluate_retrieval
+from ssdh_lightning.retrieval import EvaluationSet, RetrievalSettings, evaluate_retrieval
 
 
 def separable_clusters(n_per_class=100, classes=4, dim=32, seed=0):
@@ -65,14 +65,11 @@ def test_itq_needs_as_many_dimensions_as_bits():
 
 def test_baseline_rows_are_keyed_like_the_model():
     features, labels = separable_clusters(dim=16)
-    sets = {
-        "query_features": features[:40],
-        "database_features": features[40:],
-        "query_labels": labels[:40],
-        "database_labels": labels[40:],
-    }
+    query = EvaluationSet(labels[:40], features=features[:40])
+    database = EvaluationSet(labels[40:], features=features[40:])
     settings = RetrievalSettings(map_at=(100, "all"), precision_at=(1, 10))
-    metrics = hashing_metrics(["lsh", "itq"], sets, 16, settings) | initial_metrics(sets, settings)
+    metrics = hashing_metrics(["lsh", "itq"], query, database, 16, settings)
+    metrics |= initial_metrics(query, database, settings)
     for method in ("lsh", "itq", "initial"):
         for name in ("map@100", "map@all", "precision@1", "precision@10"):
             assert 0 <= metrics[f"{method}/{name}"] <= 1
@@ -81,6 +78,6 @@ def test_baseline_rows_are_keyed_like_the_model():
         ValueError,
         match="unknown \\['pca'\\]; choose among lsh, itq, sh, itq_cca, ksh, bre, mlh, sdh, init",
     ):
-        hashing_metrics(["pca"], sets, 16, settings)
+        hashing_metrics(["pca"], query, database, 16, settings)
     with pytest.raises(ValueError, match="'initial' is not a hashing baseline"):
-        hashing_metrics(["initial"], sets, 16, settings)
+        hashing_metrics(["initial"], query, database, 16, settings)

@@ -25,7 +25,7 @@ from ssdh_lightning.baselines import (
 from ssdh_lightning.baselines.bre import BRE, _best_weight
 from ssdh_lightning.baselines.mlh import loss_augmented_codes, pair_loss
 from ssdh_lightning.baselines.sdh import best_bit, discrete_codes
-from ssdh_lightning.retrieval import RetrievalSettings, evaluate_retrieval
+from ssdh_lightning.retrieval import EvaluationSet, RetrievalSettings, evaluate_retrieval
 
 
 def gaussian_classes(n_per_class=100, classes=3, dim=6, seed=0):
@@ -260,12 +260,10 @@ def digits_sets():
         members = np.flatnonzero(labels == label)
         query[rng.choice(members, len(members) // 5, replace=False)] = True
     features = features.astype(np.float32)
-    return {
-        "query_features": features[query],
-        "database_features": features[~query],
-        "query_labels": labels[query],
-        "database_labels": labels[~query],
-    }
+    return (
+        EvaluationSet(labels[query], features=features[query]),
+        EvaluationSet(labels[~query], features=features[~query]),
+    )
 
 
 SETTINGS = RetrievalSettings(map_at=("all",), precision_at=(10,))
@@ -284,14 +282,15 @@ def test_each_baseline_beats_lsh_on_digits_pixels(method, digits_sets):
     """8 bits, BCS mAP@all, against the best of LSH's draws with seeds 0 to 4 (8 bits: SH's
     eigenfunctions pay off at short codes, as in its paper)."""
     lsh = max(
-        hashing_metrics(["lsh"], digits_sets, 8, SETTINGS, s)["lsh/map@all"] for s in range(5)
+        hashing_metrics(["lsh"], *digits_sets, 8, SETTINGS, s)["lsh/map@all"] for s in range(5)
     )
-    hasher = fitted_hasher(method, digits_sets, 8, seed=0, **SMALL.get(method, {}))
+    query, database = digits_sets
+    hasher = fitted_hasher(method, database, 8, seed=0, **SMALL.get(method, {}))
     scores = evaluate_retrieval(
-        hasher.encode(digits_sets["query_features"]),
-        hasher.encode(digits_sets["database_features"]),
-        digits_sets["query_labels"],
-        digits_sets["database_labels"],
+        hasher.encode(query.features),
+        hasher.encode(database.features),
+        query.labels,
+        database.labels,
         modes=("bcs",),
         map_at=("all",),
     )
@@ -308,14 +307,10 @@ def test_check_baselines_names_every_baseline():
 
 def test_a_baseline_that_cannot_run_is_left_out_with_its_reason(caplog):
     features, labels = gaussian_classes(n_per_class=100, dim=6)
-    sets = {
-        "query_features": features[:30],
-        "database_features": features[30:],
-        "query_labels": labels[:30],
-        "database_labels": labels[30:],
-    }
+    query = EvaluationSet(labels[:30], features=features[:30])
+    database = EvaluationSet(labels[30:], features=features[30:])
     with caplog.at_level(logging.WARNING, logger="ssdh_lightning.baselines.rows"):
-        metrics = hashing_metrics(["ksh", "itq_cca", "sh", "sdh"], sets, 8, SETTINGS)
+        metrics = hashing_metrics(["ksh", "itq_cca", "sh", "sdh"], query, database, 8, SETTINGS)
     assert not any(key.startswith(("ksh/", "itq_cca/")) for key in metrics)
     assert {"sh/map@all", "sdh/map@all"} <= metrics.keys()  # SH takes several modes a direction
     assert (

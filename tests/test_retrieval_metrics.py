@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ssdh_lightning.retrieval import (
+    EvaluationSet,
     RetrievalSettings,
     evaluate_retrieval,
     pack_codes,
@@ -32,6 +33,16 @@ def make_problem(rng, n_query, n_database, bits, classes, multi_label=False, dim
         database_labels=labels(n_database),
         query_features=rng.integers(0, 3, (n_query, dim)).astype(np.float32),
         database_features=rng.integers(0, 3, (n_database, dim)).astype(np.float32),
+    )
+
+
+def sides(problem: dict) -> tuple[EvaluationSet, EvaluationSet]:
+    """The query and database sides of a problem made by ``make_problem``."""
+    return tuple(
+        EvaluationSet(
+            problem[f"{side}_labels"], problem[f"{side}_codes"], problem[f"{side}_features"]
+        )
+        for side in ("query", "database")
     )
 
 
@@ -185,7 +196,7 @@ def test_hds_with_a_pool_of_everything_is_es():
 def test_curves_and_pr_follow_the_metrics():
     problem = make_problem(np.random.default_rng(5), 20, 100, 10, 4)
     scores = score_retrieval(
-        **problem, settings=RetrievalSettings(map_at=(10, "all"), precision_at=(1, 10, 50))
+        *sides(problem), settings=RetrievalSettings(map_at=(10, "all"), precision_at=(1, 10, 50))
     )
     metrics = scores.metrics()
     for mode, mode_scores in scores.modes.items():

@@ -6,8 +6,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-import numpy as np
-
 from ssdh_lightning.baselines.bre import BRE
 from ssdh_lightning.baselines.cca import ITQCCA
 from ssdh_lightning.baselines.common import CannotFit
@@ -16,7 +14,7 @@ from ssdh_lightning.baselines.ksh import KSH
 from ssdh_lightning.baselines.mlh import MLH
 from ssdh_lightning.baselines.sdh import SDH
 from ssdh_lightning.baselines.spectral import SH
-from ssdh_lightning.retrieval import RetrievalSettings, score_retrieval
+from ssdh_lightning.retrieval import EvaluationSet, RetrievalSettings, score_retrieval
 
 log = logging.getLogger(__name__)
 
@@ -57,24 +55,14 @@ def _renamed(metrics: Mapping[str, float], mode: str, method: str) -> dict[str, 
     }
 
 
-def initial_metrics(initial: Mapping[str, np.ndarray], settings: RetrievalSettings):
-    """The 'initial' row: ES on the query_/database_ features and labels of the model before
-    fine-tuning, keyed ``initial/map@all``, ..."""
-    scores = score_retrieval(
-        None,
-        None,
-        initial["query_labels"],
-        initial["database_labels"],
-        initial["query_features"],
-        initial["database_features"],
-        settings=replace(settings, modes=("es",)),
-    )
+def initial_metrics(query: EvaluationSet, database: EvaluationSet, settings: RetrievalSettings):
+    """The 'initial' row: ES on the features and labels of the model before fine-tuning, keyed
+    ``initial/map@all``, ..."""
+    scores = score_retrieval(query, database, settings=replace(settings, modes=("es",)))
     return _renamed(scores.metrics(), "es", "initial")
 
 
-def fitted_hasher(
-    method: str, sets: Mapping[str, np.ndarray], hash_bits: int, seed: int, **options
-):
+def fitted_hasher(method: str, database: EvaluationSet, hash_bits: int, seed: int, **options):
     """The hasher ``method`` fitted on the database: its features, and its labels for the
     supervised ones (the queries' labels are never seen); ``options`` change its settings
     (e.g. ``labelled=`` and ``anchors=`` of KSH)."""
@@ -82,13 +70,14 @@ def fitted_hasher(
         raise ValueError(f"{method!r} is not a hashing baseline; choose among {list(HASHERS)}")
     hasher = HASHERS[method](hash_bits, seed=seed, **options)
     if hasher.supervised:
-        return hasher.fit(sets["database_features"], sets["database_labels"])
-    return hasher.fit(sets["database_features"])
+        return hasher.fit(database.features, database.labels)
+    return hasher.fit(database.features)
 
 
 def hashing_metrics(
     methods: Sequence[str],
-    final: Mapping[str, np.ndarray],
+    query: EvaluationSet,
+    database: EvaluationSet,
     hash_bits: int,
     settings: RetrievalSettings,
     seed: int = 0,
@@ -101,15 +90,13 @@ def hashing_metrics(
     metrics: dict[str, float] = {}
     for method in check_baselines(methods):
         try:
-            hasher = fitted_hasher(method, final, hash_bits, seed)
+            hasher = fitted_hasher(method, database, hash_bits, seed)
         except CannotFit as reason:
             log.warning("baseline %s left out at hash_bits=%d: %s", method, hash_bits, reason)
             continue
         scores = score_retrieval(
-            hasher.encode(final["query_features"]),
-            hasher.encode(final["database_features"]),
-            final["query_labels"],
-            final["database_labels"],
+            EvaluationSet(query.labels, hasher.encode(query.features)),
+            EvaluationSet(database.labels, hasher.encode(database.features)),
             settings=replace(settings, modes=("bcs",)),
         )
         metrics |= _renamed(scores.metrics(), "bcs", method)

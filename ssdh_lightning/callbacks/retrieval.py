@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import lightning as L
-import numpy as np
+import torch
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.retrieval import RetrievalScores, RetrievalSettings, score_retrieval
+from ssdh_lightning.retrieval import (
+    EvaluationSet,
+    RetrievalScores,
+    RetrievalSettings,
+    score_retrieval,
+)
 
 
 def find_evaluation(trainer: L.Trainer) -> RetrievalEvaluation:
@@ -27,15 +32,16 @@ class RetrievalEvaluation(L.Callback):
     and logs every metric as ``val/<mode>/<metric>``.
 
     The last evaluation stays available to later callbacks and to the run: ``latest`` (the
-    metrics), ``scores`` (per-query scores and curves) and ``sets`` (numpy arrays named
-    ``query_codes``, ``database_features``, ...), with ``step``, the global step it was made at.
+    metrics), ``scores`` (per-query scores and curves), ``query`` and ``database`` (the two
+    ``EvaluationSet``s scored), with ``step``, the global step it was made at.
     """
 
     def __init__(self, settings: Mapping | None = None) -> None:
         self.settings = RetrievalSettings(**(settings or {}))
         self.latest: dict[str, float] = {}
         self.scores: RetrievalScores | None = None
-        self.sets: dict[str, np.ndarray] = {}
+        self.query: EvaluationSet | None = None
+        self.database: EvaluationSet | None = None
         self.step: int | None = None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -45,20 +51,13 @@ class RetrievalEvaluation(L.Callback):
             return
         query, database = pl_module.encoded_sets()
         pl_module.reset_encoded_sets()
-        self.sets = {
-            f"{side}_{name}": values.cpu().numpy()
-            for side, encoded in (("query", query), ("database", database))
-            for name, values in encoded.items()
-        }
-        self.scores = score_retrieval(
-            self.sets["query_codes"],
-            self.sets["database_codes"],
-            self.sets["query_labels"],
-            self.sets["database_labels"],
-            self.sets["query_features"],
-            self.sets["database_features"],
-            settings=self.settings,
-        )
+        self.query, self.database = _evaluation_set(query), _evaluation_set(database)
+        self.scores = score_retrieval(self.query, self.database, settings=self.settings)
         self.latest = self.scores.metrics()
         self.step = trainer.global_step
         pl_module.log_dict({metric_names.logged(k): v for k, v in self.latest.items()})
+
+
+def _evaluation_set(encoded: Mapping[str, torch.Tensor]) -> EvaluationSet:
+    """The module's gathered tensors (``EncodedSet.compute``) as the engine's numpy side."""
+    return EvaluationSet(**{name: values.cpu().numpy() for name, values in encoded.items()})

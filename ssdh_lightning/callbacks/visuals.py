@@ -63,7 +63,7 @@ class RetrievalVisuals(L.Callback):
             return
         step = trainer.global_step
         curves = {mode: s.precision_curve for mode, s in evaluation.scores.modes.items()}
-        database = pack_codes(evaluation.sets["database_codes"])  # laid out once for both modes
+        database = pack_codes(evaluation.database.codes)  # laid out once for both modes
         grids = {
             mode: self._examples(trainer, evaluation, database, mode)
             for mode in ("bcs", "hds")
@@ -74,32 +74,31 @@ class RetrievalVisuals(L.Callback):
             logger.experiment.add_figure(metric_names.PRECISION_CURVE, figure, step)
             for mode, grid in grids.items():
                 logger.experiment.add_image(f"val/examples/{mode}", grid, step)
-            logger.experiment.add_histogram(
-                "val/latent_probs", evaluation.sets["query_probs"], step
-            )
+            logger.experiment.add_histogram("val/latent_probs", evaluation.query.probs, step)
 
     def _examples(
         self, trainer: L.Trainer, evaluation: RetrievalEvaluation, database: PackedCodes, mode: str
     ):
-        sets, settings = evaluation.sets, evaluation.settings
-        n = min(self.n_queries, len(sets["query_labels"]))
+        settings = evaluation.settings
+        query = evaluation.query.head(self.n_queries)
         result = search(
-            sets["query_codes"][:n],
+            query.codes,
             database,
             self.top,
             mode,
-            query_features=sets["query_features"][:n],
-            database_features=sets["database_features"],
+            query_features=query.features,
+            database_features=evaluation.database.features,
             hds_threshold=settings.hds_threshold,
             hds_pool_size=settings.hds_pool_size,
         )
         splits = trainer.datamodule.splits
         tiles = []
-        for a in range(n):
-            query = splits.query[int(sets["query_positions"][a])][0]
-            tiles.append(_thumbnail(query, self.thumbnail, None))
+        labels, positions = evaluation.database.labels, evaluation.database.positions
+        for a in range(len(query)):
+            image = splits.query[int(query.positions[a])][0]
+            tiles.append(_thumbnail(image, self.thumbnail, None))
             for j in result.indices[a]:
-                right = np.array_equal(sets["database_labels"][j], sets["query_labels"][a])
-                image = splits.database[int(sets["database_positions"][j])][0]
+                right = np.array_equal(labels[j], query.labels[a])
+                image = splits.database[int(positions[j])][0]
                 tiles.append(_thumbnail(image, self.thumbnail, CORRECT if right else WRONG))
         return make_grid(torch.stack(tiles), nrow=1 + result.indices.shape[1], padding=2)

@@ -10,11 +10,13 @@ from ssdh_lightning.retrieval.metrics import (
     score_retrieval,
 )
 from ssdh_lightning.retrieval.search import SearchResult, search
+from ssdh_lightning.retrieval.sets import EvaluationSet
 from ssdh_lightning.retrieval.settings import MODES, RetrievalSettings
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "MODES",
+    "EvaluationSet",
     "Index",
     "IndexWriter",
     "PackedCodes",

@@ -21,6 +21,7 @@ from ssdh_lightning.retrieval.arrays import (
 )
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import check_pair, pack_codes
+from ssdh_lightning.retrieval.sets import EvaluationSet
 from ssdh_lightning.retrieval.settings import (
     ALL,
     CODE_MODES,
@@ -104,21 +105,12 @@ def evaluate_retrieval(
     hds_pool_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> dict[str, float]:
-    """Mean retrieval metrics of each mode over all queries, under keys like ``bcs/map@1000``.
-
-    Codes are 0/1 arrays (n, hash_bits) or ``PackedCodes``; labels are class ids (n,) or 0/1
-    multi-label matrices (n, classes); features (n, d) are needed by ``es`` and ``hds``.
-    AP@k is normalised by the relevant items within the top k (PROTOCOL.md); a k larger than the
-    database is clipped to it. The HDS pool holds the items at Hamming distance less than
-    ``hds_threshold``, or the ``hds_pool_size`` nearest (1000 when neither is given).
+    """Mean retrieval metrics of each mode over all queries, under keys like ``bcs/map@1000``:
+    ``score_retrieval`` of the two sides, with the settings as keywords (its docstring says all).
     """
     return score_retrieval(
-        query_codes,
-        database_codes,
-        query_labels,
-        database_labels,
-        query_features,
-        database_features,
+        EvaluationSet(query_labels, query_codes, query_features),
+        EvaluationSet(database_labels, database_codes, database_features),
         settings=RetrievalSettings(
             modes=modes,
             map_at=map_at,
@@ -290,25 +282,26 @@ def _radius_scores(scores: RetrievalScores, hist, hist_rel, n_relevant) -> None:
 
 
 def score_retrieval(
-    query_codes,
-    database_codes,
-    query_labels,
-    database_labels,
-    query_features=None,
-    database_features=None,
-    *,
-    settings: RetrievalSettings | None = None,
+    query: EvaluationSet, database: EvaluationSet, *, settings: RetrievalSettings | None = None
 ) -> RetrievalScores:
-    """Like ``evaluate_retrieval``, keeping per-query scores and the curves for plots."""
+    """Every query ranked against the database in each mode of ``settings``, scored: per-query
+    scores, curves, and ``.metrics()``, the means under keys like ``bcs/map@1000``.
+
+    Codes are 0/1 arrays (n, hash_bits) or ``PackedCodes``; labels are class ids (n,) or 0/1
+    multi-label matrices (n, classes); features (n, d) are needed by ``es`` and ``hds``.
+    AP@k is normalised by the relevant items within the top k (PROTOCOL.md); a k larger than the
+    database is clipped to it. The HDS pool holds the items at Hamming distance less than
+    ``hds_threshold``, or the ``hds_pool_size`` nearest (1000 when neither is given).
+    """
     settings = settings or RetrievalSettings()
     inputs = _prepare(
         settings,
-        query_codes,
-        database_codes,
-        query_labels,
-        database_labels,
-        query_features,
-        database_features,
+        query.codes,
+        database.codes,
+        query.labels,
+        database.labels,
+        query.features,
+        database.features,
     )
     n = inputs.n_database
     cutoffs = _cutoffs(settings, n)

@@ -50,7 +50,7 @@ def initial_row(trainer: L.Trainer, model: SSDHModule, datamodule, baselines) ->
         return {}
     trainer.validate(model, datamodule=datamodule, verbose=False)
     evaluation = find_evaluation(trainer)
-    return initial_metrics(evaluation.sets, evaluation.settings)
+    return initial_metrics(evaluation.query, evaluation.database, evaluation.settings)
 
 
 def final_metrics(
@@ -65,8 +65,9 @@ def final_metrics(
     metrics |= evaluation.latest  # float64, unlike the logged copies
     hashers = [method for method in baselines if method != "initial"]
     if hashers:
-        hash_bits = evaluation.sets["query_codes"].shape[1]
-        metrics |= hashing_metrics(hashers, evaluation.sets, hash_bits, evaluation.settings, seed)
+        query, database = evaluation.query, evaluation.database
+        hash_bits = query.codes.shape[1]
+        metrics |= hashing_metrics(hashers, query, database, hash_bits, evaluation.settings, seed)
     return metrics | initial
 
 
