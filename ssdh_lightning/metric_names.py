@@ -1,19 +1,62 @@
-"""The one place metric names are spelled: logging, checkpoint monitors, reports and tests."""
+"""The one place metric names are spelled: the engine, the reference, the baselines, logging,
+checkpoint monitors, reports and tests build every key here. Imports nothing of the project."""
 
 from __future__ import annotations
 
-from ssdh_lightning.baselines import BASELINES
-from ssdh_lightning.retrieval import MODES
+# The three search modes of PROTOCOL.md, and the baseline rows scored beside them.
+MODES = ("bcs", "es", "hds")
+BASELINES = ("lsh", "itq", "sh", "itq_cca", "ksh", "bre", "mlh", "sdh", "initial")
+# the rows of a run's metrics: the three modes, then the baselines
+METHODS = (*MODES, *BASELINES)
 
 VAL = "val/"
 TRAIN_LOSS = "train/loss"
 TRAIN_ACCURACY = "train/accuracy"
 VAL_LOSS = "val/loss"
 VAL_ACCURACY = "val/accuracy"
-MONITOR = "val/bcs/map@all"  # what checkpoints keep the best of
 PRECISION_CURVE = "val/precision_curve"
-# the rows of a run's metrics: the three modes, then the baselines
-METHODS = (*MODES, *BASELINES)
+LATENT_PROBS = "val/latent_probs"
+
+
+def map_at(method: str, k: int | str) -> str:
+    """``bcs/map@1000``: mAP@k, AP normalised by the relevant items within the top k."""
+    return f"{method}/map@{k}"
+
+
+def precision_at(method: str, k: int | str) -> str:
+    """``hds/precision@100``."""
+    return f"{method}/precision@{k}"
+
+
+def radius_precision(method: str, radius: int) -> str:
+    """``bcs/precision_r2``: precision of the items within Hamming radius ``radius``."""
+    return f"{method}/precision_r{radius}"
+
+
+def radius_empty(method: str, radius: int) -> str:
+    """``bcs/empty_r2``: the fraction of queries with no item within that radius."""
+    return f"{method}/empty_r{radius}"
+
+
+def pool_mean(method: str = "hds") -> str:
+    return f"{method}/pool_mean"
+
+
+def pool_median(method: str = "hds") -> str:
+    return f"{method}/pool_median"
+
+
+def examples(mode: str) -> str:
+    """The TensorBoard image of a few queries and their top results by ``mode``."""
+    return f"{VAL}examples/{mode}"
+
+
+MONITOR = VAL + map_at("bcs", "all")  # what checkpoints keep the best of
+
+
+def renamed(key: str, method: str) -> str:
+    """The same metric under another method: ``bcs/map@all``, ``lsh`` -> ``lsh/map@all``."""
+    return f"{method}/{key.partition('/')[2]}"
 
 
 def check_objective(name: str) -> str:

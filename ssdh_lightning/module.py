@@ -12,6 +12,7 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.utilities import dim_zero_cat
 
+from ssdh_lightning import metric_names
 from ssdh_lightning.config_checks import check_model, positive_integer
 from ssdh_lightning.data.base import QUERY, Batch
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
@@ -161,8 +162,8 @@ class SSDHModule(L.LightningModule):
         logits = self(images)
         loss = F.cross_entropy(logits, labels)
         self.train_accuracy(logits, labels)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log("train/accuracy", self.train_accuracy, on_step=False, on_epoch=True)
+        self.log(metric_names.TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log(metric_names.TRAIN_ACCURACY, self.train_accuracy, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -175,8 +176,13 @@ class SSDHModule(L.LightningModule):
             self.query_set.update(encoded, labels, batch.positions)
             self.val_accuracy(logits, labels)
             loss = F.cross_entropy(logits, labels)
-            self.log("val/loss", loss, on_epoch=True, add_dataloader_idx=False)
-            self.log("val/accuracy", self.val_accuracy, on_epoch=True, add_dataloader_idx=False)
+            self.log(metric_names.VAL_LOSS, loss, on_epoch=True, add_dataloader_idx=False)
+            self.log(
+                metric_names.VAL_ACCURACY,
+                self.val_accuracy,
+                on_epoch=True,
+                add_dataloader_idx=False,
+            )
         else:
             self.database_set.update(encoded, labels, batch.positions)
 

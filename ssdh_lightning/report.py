@@ -230,8 +230,9 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
         "",
         f"{len(runs)} runs; seeds {seeds}. Cells are mean +- std over the runs of a row. mAP@k "
         "normalises by the relevant items within the top k (the paper's protocol); map@all is "
-        "the full-ranking mAP; precision_r2 is precision within Hamming radius 2, empty_r2 the "
-        "fraction of queries with nothing within it; pool_mean is the HDS candidate pool.",
+        "the full-ranking mAP; precision_rR is precision within Hamming radius R (the run's "
+        "retrieval.radius), empty_rR the fraction of queries with nothing within it; pool_mean "
+        "is the HDS candidate pool.",
         "",
         "| data | bits | method | runs | " + " | ".join(names) + " | paper |",
         "|" + "---|" * (len(names) + 5),

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from ssdh_lightning import metric_names
 from ssdh_lightning.baselines.bre import BRE
 from ssdh_lightning.baselines.cca import ITQCCA
 from ssdh_lightning.baselines.common import CannotFit
@@ -33,6 +34,8 @@ HASHERS = {
 # initial: ES on the backbone's features before fine-tuning (the paper's "ImageNet" row when the
 # backbone starts from ImageNet weights).
 BASELINES = (*HASHERS, "initial")
+if BASELINES != metric_names.BASELINES:  # the names module spells them, without importing us
+    raise ImportError(f"metric_names.BASELINES must list {BASELINES}")
 
 
 def check_baselines(methods: Sequence[str]) -> list[str]:
@@ -49,7 +52,7 @@ def check_baselines(methods: Sequence[str]) -> list[str]:
 
 def _renamed(metrics: Mapping[str, float], mode: str, method: str) -> dict[str, float]:
     return {
-        f"{method}/{key.partition('/')[2]}": value
+        metric_names.renamed(key, method): value
         for key, value in metrics.items()
         if key.startswith(f"{mode}/")
     }

@@ -73,8 +73,8 @@ class RetrievalVisuals(L.Callback):
             figure = precision_curve_figure(curves, title=f"step {step}")
             logger.experiment.add_figure(metric_names.PRECISION_CURVE, figure, step)
             for mode, grid in grids.items():
-                logger.experiment.add_image(f"val/examples/{mode}", grid, step)
-            logger.experiment.add_histogram("val/latent_probs", evaluation.query.probs, step)
+                logger.experiment.add_image(metric_names.examples(mode), grid, step)
+            logger.experiment.add_histogram(metric_names.LATENT_PROBS, evaluation.query.probs, step)
 
     def _examples(
         self, trainer: L.Trainer, evaluation: RetrievalEvaluation, database: PackedCodes, mode: str

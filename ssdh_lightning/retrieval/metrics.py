@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ssdh_lightning import metric_names as names
 from ssdh_lightning.retrieval import euclidean, kernels
 from ssdh_lightning.retrieval.arrays import (
     check_feature_dims,
@@ -75,17 +76,18 @@ class RetrievalScores:
         out: dict[str, float] = {}
         for mode, scores in self.modes.items():
             for k in self.settings.map_at:
-                out[f"{mode}/map@{k}"] = scores.mean(scores.average_precision, k)
+                out[names.map_at(mode, k)] = scores.mean(scores.average_precision, k)
             for k in self.settings.precision_at:
-                out[f"{mode}/precision@{k}"] = scores.mean(scores.precision, k)
+                out[names.precision_at(mode, k)] = scores.mean(scores.precision, k)
         r = self.settings.radius
         if "bcs" in self.modes:
-            out[f"bcs/precision_r{r}"] = float(np.mean(np.concatenate(self.radius_precision)))
-            out[f"bcs/empty_r{r}"] = float(np.mean(np.concatenate(self.radius_empty)))
+            precision = np.concatenate(self.radius_precision)
+            out[names.radius_precision("bcs", r)] = float(np.mean(precision))
+            out[names.radius_empty("bcs", r)] = float(np.mean(np.concatenate(self.radius_empty)))
         if "hds" in self.modes:
             sizes = np.concatenate(self.pool_sizes)
-            out["hds/pool_mean"] = float(np.mean(sizes))
-            out["hds/pool_median"] = float(np.median(sizes))
+            out[names.pool_mean()] = float(np.mean(sizes))
+            out[names.pool_median()] = float(np.median(sizes))
         return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ssdh_lightning import metric_names as names
 from ssdh_lightning.retrieval.settings import ALL, DEFAULT_HDS_POOL_SIZE, RetrievalSettings
 
 
@@ -89,19 +90,19 @@ def reference_retrieval(
             relevant_ranked = relevant[rankings[mode]]
             for k in settings.map_at:
                 depth = n_database if k == ALL else min(k, n_database)
-                add(f"{mode}/map@{k}", _average_precision(relevant_ranked, depth))
+                add(names.map_at(mode, k), _average_precision(relevant_ranked, depth))
             for k in settings.precision_at:
                 depth = n_database if k == ALL else min(k, n_database)
-                add(f"{mode}/precision@{k}", relevant_ranked[:depth].sum() / depth)
+                add(names.precision_at(mode, k), relevant_ranked[:depth].sum() / depth)
         if "bcs" in settings.modes:
             ball = rankings["hamming"] <= settings.radius
             r = settings.radius
-            add(f"bcs/precision_r{r}", relevant[ball].mean() if ball.any() else 0.0)
-            add(f"bcs/empty_r{r}", float(not ball.any()))
+            add(names.radius_precision("bcs", r), relevant[ball].mean() if ball.any() else 0.0)
+            add(names.radius_empty("bcs", r), float(not ball.any()))
         if "hds" in settings.modes:
             add("hds/pool_sizes", float(rankings["hds_pool"]))
     out = {key: float(np.mean(values)) for key, values in sums.items() if key != "hds/pool_sizes"}
     if "hds" in settings.modes:
-        out["hds/pool_mean"] = float(np.mean(sums["hds/pool_sizes"]))
-        out["hds/pool_median"] = float(np.median(sums["hds/pool_sizes"]))
+        out[names.pool_mean()] = float(np.mean(sums["hds/pool_sizes"]))
+        out[names.pool_median()] = float(np.median(sums["hds/pool_sizes"]))
     return out

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ssdh_lightning.metric_names import MODES
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET
 
-MODES = ("bcs", "es", "hds")
 FEATURE_MODES = ("es", "hds")
 CODE_MODES = ("bcs", "hds")
 ALL = "all"
