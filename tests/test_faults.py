@@ -25,7 +25,7 @@ from ssdh_lightning.indexing.query import query_files
 from ssdh_lightning.indexing.shards import work_root
 from ssdh_lightning.io import atomic_write, write_text
 from ssdh_lightning.retrieval import Index
-from ssdh_lightning.retrieval.index import IndexWriter
+from ssdh_lightning.retrieval.index_writer import IndexWriter
 from ssdh_lightning.strings import PackedStrings
 
 DISK_BYTES = 2 << 20

@@ -36,7 +36,8 @@ from ssdh_lightning.indexing.shards import Encoded, ShardFolder, work_folder, wo
 from ssdh_lightning.io import file_sha256
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval.chunks import rows_per_chunk
-from ssdh_lightning.retrieval.index import Index, IndexWriter, existing_index
+from ssdh_lightning.retrieval.index import Index, existing_index
+from ssdh_lightning.retrieval.index_writer import IndexWriter
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET
 from ssdh_lightning.retrieval.codes import PackedCodes, pack_codes, unpack_codes
 from ssdh_lightning.retrieval.hamming import hamming_distances
-from ssdh_lightning.retrieval.index import Index, IndexWriter
+from ssdh_lightning.retrieval.index import Index
+from ssdh_lightning.retrieval.index_writer import IndexWriter
 from ssdh_lightning.retrieval.metrics import (
     RetrievalScores,
     evaluate_retrieval,

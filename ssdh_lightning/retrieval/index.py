@@ -22,7 +22,6 @@ it open keeps reading it.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,15 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.lib.format import open_memmap
 
 from ssdh_lightning.io import (
-    atomic_write,
     file_sha256,
-    is_out_of_space,
-    no_space_error,
     read_json,
-    write_json,
 )
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
@@ -62,8 +56,8 @@ ARRAY_DTYPES = {
 LARGE_ARRAYS = ("features",)
 RESERVED_KEYS = ("format_version", "generation", "hash_bits", "feature_dim", "count", "arrays")
 BACKENDS = ("engine", "faiss")
-_ARRAY_FILE = re.compile(rf"^({'|'.join(ARRAY_DTYPES)})\.\d{{6,}}\.npy$")
-_TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")  # left by an atomic write that was interrupted
+ARRAY_FILE = re.compile(rf"^({'|'.join(ARRAY_DTYPES)})\.\d{{6,}}\.npy$")
+TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")  # left by an atomic write that was interrupted
 
 
 def _damaged(folder: Path, problem: str) -> ValueError:
@@ -74,11 +68,11 @@ def _damaged(folder: Path, problem: str) -> ValueError:
     )
 
 
-def _array_file(name: str, generation: int) -> str:
+def array_file(name: str, generation: int) -> str:
     return f"{name}.{generation:06d}.npy"
 
 
-def _read_manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(
@@ -120,7 +114,7 @@ def _open_array(folder: Path, name: str, manifest: dict[str, Any]) -> np.ndarray
     """The memory-mapped array ``name``, checked against its manifest record and file size."""
     record = manifest["arrays"][name]
     file = record.get("file", "")
-    if not (_ARRAY_FILE.match(file) and file.startswith(f"{name}.")):
+    if not (ARRAY_FILE.match(file) and file.startswith(f"{name}.")):
         raise _damaged(folder, f"the manifest names {file!r} as the file of {name}")
     path = folder / file
     if not path.is_file():
@@ -190,15 +184,15 @@ def _check_paths(folder: Path, paths: PackedStrings) -> None:
         )
 
 
-def _is_own_file(name: str) -> bool:
-    return name == MANIFEST_FILE or bool(_ARRAY_FILE.match(name) or _TEMPORARY_FILE.match(name))
+def is_own_file(name: str) -> bool:
+    return name == MANIFEST_FILE or bool(ARRAY_FILE.match(name) or TEMPORARY_FILE.match(name))
 
 
-def _check_index_folder(folder: Path) -> None:
+def check_index_folder(folder: Path) -> None:
     """Refuse a folder that holds anything but an index's files (a user's folder given as out)."""
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is a file; an index is a folder: choose another path")
-    foreign = sorted(entry.name for entry in folder.iterdir() if not _is_own_file(entry.name))
+    foreign = sorted(entry.name for entry in folder.iterdir() if not is_own_file(entry.name))
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise ValueError(
@@ -221,7 +215,7 @@ def existing_index(folder: str | Path) -> Index | None:
     folder = Path(folder)
     if not folder.exists():
         return None
-    _check_index_folder(folder)
+    check_index_folder(folder)
     if not (folder / MANIFEST_FILE).exists():
         return None
     return Index.load(folder)
@@ -256,7 +250,7 @@ class Index:
         file (0.7 s a GB on a 2-core machine).
         """
         folder = Path(folder)
-        manifest = _read_manifest(folder)
+        manifest = read_manifest(folder)
         arrays = {name: _open_array(folder, name, manifest) for name in ARRAY_DTYPES}
         for name in ARRAY_DTYPES:
             if verify or name not in LARGE_ARRAYS:
@@ -362,125 +356,3 @@ class Index:
             np.ascontiguousarray(query.bytes), min(int(k), len(self))
         )
         return SearchResult(indices.astype(np.int64), distances.astype(np.int32))
-
-
-class IndexWriter:
-    """Writes the next generation of the index at ``folder`` and commits it.
-
-    Fill ``codes`` (packed uint8) and ``features`` (float16), memory-mapped files of
-    ``count`` rows, in any order and chunk by chunk, then ``commit`` the small arrays and the
-    metadata. Used as a context manager, an exception before ``commit`` removes what was written.
-    """
-
-    def __init__(self, folder: str | Path, count: int, hash_bits: int, feature_dim: int) -> None:
-        if count < 1:
-            raise ValueError(f"an index holds at least one item, got count={count}")
-        self.folder = Path(folder)
-        previous = None
-        if self.folder.exists():
-            _check_index_folder(self.folder)
-            if (self.folder / MANIFEST_FILE).exists():
-                previous = _read_manifest(self.folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.generation = previous["generation"] + 1 if previous else 1
-        self.count, self.hash_bits, self.feature_dim = count, hash_bits, feature_dim
-        codes_shape, features_shape = (count, (hash_bits + 7) // 8), (count, feature_dim)
-        try:
-            self.codes = self._allocate("codes", codes_shape)
-            self.features = self._allocate("features", features_shape)
-        except BaseException as error:
-            self.discard()  # first, so that the free space a full disk reports is what there is
-            if not is_out_of_space(error):
-                raise
-            needed = np.prod(codes_shape) + 2 * np.prod(features_shape)
-            what = f"generation {self.generation} of the index {self.folder}"
-            raise no_space_error(what, self.folder, error, int(needed)) from None
-
-    def _allocate(self, name: str, shape: tuple[int, int]) -> np.memmap:
-        """A memory-mapped array on a file whose every block is allocated first: a full disk is
-        then an OSError here, not a SIGBUS when a page of the map is written."""
-        path = self._path(name)
-        array = open_memmap(path, "w+", ARRAY_DTYPES[name], shape)
-        with open(path, "rb+") as stream:
-            os.posix_fallocate(stream.fileno(), 0, path.stat().st_size)
-        return array
-
-    def _path(self, name: str) -> Path:
-        return self.folder / _array_file(name, self.generation)
-
-    def __enter__(self) -> IndexWriter:
-        return self
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is not None:
-            self.discard()
-
-    def discard(self) -> None:
-        """Remove this generation's files; the committed index, if any, is untouched."""
-        self.codes = self.features = None
-        for name in ARRAY_DTYPES:
-            self._path(name).unlink(missing_ok=True)
-
-    def commit(
-        self,
-        *,
-        labels: np.ndarray,
-        paths: PackedStrings,
-        file_sizes: np.ndarray,
-        file_mtimes_ns: np.ndarray,
-        metadata: dict[str, Any],
-    ) -> Index:
-        """Write the small arrays, then the manifest that makes this generation the index;
-        remove the files of earlier generations. Returns the index, loaded back and checked."""
-        clash = sorted(set(metadata) & set(RESERVED_KEYS))
-        if clash:
-            raise ValueError(f"metadata may not set the index's own fields {clash}")
-        small = {
-            "labels": labels,
-            "paths_buffer": paths.buffer,
-            "paths_offsets": paths.offsets,
-            "file_sizes": file_sizes,
-            "file_mtimes_ns": file_mtimes_ns,
-        }
-        shapes = {"codes": self.codes.shape, "features": self.features.shape}
-        for name, array in small.items():
-            rows = len(array) - (name == "paths_offsets")
-            if name != "paths_buffer" and rows != self.count:
-                raise ValueError(f"{name} describes {rows} items, but the index holds {self.count}")
-            array = np.ascontiguousarray(array, dtype=ARRAY_DTYPES[name])
-            atomic_write(self._path(name), lambda stream, array=array: np.save(stream, array))
-            shapes[name] = array.shape
-        self.codes.flush()
-        self.features.flush()
-        self.codes = self.features = None  # unmapped before the files are synced and hashed
-        for name in ("codes", "features"):
-            with open(self._path(name), "rb+") as stream:
-                os.fsync(stream.fileno())
-        manifest = {
-            **metadata,
-            "format_version": FORMAT_VERSION,
-            "generation": self.generation,
-            "hash_bits": self.hash_bits,
-            "feature_dim": self.feature_dim,
-            "count": self.count,
-            "arrays": {name: self._record(name, shapes[name]) for name in ARRAY_DTYPES},
-        }
-        write_json(self.folder / MANIFEST_FILE, manifest)
-        self._remove_unreferenced(manifest)
-        return Index.load(self.folder)
-
-    def _record(self, name: str, shape: tuple[int, ...]) -> dict[str, Any]:
-        path = self._path(name)
-        return {
-            "file": path.name,
-            "dtype": np.dtype(ARRAY_DTYPES[name]).name,
-            "shape": list(shape),
-            "sha256": file_sha256(path),
-        }
-
-    def _remove_unreferenced(self, manifest: dict[str, Any]) -> None:
-        referenced = {record["file"] for record in manifest["arrays"].values()}
-        for entry in self.folder.iterdir():
-            stale = _ARRAY_FILE.match(entry.name) and entry.name not in referenced
-            if stale or _TEMPORARY_FILE.match(entry.name):
-                entry.unlink(missing_ok=True)

@@ -1,0 +1,154 @@
+"""Writing an index's next generation: arrays allocated on disk first, filled, flushed, then
+named by a new manifest (the format is described in ``index.py``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+from ssdh_lightning.io import (
+    atomic_write,
+    file_sha256,
+    is_out_of_space,
+    no_space_error,
+    write_json,
+)
+from ssdh_lightning.retrieval.index import (
+    ARRAY_DTYPES,
+    ARRAY_FILE,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    RESERVED_KEYS,
+    TEMPORARY_FILE,
+    Index,
+    array_file,
+    check_index_folder,
+    read_manifest,
+)
+from ssdh_lightning.strings import PackedStrings
+
+
+class IndexWriter:
+    """Writes the next generation of the index at ``folder`` and commits it.
+
+    Fill ``codes`` (packed uint8) and ``features`` (float16), memory-mapped files of
+    ``count`` rows, in any order and chunk by chunk, then ``commit`` the small arrays and the
+    metadata. Used as a context manager, an exception before ``commit`` removes what was written.
+    """
+
+    def __init__(self, folder: str | Path, count: int, hash_bits: int, feature_dim: int) -> None:
+        if count < 1:
+            raise ValueError(f"an index holds at least one item, got count={count}")
+        self.folder = Path(folder)
+        previous = None
+        if self.folder.exists():
+            check_index_folder(self.folder)
+            if (self.folder / MANIFEST_FILE).exists():
+                previous = read_manifest(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.generation = previous["generation"] + 1 if previous else 1
+        self.count, self.hash_bits, self.feature_dim = count, hash_bits, feature_dim
+        codes_shape, features_shape = (count, (hash_bits + 7) // 8), (count, feature_dim)
+        try:
+            self.codes = self._allocate("codes", codes_shape)
+            self.features = self._allocate("features", features_shape)
+        except BaseException as error:
+            self.discard()  # first, so that the free space a full disk reports is what there is
+            if not is_out_of_space(error):
+                raise
+            needed = np.prod(codes_shape) + 2 * np.prod(features_shape)
+            what = f"generation {self.generation} of the index {self.folder}"
+            raise no_space_error(what, self.folder, error, int(needed)) from None
+
+    def _allocate(self, name: str, shape: tuple[int, int]) -> np.memmap:
+        """A memory-mapped array on a file whose every block is allocated first: a full disk is
+        then an OSError here, not a SIGBUS when a page of the map is written."""
+        path = self._path(name)
+        array = open_memmap(path, "w+", ARRAY_DTYPES[name], shape)
+        with open(path, "rb+") as stream:
+            os.posix_fallocate(stream.fileno(), 0, path.stat().st_size)
+        return array
+
+    def _path(self, name: str) -> Path:
+        return self.folder / array_file(name, self.generation)
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove this generation's files; the committed index, if any, is untouched."""
+        self.codes = self.features = None
+        for name in ARRAY_DTYPES:
+            self._path(name).unlink(missing_ok=True)
+
+    def commit(
+        self,
+        *,
+        labels: np.ndarray,
+        paths: PackedStrings,
+        file_sizes: np.ndarray,
+        file_mtimes_ns: np.ndarray,
+        metadata: dict[str, Any],
+    ) -> Index:
+        """Write the small arrays, then the manifest that makes this generation the index;
+        remove the files of earlier generations. Returns the index, loaded back and checked."""
+        clash = sorted(set(metadata) & set(RESERVED_KEYS))
+        if clash:
+            raise ValueError(f"metadata may not set the index's own fields {clash}")
+        small = {
+            "labels": labels,
+            "paths_buffer": paths.buffer,
+            "paths_offsets": paths.offsets,
+            "file_sizes": file_sizes,
+            "file_mtimes_ns": file_mtimes_ns,
+        }
+        shapes = {"codes": self.codes.shape, "features": self.features.shape}
+        for name, array in small.items():
+            rows = len(array) - (name == "paths_offsets")
+            if name != "paths_buffer" and rows != self.count:
+                raise ValueError(f"{name} describes {rows} items, but the index holds {self.count}")
+            array = np.ascontiguousarray(array, dtype=ARRAY_DTYPES[name])
+            atomic_write(self._path(name), lambda stream, array=array: np.save(stream, array))
+            shapes[name] = array.shape
+        self.codes.flush()
+        self.features.flush()
+        self.codes = self.features = None  # unmapped before the files are synced and hashed
+        for name in ("codes", "features"):
+            with open(self._path(name), "rb+") as stream:
+                os.fsync(stream.fileno())
+        manifest = {
+            **metadata,
+            "format_version": FORMAT_VERSION,
+            "generation": self.generation,
+            "hash_bits": self.hash_bits,
+            "feature_dim": self.feature_dim,
+            "count": self.count,
+            "arrays": {name: self._record(name, shapes[name]) for name in ARRAY_DTYPES},
+        }
+        write_json(self.folder / MANIFEST_FILE, manifest)
+        self._remove_unreferenced(manifest)
+        return Index.load(self.folder)
+
+    def _record(self, name: str, shape: tuple[int, ...]) -> dict[str, Any]:
+        path = self._path(name)
+        return {
+            "file": path.name,
+            "dtype": np.dtype(ARRAY_DTYPES[name]).name,
+            "shape": list(shape),
+            "sha256": file_sha256(path),
+        }
+
+    def _remove_unreferenced(self, manifest: dict[str, Any]) -> None:
+        referenced = {record["file"] for record in manifest["arrays"].values()}
+        for entry in self.folder.iterdir():
+            stale = ARRAY_FILE.match(entry.name) and entry.name not in referenced
+            if stale or TEMPORARY_FILE.match(entry.name):
+                entry.unlink(missing_ok=True)
