@@ -5,6 +5,7 @@ import math
 import torch
 
 from ssdh_lightning.methods.dpsh import dpsh_loss
+from ssdh_lightning.methods.hashnet import hashnet_loss
 from ssdh_lightning.methods.pairs import label_similarity
 
 
@@ -35,3 +36,25 @@ def test_dpsh_loss_matches_the_paper_formula_single_and_multi_label():
         similar = label_similarity(labels, num_classes=3).int().tolist()
         expected = _direct_dpsh(u.tolist(), similar, eta=0.1)
         assert math.isclose(dpsh_loss(u, labels, 3, eta=0.1).item(), expected, rel_tol=1e-5)
+
+
+def _direct_hashnet(h: list[list[float]], similar: list[list[int]], alpha: float) -> float:
+    n = len(h)
+    pairs = [(i, j) for i in range(n) for j in range(n)]
+    count = {1: sum(similar[i][j] for i, j in pairs)}
+    count[0] = len(pairs) - count[1]
+    total = 0.0
+    for i, j in pairs:
+        theta = alpha * sum(a * b for a, b in zip(h[i], h[j], strict=True))
+        weight = len(pairs) / count[similar[i][j]]
+        total += weight * (math.log(1 + math.exp(theta)) - similar[i][j] * theta)
+    return total / len(pairs)
+
+
+def test_hashnet_loss_matches_the_paper_formula_single_and_multi_label():
+    h = torch.tanh(torch.tensor([[0.5, -1.2, 3.0], [-0.3, 0.8, 2.0], [1.5, 1.5, -0.7]]))
+    for labels in (torch.tensor([0, 1, 0]), torch.tensor([[1, 0, 1], [0, 1, 0], [1, 1, 0]])):
+        similar = label_similarity(labels, num_classes=3).int().tolist()
+        expected = _direct_hashnet(h.tolist(), similar, alpha=10 / 3)
+        actual = hashnet_loss(h, labels, 3, alpha=10 / 3).item()
+        assert math.isclose(actual, expected, rel_tol=1e-5)
