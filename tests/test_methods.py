@@ -2,8 +2,10 @@
 
 import math
 
+import pytest
 import torch
 
+from ssdh_lightning.methods.csq_centres import hash_centres
 from ssdh_lightning.methods.dpsh import dpsh_loss
 from ssdh_lightning.methods.hashnet import hashnet_loss
 from ssdh_lightning.methods.pairs import label_similarity
@@ -58,3 +60,22 @@ def test_hashnet_loss_matches_the_paper_formula_single_and_multi_label():
         expected = _direct_hashnet(h.tolist(), similar, alpha=10 / 3)
         actual = hashnet_loss(h, labels, 3, alpha=10 / 3).item()
         assert math.isclose(actual, expected, rel_tol=1e-5)
+
+
+def test_csq_centres_hadamard_rows_far_apart_and_bernoulli_distinct():
+    generator = torch.Generator().manual_seed(0)
+    centres = hash_centres(10, 16, generator)
+    distances = [
+        sum(a != b for a, b in zip(centres[i].tolist(), centres[j].tolist(), strict=True))
+        for i in range(10)
+        for j in range(i + 1, 10)
+    ]
+    assert min(distances) >= 8
+    drawn = hash_centres(10, 48, generator)
+    assert set(drawn.unique().tolist()) == {-1.0, 1.0}
+    assert len({tuple(row) for row in drawn.tolist()}) == 10
+
+
+def test_csq_with_more_classes_than_codes_names_the_fix():
+    with pytest.raises(ValueError, match=r"num_classes=10 .*model.hash_bits=3.*hash_bits=4"):
+        hash_centres(10, 3, torch.Generator())

@@ -1,0 +1,29 @@
+"""CSQ's hash centres (Yuan et al., CVPR 2020): one +-1 centre per class, far apart."""
+
+import torch
+
+
+def sylvester_hadamard(order: int) -> torch.Tensor:
+    """The (order, order) +-1 Hadamard matrix of Sylvester's construction; order a power of 2."""
+    matrix = torch.ones(1, 1)
+    while len(matrix) < order:
+        matrix = torch.cat([torch.cat([matrix, matrix], 1), torch.cat([matrix, -matrix], 1)])
+    return matrix
+
+
+def hash_centres(num_classes: int, bits: int, generator: torch.Generator) -> torch.Tensor:
+    """(num_classes, bits) +-1 centres: rows of H and -H where bits is a power of 2 and they
+    suffice (every two at Hamming distance >= bits/2), else distinct Bernoulli(1/2) draws."""
+    if num_classes > 2**bits:
+        raise ValueError(
+            f"method=csq needs one distinct hash centre per class: num_classes={num_classes} "
+            f"is more than the 2**{bits} codes of model.hash_bits={bits}; "
+            f"use more bits, e.g. model.hash_bits={max(bits, num_classes.bit_length())}"
+        )
+    if bits & (bits - 1) == 0 and num_classes <= 2 * bits:
+        hadamard = sylvester_hadamard(bits)
+        return torch.cat([hadamard, -hadamard])[:num_classes]
+    while True:  # redraw until distinct; with many spare codes one draw almost always is
+        centres = torch.randint(0, 2, (num_classes, bits), generator=generator).float() * 2 - 1
+        if len(torch.unique(centres, dim=0)) == num_classes:
+            return centres
