@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from ssdh_lightning.methods.csq import csq_loss
 from ssdh_lightning.methods.csq_centres import hash_centres
 from ssdh_lightning.methods.dpsh import dpsh_loss
 from ssdh_lightning.methods.hashnet import hashnet_loss
@@ -79,3 +80,34 @@ def test_csq_centres_hadamard_rows_far_apart_and_bernoulli_distinct():
 def test_csq_with_more_classes_than_codes_names_the_fix():
     with pytest.raises(ValueError, match=r"num_classes=10 .*model.hash_bits=3.*hash_bits=4"):
         hash_centres(10, 3, torch.Generator())
+
+
+def _direct_csq(u: list[list[float]], targets: list[list[float]], weight: float) -> float:
+    cells = [
+        (x, c)
+        for row, centre in zip(u, targets, strict=True)
+        for x, c in zip(row, centre, strict=True)
+    ]
+    bce = 0.0
+    for x, c in cells:
+        p, t = (x + 1) / 2, (c + 1) / 2
+        bce -= t * math.log(p) + (1 - t) * math.log(1 - p)
+    quant = sum((abs(x) - 1) ** 2 for x, _ in cells)
+    return bce / len(cells) + weight * quant / len(cells)
+
+
+def test_csq_loss_matches_the_paper_formula_single_and_multi_label():
+    centres = torch.tensor(
+        [[1.0, 1.0, -1.0, -1.0], [1.0, -1.0, 1.0, -1.0], [-1.0, -1.0, -1.0, 1.0]]
+    )
+    u = torch.tanh(
+        torch.tensor([[0.5, -1.2, 3.0, 0.2], [-0.3, 0.8, 2.0, -1.0], [1.5, 1.5, -0.7, 0.9]])
+    )
+    single = torch.tensor([0, 2, 1])
+    expected = _direct_csq(u.tolist(), [centres[i].tolist() for i in single.tolist()], 1e-4)
+    assert math.isclose(csq_loss(u, single, centres, 1e-4).item(), expected, rel_tol=1e-5)
+    # classes 0+1 average to [1, 0, 0, -1] -> ties to +1; classes 0+1+2 to [1, -1, -1, -1]/3
+    multi = torch.tensor([[1, 1, 0], [1, 1, 1], [0, 0, 1]])
+    targets = [[1.0, 1.0, 1.0, -1.0], [1.0, -1.0, -1.0, -1.0], centres[2].tolist()]
+    expected = _direct_csq(u.tolist(), targets, 1e-4)
+    assert math.isclose(csq_loss(u, multi, centres, 1e-4).item(), expected, rel_tol=1e-5)
