@@ -8,6 +8,7 @@ import torch
 from ssdh_lightning.methods.csq import csq_loss
 from ssdh_lightning.methods.csq_centres import hash_centres
 from ssdh_lightning.methods.dpsh import dpsh_loss
+from ssdh_lightning.methods.greedyhash import cubic_penalty, sign_straight_through
 from ssdh_lightning.methods.hashnet import hashnet_loss
 from ssdh_lightning.methods.pairs import label_similarity
 
@@ -111,3 +112,17 @@ def test_csq_loss_matches_the_paper_formula_single_and_multi_label():
     targets = [[1.0, 1.0, 1.0, -1.0], [1.0, -1.0, -1.0, -1.0], centres[2].tolist()]
     expected = _direct_csq(u.tolist(), targets, 1e-4)
     assert math.isclose(csq_loss(u, multi, centres, 1e-4).item(), expected, rel_tol=1e-5)
+
+
+def test_greedyhash_sign_passes_the_gradient_straight_through():
+    h = torch.tensor([[0.5, -2.0, 0.1]], requires_grad=True)
+    codes = sign_straight_through(h)
+    assert codes.tolist() == [[1.0, -1.0, 1.0]]
+    (codes * torch.tensor([[3.0, -1.0, 2.0]])).sum().backward()
+    assert h.grad.tolist() == [[3.0, -1.0, 2.0]]
+
+
+def test_greedyhash_cubic_penalty_matches_the_formula():
+    h = [[0.5, -2.0, 0.1], [1.0, -0.3, 3.0]]
+    expected = sum(abs(abs(x) - 1) ** 3 for row in h for x in row) / 6
+    assert math.isclose(cubic_penalty(torch.tensor(h)).item(), expected, rel_tol=1e-6)
