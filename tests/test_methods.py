@@ -11,6 +11,7 @@ from ssdh_lightning.methods.dpsh import dpsh_loss
 from ssdh_lightning.methods.greedyhash import cubic_penalty, sign_straight_through
 from ssdh_lightning.methods.hashnet import hashnet_loss
 from ssdh_lightning.methods.pairs import label_similarity
+from ssdh_lightning.methods.ssdh import balance_term, binarisation_term
 
 
 def _direct_dpsh(u: list[list[float]], similar: list[list[int]], eta: float) -> float:
@@ -126,3 +127,12 @@ def test_greedyhash_cubic_penalty_matches_the_formula():
     h = [[0.5, -2.0, 0.1], [1.0, -0.3, 3.0]]
     expected = sum(abs(abs(x) - 1) ** 3 for row in h for x in row) / 6
     assert math.isclose(cubic_penalty(torch.tensor(h)).item(), expected, rel_tol=1e-6)
+
+
+def test_ssdh_terms_match_the_paper_formulas():
+    h = [[0.9, 0.1, 0.6], [0.2, 0.3, 0.4]]
+    binarisation = -sum(sum((x - 0.5) ** 2 for x in row) for row in h) / 2
+    balance = sum((sum(row) / 3 - 0.5) ** 2 for row in h) / 2
+    probs = torch.tensor(h)
+    assert math.isclose(binarisation_term(probs).item(), binarisation, rel_tol=1e-6)
+    assert math.isclose(balance_term(probs).item(), balance, rel_tol=1e-5)
