@@ -19,28 +19,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ssdh_lightning import metric_names
+from ssdh_lightning import metric_names, report_tables
 from ssdh_lightning.io import atomic_write, read_json, write_text
-from ssdh_lightning.plots import MODE_LABELS, draw_precision_curves, draw_precision_recall
+from ssdh_lightning.plots import draw_precision_curves, draw_precision_recall
 from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
-
-METHOD_LABELS = {
-    **MODE_LABELS,
-    "lsh": "LSH (random hyperplanes)",
-    "itq": "ITQ",
-    "initial": "ES, features before fine-tuning",
-}
-
-# The paper's figures (PROTOCOL.md), by (data set, hash_bits, method): value and what it is.
-PAPER_FIGURES = {
-    ("cifar10", 12, "bcs"): (0.8930, "mAP@1000, paper split, paper's code"),
-    ("cifar10", 32, "bcs"): (0.8972, "mAP@1000, paper split, paper's code"),
-    ("cifar10", 48, "bcs"): (0.8973, "mAP@1000, paper split, paper's code"),
-    ("cifar10", 128, "bcs"): (0.8968, "mAP@1000, paper split, paper's code"),
-    ("cifar10", 48, "lsh"): (0.120, "mAP cited by the paper, another protocol"),
-    ("cifar10", 48, "itq"): (0.175, "mAP cited by the paper, another protocol"),
-    ("mnist", 48, "bcs"): (0.982, "precision +- 0.003, paper"),
-}
 
 
 @dataclass
@@ -51,6 +33,7 @@ class Run:
     seed: int
     metrics: dict[str, float]
     curves: dict
+    method: str = report_tables.DEFAULT_METHOD  # the training objective (run.json 'method')
 
 
 @dataclass
@@ -64,7 +47,7 @@ class Row:
 
     @property
     def paper(self) -> str:
-        figure = PAPER_FIGURES.get((self.data, self.hash_bits, self.method))
+        figure = report_tables.PAPER_FIGURES.get((self.data, self.hash_bits, self.method))
         return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
 
 
@@ -154,7 +137,10 @@ def read_run(folder: Path) -> Run:
     curves_file = folder / CURVES_FILE
     curves = _read_object(curves_file) if curves_file.is_file() else {}
     _check_curves(curves_file, curves)
-    return Run(folder, meta["data"], meta["hash_bits"], meta["seed"], metrics, curves)
+    method = meta.get("method", report_tables.DEFAULT_METHOD)
+    if not isinstance(method, str) or not method:
+        raise BrokenRun(folder, f"{RUN_FILE} key 'method' is {method!r}, not a method name")
+    return Run(folder, meta["data"], meta["hash_bits"], meta["seed"], metrics, curves, method)
 
 
 def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[BrokenRun]]:
@@ -189,9 +175,10 @@ def _metric_names(runs: list[Run]) -> list[str]:
 
     def order(name: str):
         kind, _, k = name.partition("@")
+        k, _, variant = k.partition("_")  # map@1000_tie_avg sorts beside map@1000
         kind = kind.rstrip("0123456789")
         rank = _KINDS.index(kind) if kind in _KINDS else len(_KINDS)
-        return (rank, float("inf") if k == "all" else float(k or 0), name)
+        return (rank, float("inf") if k == "all" else float(k or 0), variant, name)
 
     return sorted(names, key=order)
 
@@ -239,7 +226,7 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
     ]
     for row in rows:
         cells = [f"{row.mean[n]:.4f} +- {row.std[n]:.4f}" if n in row.mean else "" for n in names]
-        label = METHOD_LABELS[row.method]
+        label = report_tables.ROW_NAMES[row.method]
         lines.append(
             f"| {row.data} | {row.hash_bits} | {label} | {row.runs} | "
             + " | ".join(cells)
@@ -311,16 +298,20 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
 
 
 def write_report(root: str | Path, skip_broken: bool = False) -> tuple[list[Path], list[BrokenRun]]:
-    """Write report.md, report.csv and the PNG plots into ``root``; returns their paths and the
+    """Write report.md (the long table, then the paper's layout), report.csv, report_paper.csv
+    and the PNG plots into ``root``; returns their paths and the
     broken runs left out (``skip_broken``). Every run is checked before anything is written."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder; give a run or sweep folder")
     runs, broken = find_runs(root, skip_broken)
     rows, names = summarize(runs)
+    tables = report_tables.paper_tables(runs)
+    long_table = _markdown(rows, names, runs)
     written = [
-        write_text(root / "report.md", _markdown(rows, names, runs)),
+        write_text(root / "report.md", long_table + "\n" + report_tables.markdown(tables)),
         write_text(root / "report.csv", _csv(rows, names)),
+        write_text(root / "report_paper.csv", report_tables.csv_text(tables)),
     ]
     for name, figure in _figures(runs).items():
         written.append(

@@ -1,0 +1,202 @@
+"""The paper's layout: per data set, methods as rows and bit lengths as columns.
+
+One figure per cell, mean +- std over seeds, the paper's figure in brackets where it has one,
+and for Hamming rows the spread that the order inside ties allows (PROTOCOL.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssdh_lightning import metric_names
+from ssdh_lightning.plots import MODE_LABELS
+
+# The figure of each data set: the paper's mAP@1000 on CIFAR-10, the full-ranking mAP elsewhere.
+FIGURE = {"cifar10": "map@1000"}
+DEFAULT_FIGURE = "map@all"
+DEFAULT_METHOD = "lin2015"
+
+ROW_NAMES = {
+    **MODE_LABELS,
+    "lsh": "LSH (random hyperplanes)",
+    "itq": "ITQ",
+    "sh": "SH",
+    "itq_cca": "ITQ-CCA",
+    "ksh": "KSH",
+    "bre": "BRE",
+    "mlh": "MLH",
+    "sdh": "SDH",
+    "initial": "ES, features before fine-tuning",
+}
+# What each baseline was fit on (the baselines' own docstrings, ssdh_lightning/baselines/).
+FIT_ON = {
+    "lsh": "random hyperplanes on the fine-tuned database features",
+    "itq": "fine-tuned database features",
+    "sh": "fine-tuned database features",
+    "itq_cca": "fine-tuned database features and labels",
+    "ksh": "a seeded labelled sample of the fine-tuned database features",
+    "bre": "a seeded labelled sample of the fine-tuned database features",
+    "mlh": "a seeded labelled sample of the fine-tuned database features",
+    "sdh": "fine-tuned database features and labels",
+    "initial": "the backbone's features before fine-tuning (no codes)",
+}
+_BCS = "mAP@1000, paper split, paper's code"
+_CITED = "mAP cited by the paper, another protocol"
+# The paper's figures (PROTOCOL.md), by (data set, hash_bits, method): value and what it is.
+PAPER_FIGURES = {
+    ("cifar10", 12, "bcs"): (0.8930, _BCS),
+    ("cifar10", 32, "bcs"): (0.8972, _BCS),
+    ("cifar10", 48, "bcs"): (0.8973, _BCS),
+    ("cifar10", 128, "bcs"): (0.8968, _BCS),
+    **{
+        ("cifar10", 48, method): (value, _CITED)
+        for method, value in (
+            ("ksh", 0.356),
+            ("itq_cca", 0.295),
+            ("mlh", 0.211),
+            ("bre", 0.196),
+            ("sh", 0.130),
+            ("itq", 0.175),
+            ("lsh", 0.120),
+        )
+    },
+    ("mnist", 48, "bcs"): (0.982, "precision +- 0.003, paper"),
+}
+PAPER_PROTOCOL = (
+    "paper's figures in brackets: BCS mAP@1000 of the paper's code (paper split); the baselines' "
+    "48-bit mAP as cited by the paper from other work (GIST features, another protocol)"
+)
+
+
+@dataclass
+class Cell:
+    mean: float
+    std: float
+    runs: int
+    paper: float | None
+    tie_best: float | None
+    tie_worst: float | None
+
+    def text(self) -> str:
+        text = f"{self.mean:.4f} ± {self.std:.4f}"
+        if self.paper is not None:
+            text += f" [{self.paper:.4f}]"
+        if self.tie_best is not None and self.tie_worst is not None:
+            text += f" (ties {self.tie_best:.4f}..{self.tie_worst:.4f})"
+        return text
+
+
+@dataclass
+class Table:
+    data: str
+    figure: str
+    bits: list[int]
+    rows: list[tuple[str, str, dict[int, Cell]]]  # (training method, row, cells by bits)
+
+
+def _mean_of(runs, key: str) -> float | None:
+    values = [run.metrics[key] for run in runs if key in run.metrics]
+    return float(np.mean(values)) if len(values) == len(runs) else None
+
+
+def _cell(data: str, row: str, bits: int, figure: str, runs) -> Cell | None:
+    key = f"{row}/{figure}"
+    values = [run.metrics[key] for run in runs if key in run.metrics]
+    if not values:
+        return None
+    scored = [run for run in runs if key in run.metrics]
+    best = _mean_of(scored, f"{key}_tie_best")
+    worst = _mean_of(scored, f"{key}_tie_worst")
+    # the paper's figures are CIFAR-10 mAPs; MNIST's is a precision, which this table does not show
+    figure_of_paper = PAPER_FIGURES.get((data, bits, row)) if figure == "map@1000" else None
+    paper = figure_of_paper[0] if figure_of_paper else None
+    return Cell(float(np.mean(values)), float(np.std(values)), len(values), paper, best, worst)
+
+
+def paper_tables(runs) -> list[Table]:
+    """One table per data set; rows in the paper's order, only those some run scored."""
+    tables = []
+    for data in sorted({run.data for run in runs}):
+        mine = [run for run in runs if run.data == data]
+        figure = FIGURE.get(data, DEFAULT_FIGURE)
+        bits = sorted({run.hash_bits for run in mine})
+        rows = []
+        for method in sorted({run.method for run in mine}):
+            for row in metric_names.METHODS:
+                cells = {}
+                for b in bits:
+                    group = [r for r in mine if r.method == method and r.hash_bits == b]
+                    cell = _cell(data, row, b, figure, group)
+                    if cell is not None:
+                        cells[b] = cell
+                if cells:
+                    rows.append((method, row, cells))
+        tables.append(Table(data, figure, bits, rows))
+    return tables
+
+
+def _row_name(method: str, row: str, several_methods: bool) -> str:
+    name = ROW_NAMES[row]
+    if row in FIT_ON:
+        name += f", fit on {FIT_ON[row]}"
+    return f"{method}: {name}" if several_methods else name
+
+
+def _several_methods(table: Table) -> bool:
+    return len({method for method, _, _ in table.rows}) > 1
+
+
+def markdown(tables: list[Table]) -> str:
+    lines = ["## The paper's layout", ""]
+    for table in tables:
+        several = _several_methods(table)
+        lines += [
+            f"### {table.data}: {table.figure}, mean ± std over seeds",
+            "",
+            f"{PAPER_PROTOCOL}. (ties best..worst): {table.figure} with every tie of Hamming "
+            "distance ordered relevant-first .. relevant-last.",
+            "",
+            "| method | " + " | ".join(f"{b} bits" for b in table.bits) + " |",
+            "|---|" + "---|" * len(table.bits),
+        ]
+        for method, row, cells in table.rows:
+            texts = [cells[b].text() if b in cells else "" for b in table.bits]
+            lines.append(f"| {_row_name(method, row, several)} | " + " | ".join(texts) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+CSV_COLUMNS = (
+    *("data", "figure", "method", "row", "fit_on", "hash_bits", "runs"),
+    *("mean", "std", "paper", "tie_best", "tie_worst"),
+)
+
+
+def csv_text(tables: list[Table]) -> str:
+    stream = io.StringIO()
+    writer = csv.writer(stream)
+    writer.writerow(CSV_COLUMNS)
+    for table in tables:
+        for method, row, cells in table.rows:
+            for b, c in cells.items():
+                optional = [("" if v is None else v) for v in (c.paper, c.tie_best, c.tie_worst)]
+                fit_on = FIT_ON.get(row, "")
+                writer.writerow(
+                    [
+                        table.data,
+                        table.figure,
+                        method,
+                        row,
+                        fit_on,
+                        b,
+                        c.runs,
+                        c.mean,
+                        c.std,
+                        *optional,
+                    ]
+                )
+    return stream.getvalue()
