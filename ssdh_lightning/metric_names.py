@@ -28,6 +28,21 @@ def precision_at(method: str, k: int | str) -> str:
     return f"{method}/precision@{k}"
 
 
+def ndcg_at(method: str, k: int | str) -> str:
+    """``bcs/ndcg@100``: NDCG@k of multi-label data, gain = labels shared with the query."""
+    return f"{method}/ndcg@{k}"
+
+
+def acg_at(method: str, k: int | str) -> str:
+    """``bcs/acg@100``: average cumulative gain of the top k (multi-label data)."""
+    return f"{method}/acg@{k}"
+
+
+def wap_at(method: str, k: int | str) -> str:
+    """``bcs/wap@100``: weighted mAP@k (multi-label data)."""
+    return f"{method}/wap@{k}"
+
+
 def radius_precision(method: str, radius: int) -> str:
     """``bcs/precision_r2``: precision of the items within Hamming radius ``radius``."""
     return f"{method}/precision_r{radius}"

@@ -13,6 +13,7 @@ DATA_MODULES = frozenset(
         "CIFAR10DataModule",
         "DigitsDataModule",
         "ImageFolderDataModule",
+        "ListFileDataModule",
         "MNISTDataModule",
     )
 )

@@ -14,7 +14,15 @@ from ssdh_lightning import metric_names
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.tasks.run_folder import METRICS_FILE
 
-EXPERIMENTS = ("cifar10_alexnet", "folder_alexnet", "mnist", "mnist_small", "cifar10_small")
+EXPERIMENTS = (
+    "cifar10_alexnet",
+    "folder_alexnet",
+    "mnist",
+    "mnist_small",
+    "cifar10_small",
+    "cifar10_lists",
+    "imagenet100",
+)
 
 
 def compose_train(*overrides: str):

@@ -4,6 +4,7 @@ from ssdh_lightning.data.base import DATABASE, QUERY, RetrievalDataModule, Split
 from ssdh_lightning.data.cifar import CIFAR10DataModule
 from ssdh_lightning.data.digits import DigitsDataModule
 from ssdh_lightning.data.folder import ImageFolderDataModule
+from ssdh_lightning.data.list_files import ListFileDataModule
 from ssdh_lightning.data.mnist import MNISTDataModule
 from ssdh_lightning.data.required_files import DataFilesMissing
 
@@ -14,6 +15,7 @@ __all__ = [
     "DataFilesMissing",
     "DigitsDataModule",
     "ImageFolderDataModule",
+    "ListFileDataModule",
     "MNISTDataModule",
     "RetrievalDataModule",
     "Splits",

@@ -6,9 +6,7 @@ queries, the training split the database and the training set; without ``test/``
 stratified ``query_fraction`` of every category are the queries. Class names are the category
 folders' names, indexed in sorted order.
 
-Files are decoded in the loader's workers: the training view is the image resized to ``resize``
-(random crop and mirror follow on the device, a batch at a time), the evaluation view is
-``Preprocessing.prepare`` itself. Unreadable files are skipped and reported (``SkippedFiles``).
+Decoding, views and skipped files: ``ImageFileDataModule``.
 """
 
 from __future__ import annotations
@@ -16,22 +14,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning as L
 import numpy as np
-import torch
 
-from ssdh_lightning.data.base import Batch, RetrievalDataModule, Splits
-from ssdh_lightning.data.batch_transforms import training_view
+from ssdh_lightning.data.base import Splits
+from ssdh_lightning.data.image_file_module import ImageFileDataModule
 from ssdh_lightning.data.splits import check_query_fraction, stratified_split
 from ssdh_lightning.images import folder_scan as manifests
-from ssdh_lightning.images.files import (
-    IMAGE_EXTENSIONS,
-    ImageFiles,
-    Skipped,
-    collate_images,
-)
-from ssdh_lightning.images.skipped import SkippedFiles, SkippedFilesReport
-from ssdh_lightning.preprocessing import Preprocessing, normalization_stats
+from ssdh_lightning.images.files import IMAGE_EXTENSIONS, Skipped
 
 TRAIN, TEST = "train", "test"
 RUN_MANIFEST = "manifest.npz"  # the cache's name in the run folder
@@ -59,7 +48,7 @@ def _categories(manifest: manifests.Manifest, under: str, usable: np.ndarray):
     return names, labels
 
 
-class ImageFolderDataModule(RetrievalDataModule):
+class ImageFolderDataModule(ImageFileDataModule):
     """An image folder tree; see the module's docstring for the layouts.
 
     ``manifest_cache``: ``auto`` keeps the scan next to the data (``<root>.ssdh-manifest.npz``),
@@ -67,7 +56,6 @@ class ImageFolderDataModule(RetrievalDataModule):
     ``report_dir`` (the run folder) receives the list of skipped files.
     """
 
-    collate_fn = staticmethod(collate_images)
     name = "folder"
 
     def __init__(
@@ -81,18 +69,10 @@ class ImageFolderDataModule(RetrievalDataModule):
         manifest_cache: str | None = "auto",
         **loader_options,
     ) -> None:
-        super().__init__(**loader_options)
-        mean, std = normalization_stats(normalization, channels=3)
-        # Built now, so that wrong sizes or normalisation fail before any file is read.
-        self._preprocessing = Preprocessing(3, image_size, mean, std, resize)
+        super().__init__(image_size, resize, mirror, normalization, **loader_options)
         self.root = Path(root)
         self.query_fraction = check_query_fraction(query_fraction)
-        self.mirror = mirror
         self.manifest_cache = manifest_cache
-        self.skipped = SkippedFiles(self.report_dir)
-
-    def run_callbacks(self) -> list[L.Callback]:
-        return [SkippedFilesReport(self.skipped)]
 
     def _cache_paths(self) -> list[Path]:
         """Where the manifest cache is looked for, in order; it is written to the first that
@@ -168,9 +148,8 @@ class ImageFolderDataModule(RetrievalDataModule):
             query_labels = train_labels[query]
         self.skipped.report(f"the scan of {self.root}")
 
-        def files(positions: np.ndarray, labels: np.ndarray, training: bool) -> ImageFiles:
-            view = self._preprocessing.resized if training else self._preprocessing.prepare
-            return ImageFiles(manifest.path, positions, labels, view, channels=3)
+        def files(positions: np.ndarray, labels: np.ndarray, training: bool):
+            return self.image_files(manifest.path, positions, labels, training)
 
         return Splits(
             train=files(database, train_labels[database], training=True),
@@ -179,15 +158,3 @@ class ImageFolderDataModule(RetrievalDataModule):
             class_names=class_names,
             preprocessing=self._preprocessing,
         )
-
-    def transform_batch(self, images: torch.Tensor, training: bool) -> torch.Tensor:
-        # The workers resized training images and prepared evaluation images already.
-        return training_view(images, self.preprocessing, self.mirror) if training else images
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int) -> Batch:
-        images, labels, positions, skipped = batch
-        self.skipped.add(skipped)
-        if images is None:  # every file of this batch was skipped
-            shape = (0, 3, *self.preprocessing.image_size)
-            images = torch.empty(shape, dtype=torch.uint8, device=labels.device)
-        return super().on_after_batch_transfer(Batch(images, labels, positions), dataloader_idx)

@@ -1,8 +1,9 @@
 """MNIST and Fashion-MNIST (the same idx format) through torchvision's reader.
 
 Files: ``<root>/MNIST/raw/`` or ``<root>/FashionMNIST/raw/``, torchvision's layout, holding the
-four uncompressed idx files. The ``paper`` protocol: the 10,000 test images are the queries, the
-60,000 training images the database and the training set.
+four uncompressed idx files, or their ``.gz`` archives (unpacked by content, ``idx_archives``:
+recompressed copies such as Debian's are taken too). The ``paper`` protocol: the 10,000 test
+images are the queries, the 60,000 training images the database and the training set.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets import MNIST, FashionMNIST
 
+from ssdh_lightning.data.idx_archives import unpack_idx_archives
 from ssdh_lightning.data.in_memory import InMemoryDataModule, TrainTestImages
 from ssdh_lightning.data.required_files import ensure_files
 
@@ -48,6 +50,8 @@ class MNISTDataModule(InMemoryDataModule):
         return self.root / self.reader.__name__ / "raw"
 
     def ensure_files(self, download: bool) -> None:
+        if self.folder.is_dir():
+            unpack_idx_archives(self.folder, IDX_FILES)
         ensure_files(
             self.title,
             self.root,
@@ -55,7 +59,8 @@ class MNISTDataModule(InMemoryDataModule):
             IDX_FILES,
             download,
             fetch=lambda: self.reader(str(self.root), train=True, download=True),
-            archives=f"the .gz archives of these files placed in {self.folder}",
+            archives=f"the .gz archives of these files (any gzip, checked by content) placed in "
+            f"{self.folder}",
         )
 
     def read(self) -> TrainTestImages:

@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ssdh_lightning.retrieval.arrays import as_numpy
+from ssdh_lightning.retrieval.arrays import as_numpy, zero_one
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,13 @@ def pack_codes(codes) -> PackedCodes:
             f"codes must have shape (n, hash_bits), got {array.shape}; "
             "a single code needs a leading axis: codes[None]"
         )
-    if array.dtype != np.bool_:
-        if not np.isin(array, (0, 1)).all():
-            raise ValueError(
-                "codes must hold only 0 and 1, got other values; threshold the latent "
-                "probabilities first (codes = probs > 0.5), or pass PackedCodes for packed bytes"
-            )
-        array = array.astype(np.bool_)
-    return PackedCodes(np.packbits(array, axis=1), array.shape[1])
+    bits = zero_one(
+        array,
+        "codes",
+        "threshold the latent probabilities first (codes = probs > 0.5), "
+        "or pass PackedCodes for packed bytes",
+    )
+    return PackedCodes(np.packbits(bits, axis=1), array.shape[1])
 
 
 def unpack_codes(codes: PackedCodes) -> np.ndarray:

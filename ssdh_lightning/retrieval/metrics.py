@@ -22,6 +22,7 @@ from ssdh_lightning.retrieval.arrays import (
 )
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import check_pair, pack_codes
+from ssdh_lightning.retrieval.graded import graded_metrics
 from ssdh_lightning.retrieval.sets import EvaluationSet
 from ssdh_lightning.retrieval.settings import (
     ALL,
@@ -63,6 +64,7 @@ class RetrievalScores:
     pool_sizes: list[np.ndarray] = field(default_factory=list)
     pr_precision_sum: np.ndarray | None = None
     pr_recall_sum: np.ndarray | None = None
+    graded: dict[str, float] = field(default_factory=dict)  # multi-label data only (graded.py)
 
     @property
     def n_queries(self) -> int:
@@ -88,6 +90,7 @@ class RetrievalScores:
             sizes = np.concatenate(self.pool_sizes)
             out[names.pool_mean()] = float(np.mean(sizes))
             out[names.pool_median()] = float(np.median(sizes))
+        out.update(self.graded)
         return out
 
 
@@ -309,6 +312,8 @@ def score_retrieval(
             chunk = _new_scores(len(distances), cutoffs)
             kernels.distance_scores(distances, *labels, cutoffs, *chunk)
             _collect(result.modes["es"], settings, n, chunk, cutoffs)
+    if inputs.multi_label:
+        result.graded = graded_metrics(query, database, settings)
     return result
 
 

@@ -27,6 +27,28 @@ def _average_precision(relevant_ranked: np.ndarray, k: int) -> float:
     return float((top * precision_at_i).sum() / found)
 
 
+def _graded(gains_ranked: np.ndarray, gains_ideal: np.ndarray, k: int) -> dict[str, float]:
+    """NDCG@k, ACG@k and WAP@k of one query, term by term as PROTOCOL.md writes them."""
+    dcg = idcg = cumulative = weighted = 0.0
+    found = 0
+    for i in range(1, k + 1):
+        gain = float(gains_ranked[i - 1])
+        dcg += (2.0**gain - 1) / np.log2(i + 1)
+        idcg += (2.0 ** float(gains_ideal[i - 1]) - 1) / np.log2(i + 1)
+        cumulative += gain
+        if gain > 0:
+            found += 1
+            weighted += cumulative / i  # rel_i * ACG@i
+    return {
+        "ndcg": dcg / idcg if idcg > 0 else 0.0,
+        "acg": cumulative / k,
+        "wap": weighted / found if found else 0.0,
+    }
+
+
+GRADED = {"ndcg": names.ndcg_at, "acg": names.acg_at, "wap": names.wap_at}
+
+
 def _euclidean(query_features: np.ndarray, database_features: np.ndarray) -> np.ndarray:
     differences = database_features - query_features
     return (differences * differences).sum(axis=1, dtype=np.float64)
@@ -86,6 +108,10 @@ def reference_retrieval(
             database_features,
         )
         relevant = _relevance(query_labels[a], database_labels)
+        multi_label = database_labels.ndim == 2
+        if multi_label:  # the gain of an item: the labels it shares with the query
+            gains = (database_labels.astype(np.int64) & query_labels[a].astype(np.int64)).sum(1)
+            gains_ideal = np.sort(gains)[::-1]
         for mode in settings.modes:
             relevant_ranked = relevant[rankings[mode]]
             for k in settings.map_at:
@@ -94,6 +120,10 @@ def reference_retrieval(
             for k in settings.precision_at:
                 depth = n_database if k == ALL else min(k, n_database)
                 add(names.precision_at(mode, k), relevant_ranked[:depth].sum() / depth)
+                if multi_label:
+                    graded = _graded(gains[rankings[mode]], gains_ideal, depth)
+                    for measure, value in graded.items():
+                        add(GRADED[measure](mode, k), value)
         if "bcs" in settings.modes:
             ball = rankings["hamming"] <= settings.radius
             r = settings.radius

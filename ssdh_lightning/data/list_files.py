@@ -1,0 +1,156 @@
+"""Image lists as the field publishes them (HashNet, DeepHash-pytorch): one line per image, its
+path relative to an image root (or absolute), then its label vector, ``0``/``1`` per class.
+
+``train_list`` gives the training set, ``test_list`` the queries, ``database_list`` the database
+(PROTOCOL.md, list-file protocols). Every line is checked before training: a line with a label
+count other than the first line's, a value other than 0 or 1, an image file that does not exist,
+or an empty label vector (unless ``allow_empty_labels``) is refused with its file and line
+number. Files that exist but cannot be decoded are skipped and listed as for folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ssdh_lightning.data.base import Splits
+from ssdh_lightning.data.image_file_module import ImageFileDataModule
+
+SHOWN_PROBLEMS = 10  # bad lines named in one message; the count says how many more
+
+
+class ListFileError(ValueError):
+    """A list file, or lines of it, that cannot be used."""
+
+
+@dataclass
+class ImageList:
+    """The images of one list file and their label vectors, uint8 (N, n_classes)."""
+
+    paths: list[Path]
+    labels: np.ndarray
+
+
+def _parse_line(line: str, root: Path, allow_empty: bool) -> tuple[Path, np.ndarray]:
+    """One line's image path and label vector; ``ValueError`` saying what is wrong."""
+    path, *values = line.split()
+    if not values:
+        raise ValueError(f"{path!r} is followed by no label vector")
+    if any(value not in ("0", "1") for value in values):
+        raise ValueError(f"labels must be 0 or 1, got {' '.join(values)!r}")
+    labels = np.array([value == "1" for value in values], dtype=np.uint8)
+    if not allow_empty and not labels.any():
+        raise ValueError(
+            "empty label vector (all 0); set data.allow_empty_labels=true to keep such images"
+        )
+    image = root / path  # an absolute path stays as it is
+    if not image.is_file():
+        raise ValueError(f"no image file {image}")
+    return image, labels
+
+
+def read_list(list_file: Path, root: Path, allow_empty: bool) -> ImageList:
+    """The images of ``list_file``; every bad line is named, with its number, in one error."""
+    paths: list[Path] = []
+    rows: list[np.ndarray] = []
+    problems: list[str] = []
+    with open(list_file, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                path, labels = _parse_line(line, root, allow_empty)
+                if rows and len(labels) != len(rows[0]):
+                    raise ValueError(f"{len(labels)} labels, but the first line has {len(rows[0])}")
+            except ValueError as error:
+                problems.append(f"  {list_file}:{number}: {error}")
+                continue
+            paths.append(path)
+            rows.append(labels)
+    if problems:
+        more = len(problems) - SHOWN_PROBLEMS
+        shown = "\n".join(problems[:SHOWN_PROBLEMS]) + (f"\n  ... {more} more" if more > 0 else "")
+        raise ListFileError(
+            f"{len(problems)} line(s) of {list_file} cannot be used (a line is an image path "
+            f"relative to data.root={root}, then one 0 or 1 per class):\n{shown}"
+        )
+    if not rows:
+        raise ListFileError(f"{list_file} lists no image; each line is a path, then its labels")
+    return ImageList(paths, np.stack(rows))
+
+
+def class_indices(images: ImageList, list_file: Path) -> np.ndarray:
+    """Each image's class, for one-hot lists; multi-hot lists are refused, naming a line."""
+    counts = images.labels.sum(axis=1)
+    multi = np.flatnonzero(counts > 1)
+    if len(multi):
+        raise ListFileError(
+            f"{list_file} holds multi-hot label vectors ({len(multi)} images, the first "
+            f"{images.paths[multi[0]]}); training on multi-label lists is not supported yet, "
+            "only one-hot lists (one class per image)"
+        )
+    # argmax of an all-zero row is 0: such rows exist only where allow_empty_labels is set
+    return images.labels.argmax(axis=1).astype(np.int64)
+
+
+class ListFileDataModule(ImageFileDataModule):
+    """Three list files under ``root``; see the module's docstring for their format."""
+
+    name = "list"
+
+    def __init__(
+        self,
+        root: str | Path = "data",
+        train_list: str = "train.txt",
+        test_list: str = "test.txt",
+        database_list: str = "database.txt",
+        allow_empty_labels: bool = False,
+        **options,
+    ) -> None:
+        super().__init__(**options)
+        self.root = Path(root)
+        self.lists = {
+            "train_list": self.root / train_list,
+            "test_list": self.root / test_list,
+            "database_list": self.root / database_list,
+        }
+        self.allow_empty_labels = allow_empty_labels
+
+    def _check_lists_exist(self) -> None:
+        lists = self.lists.items()
+        missing = [f"  data.{key}: {path}" for key, path in lists if not path.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} list file(s) missing:\n" + "\n".join(missing) + "\nPut them "
+                f"there, or point data.root (now {self.root}) and data.train_list, "
+                "data.test_list, data.database_list at them (relative to data.root or absolute)"
+            )
+
+    def load_splits(self) -> Splits:
+        self._check_lists_exist()
+        lists = {
+            key: read_list(path, self.root, self.allow_empty_labels)
+            for key, path in self.lists.items()
+        }
+        widths = {key: images.labels.shape[1] for key, images in lists.items()}
+        if len(set(widths.values())) > 1:
+            raise ListFileError(
+                "the list files give different numbers of classes: "
+                + ", ".join(f"{self.lists[key]} {width}" for key, width in widths.items())
+            )
+
+        def files(key: str, training: bool):
+            images = lists[key]
+            labels = class_indices(images, self.lists[key])
+            positions = np.arange(len(images.paths))
+            return self.image_files(images.paths.__getitem__, positions, labels, training)
+
+        return Splits(
+            train=files("train_list", training=True),
+            query=files("test_list", training=False),
+            database=files("database_list", training=False),
+            class_names=[str(index) for index in range(widths["train_list"])],
+            preprocessing=self._preprocessing,
+        )

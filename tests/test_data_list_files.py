@@ -1,0 +1,161 @@
+"""data=list: the field's list files (path, then a 0/1 label vector), written by the tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from writers import class_patterns, encode_image
+
+from conftest import run_tool
+from ssdh_lightning.data import ListFileDataModule
+from ssdh_lightning.data.list_files import ListFileError
+from ssdh_lightning.images.skipped import SKIPPED_FILES
+
+CLASSES = 3
+COUNTS = {"train.txt": 12, "test.txt": 6, "database.txt": 15}
+
+
+def one_hot(label: int, width: int = CLASSES) -> str:
+    return " ".join("1" if c == label else "0" for c in range(width))
+
+
+def write_lists(root: Path) -> dict[str, list[int]]:
+    """PNG images under root/images/ and the three lists naming them; each list's labels."""
+    (root / "images").mkdir(parents=True)
+    written = {}
+    for name, count in COUNTS.items():
+        labels = np.arange(count) % CLASSES
+        images = class_patterns(CLASSES, labels, (12, 12, 3), seed=0)
+        lines = []
+        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+            path = f"images/{Path(name).stem}_{i}.png"
+            (root / path).write_bytes(encode_image(image, ".png"))
+            lines.append(f"{path} {one_hot(label)}\n")
+        (root / name).write_text("".join(lines))
+        written[name] = labels.tolist()
+    return written
+
+
+def list_module(root: Path, **options) -> ListFileDataModule:
+    settings = {"image_size": (8, 8), "resize": (10, 10), "batch_size": 4, "seed": 0}
+    module = ListFileDataModule(root=root, **{**settings, **options})
+    module.setup()
+    return module
+
+
+def test_the_three_lists_give_training_set_queries_and_database_with_their_labels(tmp_path):
+    written = write_lists(tmp_path)
+    module = list_module(tmp_path)
+    splits = module.splits
+    assert module.class_names == ["0", "1", "2"]
+    for dataset, name in ((splits.train, "train.txt"), (splits.query, "test.txt")):
+        assert dataset.labels.tolist() == written[name]
+        first = dataset.path_of(int(dataset.positions[0]))
+        assert first == tmp_path / f"images/{Path(name).stem}_0.png"
+    assert len(splits.database) == COUNTS["database.txt"]
+    image, label, position = splits.query[4]
+    assert tuple(image.shape) == (3, 8, 8) and label == written["test.txt"][4] and position == 4
+
+
+def test_lists_with_absolute_paths_and_elsewhere_are_read(tmp_path):
+    root = tmp_path / "root"
+    write_lists(root)
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for name in COUNTS:
+        lines = (root / name).read_text().splitlines()
+        (lists / name).write_text("".join(f"{root / line}\n" for line in lines))
+    module = list_module(
+        tmp_path / "elsewhere",
+        train_list=str(lists / "train.txt"),
+        test_list=str(lists / "test.txt"),
+        database_list=str(lists / "database.txt"),
+    )
+    assert len(module.splits.train) == COUNTS["train.txt"]
+
+
+def test_missing_lists_are_named(tmp_path):
+    write_lists(tmp_path)
+    (tmp_path / "test.txt").unlink()
+    (tmp_path / "database.txt").unlink()
+    with pytest.raises(FileNotFoundError) as error:
+        list_module(tmp_path)
+    message = str(error.value)
+    assert "2 list file(s) missing" in message
+    assert f"data.test_list: {tmp_path / 'test.txt'}" in message
+    assert f"data.database_list: {tmp_path / 'database.txt'}" in message
+    assert "train.txt" not in message
+
+
+def test_bad_lines_are_refused_with_file_and_line_number(tmp_path):
+    write_lists(tmp_path)
+    lines = (tmp_path / "train.txt").read_text().splitlines(keepends=True)
+    lines[1] = "images/train_1.png 0 1\n"  # two labels, not three
+    lines[3] = "images/nowhere.png 1 0 0\n"
+    lines[4] = "images/train_4.png 0 0 0\n"  # empty label vector
+    lines[6] = "images/train_6.png 0 2 0\n"
+    lines[7] = "images/train_7.png\n"
+    lines[8] = "\n"  # blank lines are left out, not refused
+    (tmp_path / "train.txt").write_text("".join(lines))
+    with pytest.raises(ListFileError) as error:
+        list_module(tmp_path)
+    message = str(error.value)
+    train = tmp_path / "train.txt"
+    assert f"5 line(s) of {train} cannot be used" in message
+    assert f"{train}:2: 2 labels, but the first line has 3" in message
+    assert f"{train}:4: no image file {tmp_path / 'images/nowhere.png'}" in message
+    assert f"{train}:5: empty label vector" in message
+    assert f"{train}:7: labels must be 0 or 1, got '0 2 0'" in message
+    assert f"{train}:8: 'images/train_7.png' is followed by no label vector" in message
+    assert f"{train}:9" not in message
+
+
+def test_empty_label_vectors_are_kept_when_allowed(tmp_path):
+    write_lists(tmp_path)
+    lines = (tmp_path / "database.txt").read_text().splitlines(keepends=True)
+    lines[2] = "images/database_2.png 0 0 0\n"
+    (tmp_path / "database.txt").write_text("".join(lines))
+    with pytest.raises(ListFileError, match=r"database\.txt:3: empty label vector"):
+        list_module(tmp_path)
+    assert len(list_module(tmp_path, allow_empty_labels=True).splits.database) == 15
+
+
+def test_lists_of_different_widths_and_multi_hot_lists_are_refused(tmp_path):
+    write_lists(tmp_path)
+    (tmp_path / "test.txt").write_text("images/test_0.png 1 0 0 0\n")
+    with pytest.raises(ListFileError, match="different numbers of classes"):
+        list_module(tmp_path)
+    (tmp_path / "test.txt").write_text("images/test_0.png 1 0 1\n")
+    with pytest.raises(ListFileError, match=r"multi-hot label vectors \(1 images"):
+        list_module(tmp_path)
+
+
+def test_ssdh_train_on_lists_skips_and_lists_an_unreadable_image(tmp_path):
+    root = tmp_path / "data"
+    write_lists(root)
+    broken = root / "images" / "database_3.png"
+    broken.write_bytes(broken.read_bytes()[:20])
+    run_dir = tmp_path / "run"
+    run_tool(
+        "ssdh-train",
+        "data=list",
+        f"data.root={root}",
+        "data.image_size=[8,8]",
+        "data.resize=[10,10]",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "retrieval.map_at=[5,all]",
+        "objective=bcs/map@5",
+        "baselines=[]",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    assert str(broken) in (run_dir / SKIPPED_FILES).read_text()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"bcs/map@5", "es/map@all", "hds/map@5"} <= set(metrics)
+    assert json.loads((run_dir / "run.json").read_text())["data"] == "list"
