@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ssdh_lightning import metric_names as names
-from ssdh_lightning.retrieval import euclidean, kernels
+from ssdh_lightning.retrieval import euclidean, kernels, pools
 from ssdh_lightning.retrieval.arrays import (
     check_feature_dims,
     check_rows,
@@ -255,23 +255,6 @@ def _collect(scores: ModeScores, settings: RetrievalSettings, n_database: int, c
     scores.n_queries += len(hits)
 
 
-def _pool_sizes(settings: RetrievalSettings, inputs: _Inputs, rows, labels) -> np.ndarray:
-    rule, value = settings.pool_rule()
-    n_queries = rows.stop - rows.start
-    if rule == "size":
-        return np.full(n_queries, min(value, inputs.n_database), dtype=np.int64)
-    hist = np.zeros((n_queries, inputs.hash_bits + 1), dtype=np.int64)
-    kernels.hamming_histograms(
-        inputs.query_words[rows],
-        inputs.database_columns,
-        *labels,
-        hist,
-        np.zeros_like(hist),
-        kernels.query_groups(n_queries),
-    )
-    return hist[:, : min(value, hist.shape[1])].sum(axis=1)
-
-
 def _radius_scores(scores: RetrievalScores, hist, hist_rel, n_relevant) -> None:
     within = np.cumsum(hist, axis=1)
     within_rel = np.cumsum(hist_rel, axis=1)
@@ -339,7 +322,7 @@ def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs) -> 
     n_queries = rows.stop - rows.start
     with_hds = "hds" in settings.modes
     if with_hds:
-        pool_sizes = _pool_sizes(settings, inputs, rows, labels)
+        pool_sizes = pools.pool_sizes(settings, inputs.query_words[rows], inputs.database_columns)
     else:
         pool_sizes = np.zeros(n_queries, dtype=np.int64)
     pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ssdh_lightning.retrieval import euclidean, kernels
+from ssdh_lightning.retrieval import euclidean, kernels, pools
 from ssdh_lightning.retrieval.arrays import check_feature_dims, check_rows, features_array
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import check_pair, pack_codes
@@ -149,14 +149,11 @@ def _pools(query_words, database_columns, k, settings: RetrievalSettings, memory
     rule, value = settings.pool_rule()
     depth = k if rule == "threshold" else min(max(k, value), database_columns.shape[1])
     hamming = _hamming_search(query_words, database_columns, depth, memory_budget)
+    pool_sizes = pools.pool_sizes(settings, query_words, database_columns)
+    pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
     if rule == "size":
-        pool_sizes = np.full(len(query_words), min(value, depth), dtype=np.int64)
-        pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
         pool_items = np.sort(hamming.indices[:, :value], axis=1).ravel()
     else:
-        pool_sizes = np.empty(len(query_words), dtype=np.int64)
-        kernels.count_within(query_words, database_columns, value, pool_sizes)
-        pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
         pool_items = np.empty(pool_offsets[-1], dtype=np.int64)
         kernels.collect_within(query_words, database_columns, value, pool_offsets, pool_items)
     return pool_sizes, pool_offsets, pool_items, hamming.indices
