@@ -131,7 +131,7 @@ def evaluate_retrieval(
 @dataclass
 class _Inputs:
     query_words: np.ndarray | None  # (n, words)
-    database_columns: np.ndarray | None  # (words, n): see kernels.py
+    database_columns: np.ndarray | None  # (words, n): see retrieval/kernels
     hash_bits: int
     query_labels: np.ndarray
     database_labels: np.ndarray
@@ -221,7 +221,7 @@ def _cutoffs(settings: RetrievalSettings, n_database: int) -> np.ndarray:
 
 
 def _new_scores(n_queries: int, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The per-query accumulators the kernels fill: (stats, hits), see kernels.py."""
+    """The per-query accumulators the kernels fill: (stats, hits), see retrieval/kernels."""
     stats = np.zeros((n_queries, kernels.STATS_CUTOFFS + 2 * cutoffs.size))
     return stats, np.zeros((n_queries, cutoffs[-1]), dtype=np.uint8)
 
@@ -330,20 +330,26 @@ def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs) -> 
     bcs, outside_pool = _new_scores(n_queries, cutoffs), _new_scores(n_queries, cutoffs)
     hist = np.zeros((n_queries, inputs.hash_bits + 1), dtype=np.int64)
     hist_rel = np.zeros_like(hist)
+    query_labels, database_labels, multi_label = labels
+    # By name: 17 arrays, many of one dtype, that a swap would turn into wrong numbers silently.
     kernels.hamming_scores(
-        inputs.query_words[rows],
-        inputs.database_columns,
-        *labels,
-        cutoffs,
-        pool_sizes,
-        pool_offsets,
-        pool_items,
-        *bcs,
-        *outside_pool,
-        hist,
-        hist_rel,
-        with_hds,
-        kernels.query_groups(n_queries),
+        query_words=inputs.query_words[rows],
+        database_columns=inputs.database_columns,
+        query_labels=query_labels,
+        database_labels=database_labels,
+        multi_label=multi_label,
+        cutoffs=cutoffs,
+        pool_sizes=pool_sizes,
+        pool_offsets=pool_offsets,
+        pool_items=pool_items,
+        bcs_stats=bcs[0],
+        bcs_hits=bcs[1],
+        outside_stats=outside_pool[0],
+        outside_hits=outside_pool[1],
+        hist=hist,
+        hist_rel=hist_rel,
+        pooled=with_hds,
+        n_groups=kernels.query_groups(n_queries),
     )
     if "bcs" in settings.modes:
         _collect(result.modes["bcs"], settings, inputs.n_database, bcs, cutoffs)

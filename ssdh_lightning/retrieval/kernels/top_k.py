@@ -1,0 +1,192 @@
+"""Top-k by Hamming distance (stable: ties to the lower position), its merge across database
+chunks, the full distance matrix, and the items within a Hamming threshold."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from ssdh_lightning.retrieval.kernels.bits import (
+    distances_into,
+)
+from ssdh_lightning.retrieval.kernels.sorting import stable_argsort
+
+
+@nb.njit(parallel=True, cache=True)
+def hamming_matrix(query_words, database_columns, out):
+    """out[a, j] = Hamming distance between query a and database item j."""
+    for a in nb.prange(query_words.shape[0]):
+        row = np.empty(database_columns.shape[1], np.uint16)
+        distances_into(query_words, a, database_columns, 0, row)
+        out[a] = row
+
+
+_TILE_QUERIES = 16  # queries that share each block of the database while it is in cache
+_BLOCK_ITEMS = 8192
+_SPAN = 256  # items whose nearest is checked against the cut at once
+
+
+@nb.njit(parallel=True, cache=True)
+def hamming_top_k(query_words, database_columns, k, indices, distances):
+    """The k nearest database items of each query by Hamming distance, ties by position.
+
+    One pass. An item is kept only if it is nearer than the query's cut: the smallest distance
+    with k kept items at it or nearer. So a query keeps at most k items a distance (the buffer's
+    bound), and once the cut is low almost every span of items is passed over after a vectorised
+    minimum. Queries go in tiles that share each database block while it is in cache.
+    """
+    n_query = query_words.shape[0]
+    n_database = database_columns.shape[1]
+    n_buckets = database_columns.shape[0] * 64 + 1
+    capacity = k * n_buckets
+    n_tiles = (n_query + _TILE_QUERIES - 1) // _TILE_QUERIES
+    for tile in nb.prange(n_tiles):
+        first = tile * _TILE_QUERIES
+        size = min(_TILE_QUERIES, n_query - first)
+        kept_items = np.empty((size, capacity), np.int64)
+        kept_distances = np.empty((size, capacity), np.uint16)
+        n_kept = np.zeros(size, np.int64)
+        hist = np.zeros((size, n_buckets), np.int64)
+        cut = np.full(size, n_buckets, np.int64)
+        at_or_below = np.zeros(size, np.int64)  # kept items at the cut or nearer
+        span = np.empty(_SPAN, np.uint16)
+        for block in range(0, n_database, _BLOCK_ITEMS):
+            block_end = min(block + _BLOCK_ITEMS, n_database)
+            for q in range(size):
+                for start in range(block, block_end, _SPAN):
+                    row = span[: min(_SPAN, block_end - start)]
+                    distances_into(query_words, first + q, database_columns, start, row)
+                    nearest = np.uint16(n_buckets)
+                    for j in range(row.size):
+                        nearest = min(nearest, row[j])
+                    if nearest >= cut[q]:
+                        continue
+                    for j in range(row.size):
+                        if row[j] < cut[q]:
+                            _keep(
+                                q,
+                                start + j,
+                                row[j],
+                                k,
+                                n_buckets,
+                                kept_items,
+                                kept_distances,
+                                n_kept,
+                                hist,
+                                cut,
+                                at_or_below,
+                            )
+        for q in range(size):
+            n = n_kept[q]
+            _select_sorted(
+                kept_items[q, :n],
+                kept_distances[q, :n],
+                hist[q],
+                k,
+                indices[first + q],
+                distances[first + q],
+            )
+
+
+@nb.njit(inline="always")
+def _keep(q, item, d, k, n_buckets, kept_items, kept_distances, n_kept, hist, cut, at_or_below):
+    """Keep an item nearer than query q's cut, then lower the cut while k items stay within it."""
+    kept_items[q, n_kept[q]] = item
+    kept_distances[q, n_kept[q]] = d
+    n_kept[q] += 1
+    hist[q, d] += 1
+    at_or_below[q] += 1
+    if cut[q] == n_buckets and at_or_below[q] == k:
+        c = n_buckets - 1  # the first k items: the cut is the farthest of them
+        while hist[q, c] == 0:
+            c -= 1
+        cut[q] = c
+    while cut[q] < n_buckets and at_or_below[q] - hist[q, cut[q]] >= k:
+        at_or_below[q] -= hist[q, cut[q]]
+        cut[q] -= 1
+
+
+@nb.njit(inline="always")
+def _select_sorted(items, item_distances, hist, k, out_items, out_distances):
+    """The k best of kept items (database order) by (distance, position), sorted."""
+    slot = np.empty(hist.size, np.int64)
+    before = 0
+    for v in range(hist.size):
+        slot[v] = before
+        before += hist[v]
+    for i in range(items.size):
+        d = item_distances[i]
+        s = slot[d]
+        if s < k:
+            out_items[s] = items[i]
+            out_distances[s] = d
+        slot[d] = s + 1
+
+
+@nb.njit(parallel=True, cache=True)
+def merge_top_k(distances, first_item, best_items, best_distances, n_best):
+    """Fold a block of float distances (items ``first_item`` on) into each query's running top k.
+
+    ``best_*[a, :n_best[a]]`` hold the k best so far, sorted, all from earlier blocks; ties keep
+    the lower position because earlier items come first into the stable sort.
+    """
+    k = best_items.shape[1]
+    n_block = distances.shape[1]
+    for a in nb.prange(distances.shape[0]):
+        row = distances[a]
+        if n_block > k:
+            cut = np.partition(row, k - 1)[k - 1]
+            below = 0
+            for j in range(n_block):
+                below += row[j] < cut
+            chosen = np.empty(k, np.int64)
+            n_chosen = 0
+            room_at_cut = k - below
+            for j in range(n_block):
+                if row[j] < cut or (row[j] == cut and room_at_cut > 0):
+                    if row[j] == cut:
+                        room_at_cut -= 1
+                    chosen[n_chosen] = j
+                    n_chosen += 1
+        else:
+            chosen = np.arange(n_block)
+            n_chosen = n_block
+        held = n_best[a]
+        keys = np.empty(held + n_chosen, np.float32)
+        items = np.empty(held + n_chosen, np.int64)
+        keys[:held] = best_distances[a, :held]
+        items[:held] = best_items[a, :held]
+        for c in range(n_chosen):
+            keys[held + c] = row[chosen[c]]
+            items[held + c] = first_item + chosen[c]
+        order = stable_argsort(keys)
+        kept = min(k, order.size)
+        for r in range(kept):
+            best_distances[a, r] = keys[order[r]]
+            best_items[a, r] = items[order[r]]
+        n_best[a] = kept
+
+
+@nb.njit(parallel=True, cache=True)
+def count_within(query_words, database_columns, threshold, counts):
+    """counts[a] = how many database items lie at Hamming distance less than ``threshold``."""
+    for a in nb.prange(query_words.shape[0]):
+        row = np.empty(database_columns.shape[1], np.uint16)
+        distances_into(query_words, a, database_columns, 0, row)
+        c = 0
+        for j in range(row.size):
+            c += row[j] < threshold
+        counts[a] = c
+
+
+@nb.njit(parallel=True, cache=True)
+def collect_within(query_words, database_columns, threshold, offsets, items):
+    """The items at Hamming distance less than ``threshold`` of each query, in database order."""
+    for a in nb.prange(query_words.shape[0]):
+        row = np.empty(database_columns.shape[1], np.uint16)
+        distances_into(query_words, a, database_columns, 0, row)
+        fill = offsets[a]
+        for j in range(row.size):
+            if row[j] < threshold:
+                items[fill] = j
+                fill += 1
