@@ -9,8 +9,8 @@ from typing import ClassVar
 import numba
 import numpy as np
 
-from ssdh_lightning.baselines.anchors import rbf, root_mean_square_width
-from ssdh_lightning.baselines.common import label_matrix, pair_similarity, sample_rows
+from ssdh_lightning.baselines.anchors import labelled_anchors, rbf
+from ssdh_lightning.baselines.common import label_matrix, pair_similarity
 from ssdh_lightning.retrieval.arrays import features_array
 
 
@@ -105,10 +105,9 @@ class BRE:
         features = features_array(features, "features")
         targets = label_matrix(labels, len(features))
         rng = np.random.default_rng(self.seed)
-        anchor_rows = sample_rows(len(features), self.anchors, rng, "BRE anchors")
-        self.labelled_rows = sample_rows(len(features), self.labelled, rng, "BRE labelled items")
-        self.anchor_points = np.asarray(features[anchor_rows], dtype=np.float64)
-        self.width = root_mean_square_width(features, self.anchor_points)
+        self.anchor_points, self.labelled_rows, self.width = labelled_anchors(
+            features, self.anchors, self.labelled, rng, "BRE"
+        )
         kernel = rbf(features[self.labelled_rows], self.anchor_points, self.width)
         self.weights = rng.standard_normal((self.anchors, self.hash_bits))
         sums = kernel @ self.weights

@@ -8,8 +8,8 @@ from typing import ClassVar
 import numpy as np
 import scipy.linalg
 
-from ssdh_lightning.baselines.anchors import rbf, root_mean_square_width
-from ssdh_lightning.baselines.common import label_matrix, pair_similarity, sample_rows
+from ssdh_lightning.baselines.anchors import labelled_anchors, rbf
+from ssdh_lightning.baselines.common import label_matrix, pair_similarity
 from ssdh_lightning.retrieval.arrays import features_array
 
 
@@ -104,10 +104,9 @@ class KSH:
         features = features_array(features, "features")
         targets = label_matrix(labels, len(features))
         rng = np.random.default_rng(self.seed)
-        anchor_rows = sample_rows(len(features), self.anchors, rng, "KSH anchors")
-        self.labelled_rows = sample_rows(len(features), self.labelled, rng, "KSH labelled items")
-        self.anchor_points = np.asarray(features[anchor_rows], dtype=np.float64)
-        self.width = root_mean_square_width(features, self.anchor_points)
+        self.anchor_points, self.labelled_rows, self.width = labelled_anchors(
+            features, self.anchors, self.labelled, rng, "KSH"
+        )
         self.kernel_mean = rbf(features, self.anchor_points, self.width).mean(axis=0)
         kernel = self.kernel_features(features[self.labelled_rows])
         residual = self.hash_bits * pair_similarity(targets[self.labelled_rows])
