@@ -76,7 +76,14 @@ def tree(tmp_path) -> Path:
 
 
 def folder_module(root: Path, **options) -> ImageFolderDataModule:
-    settings = {"image_size": (16, 16), "resize": (20, 20), "batch_size": 4, "seed": 0}
+    """The folder module decoding in its loaders (``decoded_cache_mib=0``) unless told."""
+    settings = {
+        "image_size": (16, 16),
+        "resize": (20, 20),
+        "batch_size": 4,
+        "seed": 0,
+        "decoded_cache_mib": 0,
+    }
     module = ImageFolderDataModule(root=root, **{**settings, **options})
     module.setup()
     return module
@@ -84,7 +91,7 @@ def folder_module(root: Path, **options) -> ImageFolderDataModule:
 
 def relative_paths(module: ImageFolderDataModule, split: str) -> set[str]:
     """The files of a split (``train``, ``query``, ``database``) relative to the root."""
-    dataset = getattr(module.splits, split)
+    dataset = getattr(module.files, split)
     return {str(dataset.path_of(int(i)).relative_to(module.root)) for i in dataset.positions}
 
 
@@ -147,7 +154,7 @@ def test_classes_and_labels_agree_with_torchvision_image_folder(tmp_path):
 
 def test_stratified_split_sizes_balance_seeding_and_no_query_in_database(tree):
     module = folder_module(tree, query_fraction=0.25)
-    splits = module.splits
+    splits = module.files
     assert module.class_names == CATEGORIES
     query, database = relative_paths(module, "query"), relative_paths(module, "database")
     assert not query & database
@@ -176,8 +183,8 @@ def test_train_and_test_folders_give_the_database_and_the_queries(tmp_path):
     module = folder_module(tmp_path)
     assert module.class_names == CATEGORIES
     assert all(p.startswith("test/") for p in relative_paths(module, "query"))
-    assert len(module.splits.query) == 6 and len(module.splits.database) == 12
-    assert module.splits.query.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert len(module.files.query) == 6 and len(module.files.database) == 12
+    assert module.files.query.labels.tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_train_and_test_folders_with_other_categories_are_refused(tmp_path):
@@ -268,8 +275,8 @@ def test_bad_files_are_skipped_counted_listed_and_reported_once(tree, tmp_path, 
     caplog.clear()
     images, _ = read_all(module, module.train_dataloader())
     unreadable_in_database = relative_paths(module, "train") & UNREADABLE
-    assert len(images) == len(module.splits.train) - len(unreadable_in_database)
-    assert images.shape[1:] == (3, 20, 20)  # resized; the crop follows in a trainer's fit
+    assert len(images) == len(module.files.train) - len(unreadable_in_database)
+    assert images.shape[1:] == (3, 16, 16)  # outside a fit: the evaluation view, centre crop
     read_all(module, module.val_dataloader()[0])
     assert not caplog.records  # nothing is said file by file
     module.skipped.report("training epoch 0")
@@ -289,7 +296,7 @@ def test_a_batch_of_unreadable_files_only_is_an_empty_batch_of_the_right_shape(t
     batches = [module.on_after_batch_transfer(b, 0) for loader in loaders for b in loader]
     empty = [images for images, labels, _ in batches if len(labels) == 0]
     assert len(empty) == len(UNREADABLE) - 1  # the empty file never reaches a loader
-    assert all(images.shape == (0, 3, 16, 16) for images in empty)
+    assert all(images.shape == (0, 3, 16, 16) for images in empty)  # the centre crop
 
 
 def test_workers_decode_the_same_images_and_report_the_same_skips(tree):
