@@ -97,7 +97,7 @@ def epoch_images_per_second(build_datamodule) -> tuple[float, int, RetrievalData
 
 
 def run(images: int = 3000, size: int = 64, repeats: int = 3) -> dict[str, float]:
-    """{"folder": images/s, "in memory": images/s, "folder seconds": s, ...}, best of ``repeats``."""
+    """Images/s and seconds of each pipeline and their ratio, the best of ``repeats`` each."""
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary) / "images"
         write_folder(root, images, size)
@@ -140,10 +140,14 @@ def main() -> None:
         f"best of {args.repeats}"
     )
     print(f"{'pipeline':<32} {'epoch s':>8} {'images/s':>9}")
-    print(f"{'image folder (ssdh-train path)':<32} {result['folder seconds']:>8.1f} "
-          f"{result['folder']:>9,.0f}")
-    print(f"{'same images in memory':<32} {result['in memory seconds']:>8.1f} "
-          f"{result['in memory']:>9,.0f}")
+    print(
+        f"{'image folder (ssdh-train path)':<32} {result['folder seconds']:>8.1f} "
+        f"{result['folder']:>9,.0f}"
+    )
+    print(
+        f"{'same images in memory':<32} {result['in memory seconds']:>8.1f} "
+        f"{result['in memory']:>9,.0f}"
+    )
     print(f"ratio, folder / in memory: {result['ratio']:.2f}")
 
 
