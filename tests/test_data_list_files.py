@@ -209,3 +209,30 @@ def test_ssdh_train_on_lists_skips_and_lists_an_unreadable_image(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"bcs/map@5", "es/map@all", "hds/map@5"} <= set(metrics)
     assert json.loads((run_dir / "run.json").read_text())["data"] == "list"
+
+
+def test_ssdh_train_on_multi_hot_lists_scores_the_multi_label_measures(tmp_path):
+    root = tmp_path / "data"
+    write_multi_hot_lists(root)
+    run_dir = tmp_path / "run"
+    run_tool(
+        "ssdh-train",
+        "data=list",
+        f"data.root={root}",
+        "data.image_size=[8,8]",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        "retrieval.map_at=[5,all]",
+        "retrieval.precision_at=[5]",
+        "objective=bcs/map@5",
+        "baselines=[]",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for mode in ("bcs", "es", "hds"):
+        for key in ("map@5", "ndcg@5", "acg@5", "wap@5"):
+            assert 0 <= metrics[f"{mode}/{key}"] <= CLASSES, f"{mode}/{key}"
+    assert 0 < metrics["bcs/ndcg@5"] <= 1 and 0 < metrics["bcs/map@all"] <= 1
