@@ -63,7 +63,7 @@ class DecodedImages(RetrievalDataModule):
 
 def decoded(folder: ImageFolderDataModule) -> tuple[torch.Tensor, torch.Tensor]:
     """The folder's training images decoded and resized as the model sees them, with labels."""
-    preprocessing, files = folder.preprocessing, folder.splits.train
+    preprocessing, files = folder.preprocessing, folder.files.train
     images = [preprocessing.resized(Image.open(files.path_of(p))) for p in files.positions]
     return torch.stack(images), torch.as_tensor(np.asarray(files.labels))
 

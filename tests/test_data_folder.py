@@ -18,6 +18,7 @@ from writers import class_patterns, encode_image, write_image_folder
 from conftest import run_tool
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.data.base import Batch
+from ssdh_lightning.data.in_memory import InMemoryImages
 from ssdh_lightning.images import UnreadableImage, load_image
 from ssdh_lightning.images import folder_scan as manifests
 from ssdh_lightning.images.skipped import SKIPPED_FILES
@@ -308,6 +309,33 @@ def test_workers_decode_the_same_images_and_report_the_same_skips(tree):
     assert torch.equal(serial.decoded[0], parallel.decoded[0])
     assert torch.equal(serial.decoded[1], parallel.decoded[1])
     assert serial.skipped.reasons == parallel.skipped.reasons
+
+
+def test_images_that_fit_are_decoded_once_into_memory_as_the_workers_decode_them(tree, tmp_path):
+    from_files = folder_module(tree, query_fraction=0.25)
+    in_memory = folder_module(
+        tree, query_fraction=0.25, decoded_cache_mib=1, num_workers=1, report_dir=tmp_path
+    )
+    # decoded at setup: the unreadable files are listed before any epoch
+    listed = (tmp_path / SKIPPED_FILES).read_text().splitlines()[1:]
+    assert {str(Path(line.split("\t")[0]).relative_to(tree)) for line in listed} == UNREADABLE
+    assert in_memory.splits.train is in_memory.splits.database  # one copy of the database
+    for loader in in_memory.val_dataloader():
+        assert loader.num_workers == 0  # sliced from memory
+    expected = [read_all(from_files, loader) for loader in from_files.val_dataloader()]
+    for path in tree.rglob("*"):  # nothing is read from the files again
+        if path.is_file():
+            path.unlink()
+    got = [read_all(in_memory, loader) for loader in in_memory.val_dataloader()]
+    for (images, labels), (cached_images, cached_labels) in zip(expected, got, strict=True):
+        assert torch.equal(images, cached_images) and torch.equal(labels, cached_labels)
+
+
+def test_images_too_large_for_the_cache_are_decoded_by_the_workers(tree, caplog):
+    caplog.set_level(logging.INFO)
+    module = folder_module(tree, query_fraction=0.25, decoded_cache_mib=0.01)
+    assert "more than data.decoded_cache_mib=0.01" in caplog.text
+    assert not isinstance(module.splits.database, InMemoryImages)
 
 
 def test_ssdh_train_and_eval_on_a_folder_report_bad_files_in_their_run_folders(tree, tmp_path):
