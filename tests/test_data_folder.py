@@ -11,11 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from PIL import Image
 from torchvision.datasets import ImageFolder
 from writers import class_patterns, encode_image, write_image_folder
 
 from conftest import run_tool
+from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.data.base import Batch
 from ssdh_lightning.data.in_memory import InMemoryImages
@@ -24,6 +27,7 @@ from ssdh_lightning.images import folder_scan as manifests
 from ssdh_lightning.images.skipped import SKIPPED_FILES
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.preprocessing import Preprocessing
+from ssdh_lightning.tasks.train import with_model_input
 
 CATEGORIES = ["cat", "dog", "emu"]
 GOOD_PER_CATEGORY = 8
@@ -329,6 +333,26 @@ def test_images_that_fit_are_decoded_once_into_memory_as_the_workers_decode_them
     got = [read_all(in_memory, loader) for loader in in_memory.val_dataloader()]
     for (images, labels), (cached_images, cached_labels) in zip(expected, got, strict=True):
         assert torch.equal(images, cached_images) and torch.equal(labels, cached_labels)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "image_size", "resize"),
+    [
+        (["model=alexnet"], [227, 227], [256, 256]),  # the paper's AlexNet input
+        (["model=resnet50", "data.resize=[300,300]"], [227, 227], [300, 300]),
+        (["model=vgg16", "data.image_size=[128,128]"], [128, 128], None),  # explicit wins
+        ([], None, None),  # the small CNN: the data module's own (64x64 for image files)
+    ],
+)
+def test_the_input_size_follows_the_model_unless_given(tree, overrides, image_size, resize):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["data=folder", f"data.root={tree}", *overrides])
+    data = with_model_input(cfg.data, cfg.model.backbone.name)
+    assert data.image_size == image_size and data.resize == resize
+    if image_size is None:
+        module = instantiate(data, num_workers=0, manifest_cache=None)
+        module.setup()
+        assert module.preprocessing.image_size == (64, 64) and module.preprocessing.resize is None
 
 
 def test_images_too_large_for_the_cache_are_decoded_by_the_workers(tree, caplog):
