@@ -3,13 +3,15 @@ synthetic index of a million items, searching by codes (BCS) and by uploaded ima
 
     python benchmarks/bench_serve.py --ckpt CHECKPOINT          # 1,000,000 items, 8 clients
     python benchmarks/bench_serve.py --ckpt CHECKPOINT --items 100000 --clients 4 --seconds 5
+    python benchmarks/bench_serve.py --ckpt CHECKPOINT --kinds codes -- settings.max_k=50
 
 The index is bench_index.py's synthetic generator at the checkpoint's code length and feature
 width, with a manifest that names the checkpoint, so the server encodes uploads with it (written
 once to --work). Clients are asyncio tasks of one process, each sending its next request when
-its last is answered. Reported per kind: answers a second, p50 / p95 / p99 latency, failures;
-the server's resident memory (held, and mapped from the index's files); the model's own
-images a second, encoding one image at a time in this process, for the ratio.
+its last is answered. Reported per kind: answers a second, p50 / p95 / p99 latency, failures,
+the CPU time an answer costs the server and the clients (on a shared machine, a steadier figure
+than the rate); the server's resident memory (held, and mapped from the index's files); the
+model's own images a second, encoding one image at a time in this process, for the ratio.
 """
 
 from __future__ import annotations

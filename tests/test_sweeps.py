@@ -66,7 +66,7 @@ def test_an_optuna_sweep_maximises_the_objective_over_its_search_space(tmp_path)
         "-m",
         "sweep=optuna",
         "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.params.model.hash_bits=choice(8,16)",
+        "model.hash_bits=choice(8,16)",
         *SHORT,
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
