@@ -150,6 +150,7 @@ def test_health_summarises_the_served_manifest(server, index, checkpoint):
         "feature_dim": index.feature_dim,
         "format_version": FORMAT_VERSION,
         "class_names": [str(d) for d in range(10)],
+        "label_kind": "class_ids",
         "images_root": index.manifest["images_root"],
         "checkpoint": str(checkpoint.resolve()),
         "refused": None,

@@ -88,6 +88,11 @@ def is_one_hot(lists: list[ImageList]) -> bool:
     return all((images.labels.sum(axis=1) == 1).all() for images in lists)
 
 
+def list_class_names(count: int) -> list[str]:
+    """A list file's classes are its label columns, named by their numbers."""
+    return [str(column) for column in range(count)]
+
+
 def training_labels(images: ImageList, one_hot: bool) -> np.ndarray:
     """Class ids (N,) int64 of a single-label set, or its multi-hot rows (N, classes) uint8."""
     return images.labels.argmax(axis=1).astype(np.int64) if one_hot else images.labels
@@ -152,6 +157,6 @@ class ListFileDataModule(ImageFileDataModule):
             train=files("train_list"),
             query=files("test_list"),
             database=files("database_list"),
-            class_names=[str(index) for index in range(widths["train_list"])],
+            class_names=list_class_names(widths["train_list"]),
             preprocessing=self._preprocessing,
         )

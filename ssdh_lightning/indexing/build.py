@@ -30,7 +30,7 @@ from ssdh_lightning.indexing.encoding import (
     ShardWriter,
     image_loader,
 )
-from ssdh_lightning.indexing.files import FileKey, ImageList, file_keys, scan_images
+from ssdh_lightning.indexing.files import FileKey, ImageList, file_keys, list_images, scan_images
 from ssdh_lightning.indexing.lock import build_lock, is_first_process
 from ssdh_lightning.indexing.shards import Encoded, ShardFolder, work_folder, work_root
 from ssdh_lightning.io import file_sha256
@@ -106,10 +106,15 @@ def build_index(
     num_workers: int = 4,
     trainer_options: dict[str, Any] | None = None,
     report_dir: str | Path | None = None,
+    list_file: str | Path | None = None,
 ) -> Index | None:
     """Encode every image file under ``images`` (any depth; labels from the folders directly
     under it) with the checkpoint's model into the index folder ``out``, or bring that index up
     to date with the folder. Returns the index on the process of global rank 0, None on others.
+
+    ``list_file``: index the images that this list file names instead (``path 0 1 0 ...``,
+    as ``data=list`` reads it; relative to ``images`` or absolute), labelled by its vectors:
+    class ids when every vector is one-hot, multi-hot labels otherwise.
 
     ``trainer_options``: keyword arguments of ``lightning.Trainer`` (``accelerator``,
     ``devices``, ``num_nodes``, ``strategy``, ``precision``, ``enable_progress_bar``, ...).
@@ -120,12 +125,15 @@ def build_index(
     """
     ckpt_path, images, out = Path(ckpt_path), Path(images), Path(out)
     with build_lock(work_root(out), out):
-        return _build(ckpt_path, images, out, batch_size, num_workers, trainer_options, report_dir)
+        files = list_images(images, list_file) if list_file is not None else scan_images(images)
+        options = (batch_size, num_workers, trainer_options, report_dir)
+        return _build(ckpt_path, images, files, out, *options)
 
 
 def _build(
     ckpt_path: Path,
     images: Path,
+    files: ImageList,
     out: Path,
     batch_size: int,
     num_workers: int,
@@ -138,7 +146,7 @@ def _build(
         check_checkpoint(base, ckpt_path, sha256)
         _check_images_root(base, images)
     model = load_module(ckpt_path)
-    plan = plan_build(scan_images(images), base)
+    plan = plan_build(files, base)
     skipped = SkippedFiles(report_dir)
     skipped.add(plan.files.skipped)
     shards = ShardFolder(work_folder(out, sha256))

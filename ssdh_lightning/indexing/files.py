@@ -1,13 +1,24 @@
-"""The image files under a folder, as an index sees them: relative paths, labels, and the size
-and modification time that tell whether a file changed since it was encoded."""
+"""The image files an index holds, as it sees them: relative paths, labels, and the size and
+modification time that tell whether a file changed since it was encoded. The files are every
+image under a folder (labelled by their folders), or those of a list file (labelled by its
+vectors)."""
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 import numpy as np
 
+from ssdh_lightning.data.list_files import (
+    ListFileError,
+    is_one_hot,
+    list_class_names,
+    read_list,
+    training_labels,
+)
 from ssdh_lightning.images.files import IMAGE_EXTENSIONS, Skipped
 from ssdh_lightning.images.folder_scan import scan
 from ssdh_lightning.strings import PackedStrings
@@ -46,8 +57,9 @@ def file_keys(
 @dataclass(frozen=True)
 class ImageList:
     """Files ``root / paths[i]``; ``labels[i]`` indexes ``class_names`` (the folders directly
-    under ``root``), -1 for a file that lies in none. Plain arrays, so that loader workers share
-    them without copying."""
+    under ``root``, or a list file's classes), -1 for a file that lies in none; or, from a
+    multi-label list file, ``labels`` is (N, classes) uint8. Plain arrays, so that loader
+    workers share them without copying."""
 
     root: Path
     class_names: list[str]
@@ -100,4 +112,42 @@ def scan_images(root: str | Path) -> ImageList:
         file_sizes=manifest.sizes,
         file_mtimes_ns=manifest.mtimes_ns,
         skipped=manifest.skipped,
+    )
+
+
+def list_images(root: str | Path, list_file: str | Path) -> ImageList:
+    """The image files of ``list_file`` (``path 0 1 0 ...`` lines, read as ``data=list`` reads
+    them: paths relative to ``root`` or absolute under it), in its order. One-hot vectors give
+    class ids, any other vector multi-hot labels; an empty vector is an unlabelled image."""
+    root, list_file = Path(root), Path(list_file)
+    if not root.is_dir():
+        raise NotADirectoryError(f"images={root} is not a folder; pass the list's image root")
+    list_file = list_file if list_file.is_absolute() else root / list_file
+    if not list_file.is_file():
+        raise FileNotFoundError(
+            f"no list file {list_file}; pass list_file=PATH, relative to images={root} or absolute"
+        )
+    images = read_list(list_file, root, allow_empty=True)
+    paths = [Path(os.path.relpath(path, root)).as_posix() for path in images.paths]
+    outside = [path for path in paths if path.split("/")[0] == ".."]
+    if outside:
+        raise ListFileError(
+            f"{list_file} names {len(outside)} image(s) outside images={root} (e.g. "
+            f"{root / outside[0]}): an index holds only files under its images folder; give "
+            "the folder that holds them all"
+        )
+    repeated = sorted(path for path, times in Counter(paths).items() if times > 1)
+    if repeated:
+        raise ListFileError(
+            f"{list_file} names {len(repeated)} image(s) more than once (e.g. {repeated[0]}); an "
+            "index holds each file once: remove the repeated lines"
+        )
+    stats = [path.stat() for path in images.paths]
+    return ImageList(
+        root=root,
+        class_names=list_class_names(images.labels.shape[1]),
+        paths=PackedStrings.pack(paths),
+        labels=training_labels(images, is_one_hot([images])),
+        file_sizes=np.array([stat.st_size for stat in stats], dtype=np.int64),
+        file_mtimes_ns=np.array([stat.st_mtime_ns for stat in stats], dtype=np.int64),
     )

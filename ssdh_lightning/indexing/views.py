@@ -26,28 +26,59 @@ CAPTION = 28  # pixels under each thumbnail of a contact sheet
 MISSING = (200, 200, 200)
 
 
+def label_fields(index: Index, row: int) -> dict[str, Any]:
+    """What a result or an item says of its classes. Class ids: ``label`` (-1 for none) and
+    ``class_name`` (None for none). Multi-hot: ``label`` and ``class_name`` are None (there is
+    no one class), and ``labels`` and ``class_names`` list every class of the item."""
+    names = index.class_names
+    classes = index.classes_of(row)
+    if index.label_kind == "multi_hot":
+        return {
+            "label": None,
+            "class_name": None,
+            "labels": classes,
+            "class_names": [names[c] for c in classes],
+        }
+    label = int(index.labels[row])
+    return {"label": label, "class_name": names[label] if classes else None}
+
+
 @dataclass(frozen=True)
 class Hit:
     """One result: its rank (from 1), distance, id and position (row) in the index, file and
-    label."""
+    classes (``label_fields``)."""
 
     rank: int
     distance: float
     id: int
     position: int
     path: str
-    label: int
+    label: int | None
     class_name: str | None
+    labels: list[int] | None = None
+    class_names: list[str] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The hit's fields; ``labels`` and ``class_names`` only for a multi-hot index, so that
+        a single-label answer has the fields it always had."""
+        fields = asdict(self)
+        if self.labels is None:
+            del fields["labels"], fields["class_names"]
+        return fields
+
+    def classes_text(self) -> str | None:
+        """Its class names for people, comma-separated; None when it has none."""
+        names = self.class_names if self.labels is not None else [self.class_name]
+        shown = [name for name in names if name is not None]
+        return ", ".join(shown) if shown else None
 
 
 def hits(index: Index, search: ImageSearch) -> list[list[Hit]]:
     """The results of every query, best first."""
-    names = index.class_names
     table = []
     for positions, distances in zip(search.result.indices, search.result.distances, strict=True):
         row = []
         for rank, (position, distance) in enumerate(zip(positions, distances, strict=True), 1):
-            label = int(index.labels[position])
             row.append(
                 Hit(
                     rank=rank,
@@ -55,8 +86,7 @@ def hits(index: Index, search: ImageSearch) -> list[list[Hit]]:
                     id=int(index.ids[position]),
                     position=int(position),
                     path=index.paths[position],
-                    label=label,
-                    class_name=names[label] if 0 <= label < len(names) else None,
+                    **label_fields(index, int(position)),
                 )
             )
         table.append(row)
@@ -88,7 +118,8 @@ def text_report(index: Index, search: ImageSearch) -> str:
             f"{'rank':>4}  {'distance':>9}  {'class':<12}  path",
         ]
         for hit in query_hits:
-            name = printable(hit.class_name) if hit.class_name is not None else "-"
+            classes = hit.classes_text()
+            name = printable(classes) if classes is not None else "-"
             path = printable(hit.path)
             lines.append(f"{hit.rank:>4}  {_distance(hit.distance):>9}  {name:<12}  {path}")
     return "\n".join(lines)
@@ -108,7 +139,7 @@ def json_report(index: Index, search: ImageSearch) -> dict[str, Any]:
         "queries": [
             {
                 "query": str(query),
-                "results": [asdict(hit) for hit in query_hits],
+                "results": [hit.as_json() for hit in query_hits],
                 **({"hds_pool_size": int(pool_sizes[a])} if pool_sizes is not None else {}),
             }
             for a, (query, query_hits) in enumerate(
@@ -181,7 +212,8 @@ figure:first-child img {{ outline: 3px solid #1f77b4; }}
 
 
 def _caption(hit: Hit) -> str:
-    name = f" [{hit.class_name}]" if hit.class_name is not None else ""
+    classes = hit.classes_text()
+    name = f" [{classes}]" if classes is not None else ""
     return f"{hit.rank}: {_distance(hit.distance)}{name}"
 
 

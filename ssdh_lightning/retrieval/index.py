@@ -3,11 +3,13 @@
 On disk, a folder::
 
     manifest.json                   format version, generation, hash_bits, feature_dim, count,
-                                    next_id, the builder's metadata, and for every array its
-                                    file, dtype, shape and sha256
+                                    next_id, label_kind, the builder's metadata (class_names,
+                                    ...), and for every array its file, dtype, shape and sha256
     codes.<generation>.npy          (count, ceil(hash_bits / 8)) uint8, numpy.packbits order
     features.<generation>.npy       (count, feature_dim) float16
-    labels.<generation>.npy         (count,) int64, -1 for an unlabelled item
+    labels.<generation>.npy         label_kind "class_ids": (count,) int64, an index into
+                                    class_names, -1 for an unlabelled item; "multi_hot":
+                                    (count, len(class_names)) uint8, 1 for each class of an item
     ids.<generation>.npy            (count,) int64, the items' ids, ascending (below)
     paths_buffer.<generation>.npy   the items' relative paths, as ``PackedStrings``: UTF-8 bytes
     paths_offsets.<generation>.npy  and (count + 1,) int64 offsets
@@ -70,9 +72,14 @@ RESERVED_KEYS = (
     "feature_dim",
     "count",
     "next_id",
+    "label_kind",
     "arrays",
 )
 ADDED_IN_VERSION_2 = ("next_id", "ids")
+# Optional in every version: a manifest without one holds class ids, as format 1 and the first
+# indexes of format 2 did.
+OPTIONAL_KEYS = ("label_kind",)
+LABEL_KINDS = ("class_ids", "multi_hot")
 BACKENDS = ("engine", "faiss")
 ARRAY_FILE = re.compile(rf"^({'|'.join(ARRAY_DTYPES)})\.\d{{6,}}\.npy$")
 TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")  # left by an atomic write that was interrupted
@@ -107,22 +114,64 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}, the newest this ssdh-lightning reads; upgrade ssdh-lightning "
             "(pip install --upgrade ssdh-lightning, or pull and reinstall the repository)"
         )
-    missing = [key for key in RESERVED_KEYS if key not in manifest]
+    missing = [key for key in RESERVED_KEYS if key not in manifest and key not in OPTIONAL_KEYS]
     missing += [name for name in ARRAY_DTYPES if name not in manifest.get("arrays", {})]
     if version < 2:
         missing = [name for name in missing if name not in ADDED_IN_VERSION_2]
     if missing:
         raise _damaged(folder, f"{path} lacks {', '.join(missing)}")
+    _check_label_kind(folder, manifest)
     return manifest
+
+
+def label_kind(manifest: dict[str, Any]) -> str:
+    return manifest.get("label_kind", "class_ids")
+
+
+def _check_label_kind(folder: Path, manifest: dict[str, Any]) -> None:
+    """The label kind is known, and multi-hot labels have one column per class name."""
+    kind = label_kind(manifest)
+    if kind not in LABEL_KINDS:
+        raise _damaged(folder, f"its label_kind is {kind!r}, not one of {LABEL_KINDS}")
+    if kind != "multi_hot":
+        return
+    names = manifest.get("class_names")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise _damaged(
+            folder, "its labels are multi-hot, but its class_names are not a list of names"
+        )
+    shape = manifest["arrays"]["labels"].get("shape")
+    if shape != [manifest["count"], len(names)]:
+        raise _damaged(
+            folder,
+            f"its multi-hot labels are recorded as {shape}, but {manifest['count']} items of "
+            f"{len(names)} classes (class_names) need [{manifest['count']}, {len(names)}]",
+        )
+
+
+def _check_label_values(folder: Path, manifest: dict[str, Any], labels: np.ndarray) -> None:
+    if label_kind(manifest) == "multi_hot" and labels.size and labels.max() > 1:
+        rows = np.flatnonzero((labels > 1).any(axis=1))
+        raise _damaged(
+            folder,
+            f"its multi-hot labels hold values other than 0 and 1 ({rows.size} items, the first "
+            f"item {int(rows[0])})",
+        )
+
+
+def array_dtype(name: str, kind: str) -> np.dtype:
+    """The dtype of the array ``name`` in an index of labels of ``kind``."""
+    return np.dtype(np.uint8 if name == "labels" and kind == "multi_hot" else ARRAY_DTYPES[name])
 
 
 def _expected_shapes(manifest: dict[str, Any]) -> dict[str, tuple[int, ...] | None]:
     """The shape of every array that the manifest's counts imply (None: not implied)."""
     count = manifest["count"]
+    multi_hot = label_kind(manifest) == "multi_hot"
     return {
         "codes": (count, (manifest["hash_bits"] + 7) // 8),
         "features": (count, manifest["feature_dim"]),
-        "labels": (count,),
+        "labels": (count, len(manifest["class_names"])) if multi_hot else (count,),
         "ids": (count,),
         "paths_buffer": None,
         "paths_offsets": (count + 1,),
@@ -145,11 +194,12 @@ def _open_array(folder: Path, name: str, manifest: dict[str, Any]) -> np.ndarray
     except (ValueError, OSError, EOFError) as error:
         raise _damaged(folder, f"index file {path} cannot be read ({error})") from None
     expected = _expected_shapes(manifest)[name] or tuple(record.get("shape", ()))
-    if array.dtype != ARRAY_DTYPES[name] or array.shape != expected:
+    dtype = array_dtype(name, label_kind(manifest))
+    if array.dtype != dtype or array.shape != expected:
         raise _damaged(
             folder,
-            f"index file {path} holds {array.dtype} {array.shape}, but the manifest says "
-            f"{np.dtype(ARRAY_DTYPES[name])} {expected}",
+            f"index file {path} holds {array.dtype} {array.shape}, but the manifest "
+            f"(label_kind {label_kind(manifest)!r}) says {dtype} {expected}",
         )
     size, needed = path.stat().st_size, array.offset + array.nbytes
     if size != needed:
@@ -290,6 +340,7 @@ class Index:
             arrays["ids"] = np.arange(manifest["count"], dtype=np.int64)
             manifest = {**manifest, "next_id": manifest["count"]}
         _check_ids(folder, arrays["ids"], manifest["next_id"])
+        _check_label_values(folder, manifest, arrays["labels"])
         if verify:
             _check_finite(folder, arrays["features"])
         paths = PackedStrings(arrays["paths_buffer"], arrays["paths_offsets"])
@@ -340,6 +391,18 @@ class Index:
     @property
     def class_names(self) -> list[str]:
         return self.manifest.get("class_names", [])
+
+    @property
+    def label_kind(self) -> str:
+        """``"class_ids"``: ``labels`` (count,), or ``"multi_hot"``: (count, classes)."""
+        return label_kind(self.manifest)
+
+    def classes_of(self, row: int) -> list[int]:
+        """The classes of the item at ``row``: none, one, or (multi-hot) any number."""
+        if self.label_kind == "multi_hot":
+            return np.flatnonzero(self.labels[row]).tolist()
+        label = int(self.labels[row])
+        return [label] if 0 <= label < len(self.class_names) else []
 
     def search(
         self,

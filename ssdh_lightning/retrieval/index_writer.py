@@ -25,6 +25,7 @@ from ssdh_lightning.retrieval.index import (
     RESERVED_KEYS,
     TEMPORARY_FILE,
     Index,
+    array_dtype,
     array_file,
     check_index_folder,
     read_manifest,
@@ -104,6 +105,9 @@ class IndexWriter:
         """Write the small arrays, then the manifest that makes this generation the index;
         remove the files of earlier generations. Returns the index, loaded back and checked.
 
+        ``labels``: class ids (count,), -1 for none, or multi-hot rows (count, classes) of 0/1,
+        one column per name of ``metadata["class_names"]``.
+
         ``ids``: the items' ids, ascending: the previous generation's ids of the items it keeps,
         then ids from ``next_id`` up for new items; default: every item is new."""
         clash = sorted(set(metadata) & set(RESERVED_KEYS))
@@ -117,6 +121,7 @@ class IndexWriter:
                 "ids must ascend strictly from 0 or more: the kept items' previous ids in their "
                 "previous order, then new ids from IndexWriter.next_id"
             )
+        kind = _label_kind(labels, metadata)
         small = {
             "labels": labels,
             "ids": ids,
@@ -130,7 +135,7 @@ class IndexWriter:
             rows = len(array) - (name == "paths_offsets")
             if name != "paths_buffer" and rows != self.count:
                 raise ValueError(f"{name} describes {rows} items, but the index holds {self.count}")
-            array = np.ascontiguousarray(array, dtype=ARRAY_DTYPES[name])
+            array = np.ascontiguousarray(array, dtype=array_dtype(name, kind))
             atomic_write(self._path(name), lambda stream, array=array: np.save(stream, array))
             shapes[name] = array.shape
         self.codes.flush()
@@ -147,17 +152,18 @@ class IndexWriter:
             "feature_dim": self.feature_dim,
             "count": self.count,
             "next_id": max(self.next_id, int(ids[-1]) + 1),
-            "arrays": {name: self._record(name, shapes[name]) for name in ARRAY_DTYPES},
+            "label_kind": kind,
+            "arrays": {name: self._record(name, shapes[name], kind) for name in ARRAY_DTYPES},
         }
         write_json(self.folder / MANIFEST_FILE, manifest)
         self._remove_unreferenced(manifest)
         return Index.load(self.folder)
 
-    def _record(self, name: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    def _record(self, name: str, shape: tuple[int, ...], kind: str) -> dict[str, Any]:
         path = self._path(name)
         return {
             "file": path.name,
-            "dtype": np.dtype(ARRAY_DTYPES[name]).name,
+            "dtype": array_dtype(name, kind).name,
             "shape": list(shape),
             "sha256": file_sha256(path),
         }
@@ -168,3 +174,19 @@ class IndexWriter:
             stale = ARRAY_FILE.match(entry.name) and entry.name not in referenced
             if stale or TEMPORARY_FILE.match(entry.name):
                 entry.unlink(missing_ok=True)
+
+
+def _label_kind(labels: np.ndarray, metadata: dict[str, Any]) -> str:
+    """``"class_ids"`` for labels (count,), ``"multi_hot"`` for 0/1 rows, one per class name."""
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        return "class_ids"
+    names = metadata.get("class_names", [])
+    if labels.ndim != 2 or labels.shape[1] != len(names) or not names:
+        raise ValueError(
+            f"labels of shape {labels.shape} are neither class ids (count,) nor multi-hot rows "
+            f"(count, classes) of the {len(names)} metadata['class_names']"
+        )
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        raise ValueError("multi-hot labels must be 0 or 1, one column per class")
+    return "multi_hot"

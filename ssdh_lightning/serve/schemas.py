@@ -16,8 +16,14 @@ class Hit(BaseModel):
     id: int = Field(description="the item's id, the same in every generation (GET /api/items/{id})")
     position: int = Field(description="its row in the served generation")
     path: str = Field(description="relative to the index's images_root")
-    label: int = Field(description="index into class_names; -1 without a class")
-    class_name: str | None
+    label: int | None = Field(
+        description="index into class_names; -1 without a class; null in a multi-hot index"
+    )
+    class_name: str | None = Field(description="null without a class or in a multi-hot index")
+    labels: list[int] | None = Field(
+        None, description="multi-hot index only: every class of the item, indexes into class_names"
+    )
+    class_names: list[str] | None = Field(None, description="multi-hot index only: their names")
 
 
 class QueryResults(BaseModel):
@@ -49,8 +55,10 @@ class CodesQuery(BaseModel):
 class Item(BaseModel):
     id: int = Field(description="the same in every generation while its file is unchanged")
     path: str
-    label: int
+    label: int | None = Field(description="as in a search result")
     class_name: str | None
+    labels: list[int] | None = Field(None, description="multi-hot index only, as in a result")
+    class_names: list[str] | None = Field(None, description="multi-hot index only")
     thumbnail: str = Field(description="the URL of its thumbnail")
 
 
@@ -69,6 +77,9 @@ class Health(BaseModel):
     feature_dim: int
     format_version: int
     class_names: list[str]
+    label_kind: Literal["class_ids", "multi_hot"] = Field(
+        description="class_ids: one class an item (label); multi_hot: any number (labels)"
+    )
     images_root: str | None
     checkpoint: str | None = Field(description="the model that encodes uploads; null: none")
     refused: str | None = Field(description="why the last new generation was not served")

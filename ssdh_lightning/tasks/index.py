@@ -13,7 +13,8 @@ from ssdh_lightning.retrieval.index import Index
 
 
 def index(cfg: DictConfig) -> Index | None:
-    """Build or update the index ``cfg.out`` of the folder ``cfg.images``. Interrupted
+    """Build or update the index ``cfg.out`` of the folder ``cfg.images`` (or of the images of
+    its list file ``cfg.list_file``). Interrupted
     (Ctrl-C), it says how to resume before the interruption goes on."""
     try:
         built = build_index(
@@ -24,6 +25,7 @@ def index(cfg: DictConfig) -> Index | None:
             num_workers=cfg.num_workers,
             trainer_options=OmegaConf.to_container(cfg.trainer, resolve=True),
             report_dir=cfg.output_dir,
+            list_file=cfg.list_file,
         )
     except KeyboardInterrupt:
         print(
@@ -34,5 +36,8 @@ def index(cfg: DictConfig) -> Index | None:
         )
         raise
     if built is not None:
-        print(f"{built!r}: {len(built.class_names)} classes, generation {built.generation}")
+        kind = "multi-hot labels" if built.label_kind == "multi_hot" else "class ids"
+        print(
+            f"{built!r}: {len(built.class_names)} classes ({kind}), generation {built.generation}"
+        )
     return built

@@ -23,6 +23,7 @@ def health(served: Served, settings: Settings) -> Health:
         feature_dim=index.feature_dim,
         format_version=manifest["format_version"],
         class_names=index.class_names,
+        label_kind=index.label_kind,
         images_root=str(served.images_root) if served.images_root is not None else None,
         checkpoint=str(served.checkpoint) if served.checkpoint is not None else None,
         refused=served.refused,

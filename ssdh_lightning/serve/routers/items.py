@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from ssdh_lightning.indexing.files import resolve_under
-from ssdh_lightning.indexing.views import _png, _thumbnail
+from ssdh_lightning.indexing.views import _png, _thumbnail, label_fields
 from ssdh_lightning.retrieval import Index
 from ssdh_lightning.serve.dependencies import Served, item_row
 from ssdh_lightning.serve.schemas import Item, Items
@@ -18,19 +18,16 @@ router = APIRouter(prefix="/api/items", tags=["items"])
 
 
 def _item(index: Index, row: int) -> Item:
-    label = int(index.labels[row])
-    names = index.class_names
     item_id = int(index.ids[row])
     return Item(
         id=item_id,
         path=index.paths[row],
-        label=label,
-        class_name=names[label] if 0 <= label < len(names) else None,
+        **label_fields(index, row),
         thumbnail=f"/api/items/{item_id}/thumbnail",
     )
 
 
-@router.get("", response_model=Items)
+@router.get("", response_model=Items, response_model_exclude_unset=True)
 def list_items(
     served: Served,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -42,7 +39,12 @@ def list_items(
     return Items(count=len(index), offset=offset, items=[_item(index, row) for row in rows])
 
 
-@router.get("/{item_id}", response_model=Item, responses={404: {"description": "no such item"}})
+@router.get(
+    "/{item_id}",
+    response_model=Item,
+    response_model_exclude_unset=True,  # labels and class_names only for a multi-hot index
+    responses={404: {"description": "no such item"}},
+)
 def get_item(item_id: int, served: Served) -> Item:
     index = served.current.index
     return _item(index, item_row(index, item_id))

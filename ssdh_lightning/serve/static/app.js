@@ -41,12 +41,18 @@ function chosenModes() {
   return [...document.querySelectorAll("input[name=mode]:checked")].map((box) => box.value);
 }
 
+// a multi-hot index names every class of a hit (class_names), a single-label one its class_name
+function classesText(hit) {
+  const names = hit.class_names ?? (hit.class_name === null ? [] : [hit.class_name]);
+  return names.length === 0 ? "" : ` [${names.join(", ")}]`;
+}
+
 function showColumn(mode, found, query) {
   const hits = found.queries[0].results.map((hit) =>
     figure(
       `/api/items/${hit.id}/thumbnail`,
       `${hit.rank}: ${formatDistance(hit.distance)}` +
-        (hit.class_name === null ? "" : ` [${hit.class_name}]`) + ` ${hit.path}`,
+        classesText(hit) + ` ${hit.path}`,
       { rank: hit.rank, path: hit.path },
     ),
   );
