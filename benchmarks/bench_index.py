@@ -33,7 +33,7 @@ from common import print_table, timed
 from PIL import Image
 from sklearn.datasets import load_digits
 from synthetic import clustered_codes, clustered_features
-from writers import encode_image
+from writers import digit_multi_hot, encode_image, write_list_file
 
 from ssdh_lightning.indexing import build_index, encode_queries, query_model
 from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes, search
@@ -279,10 +279,23 @@ def main() -> None:
     digits.add_argument("--count", type=int, default=1797)
     digits.add_argument("--size", type=int, default=8, help="pixels")
     digits.add_argument("--extension", default=".png")
+    digits.add_argument(
+        "--multi-hot-list",
+        metavar="NAME",
+        help="also write FOLDER/NAME, a list file of every image with three multi-hot classes "
+        "(d < 5, d even, d divisible by 3), for ssdh-index list_file=NAME",
+    )
     args = parser.parse_args()
     if args.command == "digits":
         written = write_digits(args.folder, args.count, args.size, args.extension)
         print(f"wrote {len(written)} images under {args.folder}")
+        if args.multi_hot_list:
+            names = [path.relative_to(args.folder).as_posix() for path in written]
+            digits = [int(path.parent.name) for path in written]
+            listed = write_list_file(
+                args.folder / args.multi_hot_list, names, digit_multi_hot(digits)
+            )
+            print(f"wrote {listed}, which lists them with multi-hot labels of 3 classes")
         return
     if args.command == "synthetic":
         rows = run_synthetic(args.work, args.items, args.bits, args.feature_dim, args.queries)

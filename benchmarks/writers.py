@@ -123,3 +123,17 @@ def write_repeated_files(
         folder.mkdir(parents=True, exist_ok=True)
         for number in range(per_class):
             (folder / f"{number:07d}{extension}").write_bytes(content)
+
+
+def digit_multi_hot(digits: np.ndarray) -> np.ndarray:
+    """Three overlapping classes of the digits d, uint8 (N, 3): d < 5, d even, d divisible by
+    3. A 7 has none, a 6 two, a 0 all three: a small multi-label set with every case."""
+    digits = np.asarray(digits)
+    return np.stack([digits < 5, digits % 2 == 0, digits % 3 == 0], axis=1).astype(np.uint8)
+
+
+def write_list_file(path: Path, names: list[str], labels: np.ndarray) -> Path:
+    """A list file as the field writes them (HashNet, DeepHash-pytorch): ``name 0 1 0`` lines."""
+    rows = [f"{name} {' '.join(map(str, row))}" for name, row in zip(names, labels, strict=True)]
+    Path(path).write_text("\n".join(rows) + "\n")
+    return Path(path)

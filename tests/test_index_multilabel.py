@@ -15,6 +15,7 @@ import pytest
 from test_index_safety import rewrite_array
 from test_indexing import DIGITS, build, write_digits
 from test_serve import Server, reference_bcs
+from writers import digit_multi_hot, write_list_file
 
 from conftest import run_tool
 from ssdh_lightning.data.list_files import ListFileError
@@ -30,18 +31,13 @@ SINGLE_LABEL_FIELDS = {"rank", "distance", "id", "position", "path", "label", "c
 
 
 def multi_hot(numbers) -> np.ndarray:
-    """Three classes of a digit d: d < 5, d even, d divisible by 3. A 7 has none, a 6 two, a 0
-    all three."""
-    digits = DIGITS.target[list(numbers)]
-    return np.stack([digits < 5, digits % 2 == 0, digits % 3 == 0], axis=1).astype(np.uint8)
+    return digit_multi_hot(DIGITS.target[list(numbers)])
 
 
 def write_list(path: Path, root: Path, images: list[Path], labels: np.ndarray) -> Path:
-    """``path 0 1 0`` lines, paths relative to ``root``; the last one absolute (also allowed)."""
+    """A list file of ``images``, relative to ``root`` but the last one, absolute (allowed)."""
     names = [str(image.relative_to(root)) for image in images[:-1]] + [str(images[-1])]
-    lines = [f"{name} {' '.join(map(str, row))}" for name, row in zip(names, labels, strict=True)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_list_file(path, names, labels)
 
 
 @pytest.fixture(scope="module")

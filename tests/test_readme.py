@@ -67,3 +67,16 @@ def test_readme_index_commands_work_as_written(tmp_path):
     assert len(report["queries"]) == len(list((outputs / "digit_images" / "3").iterdir()))
     assert (outputs / "results.html").is_file() and (outputs / "results.png").is_file()
     assert (outputs / "digits.index" / "manifest.json").is_file()
+
+
+@pytest.mark.slow
+def test_readme_multi_hot_index_commands_work_as_written(tmp_path):
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
+    commands = readme_commands("index") + readme_commands("index_list")
+    report = json.loads(run_as_written(commands, tmp_path).stdout)  # the last asks for JSON
+    manifest = json.loads(
+        (tmp_path / "outputs" / "digits_multi_hot.index" / "manifest.json").read_text()
+    )
+    assert manifest["label_kind"] == "multi_hot" and manifest["class_names"] == ["0", "1", "2"]
+    first = report["queries"][0]["results"][0]
+    assert first["path"] == "6/00006.png" and first["class_names"] == ["1", "2"]
