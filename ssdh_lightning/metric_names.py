@@ -28,6 +28,16 @@ def precision_at(method: str, k: int | str) -> str:
     return f"{method}/precision@{k}"
 
 
+# Figures of a Hamming ranking over the orders inside its ties (PROTOCOL.md): the expectation
+# over uniformly random orders, and the best and worst any order gives.
+TIE_AVG, TIE_BEST, TIE_WORST = "tie_avg", "tie_best", "tie_worst"
+
+
+def tie_figure(key: str, figure: str) -> str:
+    """``bcs/map@1000``, ``tie_avg`` -> ``bcs/map@1000_tie_avg``."""
+    return f"{key}_{figure}"
+
+
 def ndcg_at(method: str, k: int | str) -> str:
     """``bcs/ndcg@100``: NDCG@k of multi-label data, gain = labels shared with the query."""
     return f"{method}/ndcg@{k}"
