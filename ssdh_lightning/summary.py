@@ -26,11 +26,12 @@ def metrics_table(metrics: dict[str, float]) -> str:
 def _table(metrics: dict[str, float], columns: list[str]) -> list[str]:
     methods = [m for m in METHODS if any(f"{m}/{c}" in metrics for c in columns)]
     width = max([len(c) for c in columns] + [7])
-    lines = [" " * 8 + "".join(f"{c:>{width + 1}}" for c in columns)]
+    names = max([len(m) for m in methods] + [8])  # itq_cca_initial
+    lines = [" " * names + "".join(f"{c:>{width + 1}}" for c in columns)]
     for method in methods:
         cells = []
         for name in columns:
             value = metrics.get(f"{method}/{name}")
             cells.append(f"{'-' if value is None else f'{value:.4f}':>{width + 1}}")
-        lines.append(f"{method:<8}" + "".join(cells))
+        lines.append(f"{method:<{names}}" + "".join(cells))
     return lines
