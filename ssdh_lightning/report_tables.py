@@ -31,7 +31,10 @@ ROW_NAMES = {
     "mlh": "MLH",
     "sdh": "SDH",
 }
-ROW_NAMES |= {metric_names.on_initial(m): ROW_NAMES[m] for m in metric_names.HASHING_BASELINES}
+ROW_NAMES |= {
+    metric_names.on_initial(m): f"{ROW_NAMES[m]} (initial features)"
+    for m in metric_names.HASHING_BASELINES
+}
 ROW_NAMES[metric_names.INITIAL] = "ES, features before fine-tuning"
 # What each baseline was fit on (the baselines' own docstrings, ssdh_lightning/baselines/), of
 # the database features a row used: fine-tuned, or before fine-tuning (the ``*_initial`` rows).
