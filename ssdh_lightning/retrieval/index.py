@@ -34,11 +34,17 @@ from ssdh_lightning.io import (
     file_sha256,
     read_json,
 )
+from ssdh_lightning.retrieval.backends import check_backend
+from ssdh_lightning.retrieval.backends.faiss_binary import (
+    BACKEND_FILE,
+    FaissBackend,
+    flat_backend,
+    load_faiss_backend,
+)
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
-from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
+from ssdh_lightning.retrieval.codes import PackedCodes
 from ssdh_lightning.retrieval.euclidean import squared_norms
 from ssdh_lightning.retrieval.search import SearchResult, search
-from ssdh_lightning.retrieval.settings import check_k
 from ssdh_lightning.strings import PackedStrings, first_unsafe_path
 
 FORMAT_VERSION = 1
@@ -55,7 +61,6 @@ ARRAY_DTYPES = {
 # Checksummed at every load; the features (gigabytes for a million items) only on request.
 LARGE_ARRAYS = ("features",)
 RESERVED_KEYS = ("format_version", "generation", "hash_bits", "feature_dim", "count", "arrays")
-BACKENDS = ("engine", "faiss")
 ARRAY_FILE = re.compile(rf"^({'|'.join(ARRAY_DTYPES)})\.\d{{6,}}\.npy$")
 TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")  # left by an atomic write that was interrupted
 
@@ -185,7 +190,9 @@ def _check_paths(folder: Path, paths: PackedStrings) -> None:
 
 
 def is_own_file(name: str) -> bool:
-    return name == MANIFEST_FILE or bool(ARRAY_FILE.match(name) or TEMPORARY_FILE.match(name))
+    return name == MANIFEST_FILE or any(
+        pattern.match(name) for pattern in (ARRAY_FILE, BACKEND_FILE, TEMPORARY_FILE)
+    )
 
 
 def check_index_folder(folder: Path) -> None:
@@ -199,13 +206,6 @@ def check_index_folder(folder: Path) -> None:
             f"{folder} holds files that are not an index's ({shown}); give the index a new or "
             "empty folder"
         )
-
-
-def check_backend(backend: str, mode: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "faiss" and mode != "bcs":
-        raise ValueError(f"backend='faiss' serves mode='bcs' only; {mode!r} runs on the engine")
 
 
 def existing_index(folder: str | Path) -> Index | None:
@@ -305,18 +305,27 @@ class Index:
         hds_threshold: int | None = None,
         hds_pool_size: int | None = None,
         backend: str = "engine",
+        nflip: int | None = None,
+        nprobe: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
     ) -> SearchResult:
         """The ``k`` nearest items of each query, as ``retrieval.search`` ranks them (PROTOCOL.md):
         BCS by Hamming distance of ``query`` codes, ES by Euclidean distance of
         ``query_features``, HDS by both. Ties go to the lower position in the index.
 
-        ``backend="faiss"`` runs BCS through FAISS's ``IndexBinaryFlat`` (the faiss-cpu package):
-        the same distances, but FAISS orders items of equal distance its own way.
+        ``backend`` answers BCS and HDS's Hamming part (``retrieval.backends``): ``"engine"``,
+        the exact scan (the reference); ``"faiss"``, FAISS's exact ``IndexBinaryFlat`` (built in
+        memory at its first search); ``"multihash"`` and ``"ivf"``, FAISS's sub-linear indexes
+        saved beside the index by ``ssdh-index backends=[...]``, searched with the ``nflip`` /
+        ``nprobe`` they were built with unless given here. FAISS orders items of equal distance
+        its own way, and the sub-linear ones may miss neighbours (-1 pads what they do not find).
         """
         check_backend(backend, mode)
-        if backend == "faiss":
-            return self._faiss_search(query, k)
+        hamming_backend = None
+        if backend != "engine":
+            hamming_backend = self.hamming_backend(backend).tuned(nflip=nflip, nprobe=nprobe)
+        elif nflip is not None or nprobe is not None:
+            raise ValueError("nflip and nprobe set backend='multihash' and backend='ivf' only")
         return search(
             query,
             self.codes,
@@ -328,31 +337,23 @@ class Index:
             hds_pool_size=hds_pool_size,
             database_norms=self.feature_norms if mode == "es" else None,
             memory_budget=memory_budget,
+            hamming_backend=hamming_backend,
         )
+
+    def hamming_backend(self, name: str) -> FaissBackend:
+        """The backend ``name`` of this index, loaded (and checked) once and kept."""
+        loaded = self._hamming_backends
+        if name not in loaded:
+            loaded[name] = (
+                flat_backend(self.codes) if name == "faiss" else load_faiss_backend(self, name)
+            )
+        return loaded[name]
+
+    @cached_property
+    def _hamming_backends(self) -> dict[str, FaissBackend]:
+        return {}
 
     @cached_property
     def feature_norms(self) -> np.ndarray:
         """|x|^2 of every item's features, computed on the first ES search and kept."""
         return squared_norms(self.features, DEFAULT_MEMORY_BUDGET).numpy()
-
-    @cached_property
-    def _faiss_index(self):
-        try:
-            import faiss
-        except ImportError:
-            raise ImportError(
-                "backend='faiss' needs FAISS: pip install faiss-cpu (it comes with the dev "
-                "extra, pip install -e '.[dev]'), or search with backend='engine'"
-            ) from None
-        index = faiss.IndexBinaryFlat(self.codes.bytes.shape[1] * 8)  # the padding bits are 0
-        index.add(np.ascontiguousarray(self.codes.bytes))
-        return index
-
-    def _faiss_search(self, query, k: int) -> SearchResult:
-        check_k(k)
-        query = pack_codes(query)
-        check_pair(query, self.codes)
-        distances, indices = self._faiss_index.search(
-            np.ascontiguousarray(query.bytes), min(int(k), len(self))
-        )
-        return SearchResult(indices.astype(np.int64), distances.astype(np.int32))

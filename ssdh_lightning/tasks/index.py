@@ -5,16 +5,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning.indexing.build import build_index
 from ssdh_lightning.indexing.shards import work_root
+from ssdh_lightning.retrieval.backends.faiss_binary import SAVED_KINDS, build_faiss_backend
 from ssdh_lightning.retrieval.index import Index
 
 
 def index(cfg: DictConfig) -> Index | None:
-    """Build or update the index ``cfg.out`` of the folder ``cfg.images``. Interrupted
-    (Ctrl-C), it says how to resume before the interruption goes on."""
+    """Build or update the index ``cfg.out`` of the folder ``cfg.images``, and the FAISS
+    backends ``cfg.backends`` beside it. Interrupted (Ctrl-C), it says how to resume before the
+    interruption goes on."""
+    backends = list(cfg.get("backends") or [])
+    unknown = [name for name in backends if name not in SAVED_KINDS]
+    if unknown:  # before the images are encoded
+        raise ValueError(f"backends lists {unknown}; the backends to build are {SAVED_KINDS}")
     try:
         built = build_index(
             cfg.ckpt_path,
@@ -35,4 +42,7 @@ def index(cfg: DictConfig) -> Index | None:
         raise
     if built is not None:
         print(f"{built!r}: {len(built.class_names)} classes, generation {built.generation}")
+        for name in backends:
+            path = build_faiss_backend(built, name, instantiate(cfg[name]))
+            print(f"backend {name}: {path}")
     return built
