@@ -185,7 +185,9 @@ def test_bad_backend_settings_are_refused_with_the_fix(tmp_path):
     build_faiss_backend(index, "multihash", MultiHashSettings(tables=4))
     with pytest.raises(ValueError, match="nprobe sets backend='ivf', not backend='multihash'"):
         index.search(index.codes[:1], 3, backend="multihash", nprobe=3)
-    with pytest.raises(ValueError, match="nflip and nprobe set backend='multihash'"):
+    with pytest.raises(
+        ValueError, match="nflip and nprobe set backend='multihash' and backend='ivf', not 'engine'"
+    ):
         index.search(index.codes[:1], 3, nflip=3)
     with pytest.raises(ValueError, match="mode='es' ranks features only"):
         index.search(None, 3, "es", query_features=np.zeros((1, DIM)), backend="multihash")
@@ -218,3 +220,11 @@ def test_index_builds_the_backends_and_search_uses_them(trained_run, tmp_path):
         *search, "mode=hds", "hds_threshold=8", "backend=ivf", "nprobe=4", cwd=tmp_path
     )
     assert json.loads(result.stdout)["queries"][0]["results"][0]["path"] == "3/0003.png"
+
+
+def test_serve_settings_take_a_backend():
+    from ssdh_lightning.serve import ServeSettings
+
+    assert ServeSettings(backend="multihash").backend == "multihash"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ServeSettings(backend="annoy")

@@ -34,10 +34,8 @@ from ssdh_lightning.io import (
     file_sha256,
     read_json,
 )
-from ssdh_lightning.retrieval.backends import check_backend
+from ssdh_lightning.retrieval.backends import BACKEND_FILE, HammingBackend, check_backend
 from ssdh_lightning.retrieval.backends.faiss_binary import (
-    BACKEND_FILE,
-    FaissBackend,
     flat_backend,
     load_faiss_backend,
 )
@@ -317,15 +315,20 @@ class Index:
         the exact scan (the reference); ``"faiss"``, FAISS's exact ``IndexBinaryFlat`` (built in
         memory at its first search); ``"multihash"`` and ``"ivf"``, FAISS's sub-linear indexes
         saved beside the index by ``ssdh-index backends=[...]``, searched with the ``nflip`` /
-        ``nprobe`` they were built with unless given here. FAISS orders items of equal distance
-        its own way, and the sub-linear ones may miss neighbours (-1 pads what they do not find).
+        ``nprobe`` they were built with unless given here; ``"milvus"``, the Milvus collections
+        the index was exported to (HDS fetches the pool's features from there). They order items
+        of equal distance their own way, and the sub-linear ones may miss neighbours (-1 pads
+        what they do not find).
         """
         check_backend(backend, mode)
-        hamming_backend = None
-        if backend != "engine":
-            hamming_backend = self.hamming_backend(backend).tuned(nflip=nflip, nprobe=nprobe)
-        elif nflip is not None or nprobe is not None:
-            raise ValueError("nflip and nprobe set backend='multihash' and backend='ivf' only")
+        tuning = nflip is not None or nprobe is not None
+        if tuning and backend not in ("multihash", "ivf"):
+            raise ValueError(
+                f"nflip and nprobe set backend='multihash' and backend='ivf', not {backend!r}"
+            )
+        hamming_backend = None if backend == "engine" else self.hamming_backend(backend)
+        if tuning:
+            hamming_backend = hamming_backend.tuned(nflip=nflip, nprobe=nprobe)
         return search(
             query,
             self.codes,
@@ -340,17 +343,24 @@ class Index:
             hamming_backend=hamming_backend,
         )
 
-    def hamming_backend(self, name: str) -> FaissBackend:
+    def hamming_backend(self, name: str) -> HammingBackend:
         """The backend ``name`` of this index, loaded (and checked) once and kept."""
         loaded = self._hamming_backends
         if name not in loaded:
-            loaded[name] = (
-                flat_backend(self.codes) if name == "faiss" else load_faiss_backend(self, name)
-            )
+            loaded[name] = self._load_backend(name)
         return loaded[name]
 
+    def _load_backend(self, name: str) -> HammingBackend:
+        if name == "faiss":
+            return flat_backend(self.codes)
+        if name == "milvus":
+            from ssdh_lightning.retrieval.backends.milvus import MilvusBackend
+
+            return MilvusBackend(self)
+        return load_faiss_backend(self, name)
+
     @cached_property
-    def _hamming_backends(self) -> dict[str, FaissBackend]:
+    def _hamming_backends(self) -> dict[str, HammingBackend]:
         return {}
 
     @cached_property

@@ -17,7 +17,7 @@ from ssdh_lightning.io import (
     no_space_error,
     write_json,
 )
-from ssdh_lightning.retrieval.backends.faiss_binary import BACKEND_FILE
+from ssdh_lightning.retrieval.backends import BACKEND_FILE
 from ssdh_lightning.retrieval.index import (
     ARRAY_DTYPES,
     ARRAY_FILE,

@@ -172,6 +172,9 @@ class _ScanHamming:
         kernels.collect_within(words, self.database_columns, threshold, offsets, items)
         return sizes, items
 
+    def features(self, items: np.ndarray) -> None:
+        return None  # read from the local features
+
 
 @dataclass(frozen=True)
 class _BackendHamming:
@@ -185,6 +188,19 @@ class _BackendHamming:
 
     def within(self, rows: slice, threshold: int) -> tuple[np.ndarray, np.ndarray]:
         return self.backend.within(self.query[rows], threshold)
+
+    def features(self, items: np.ndarray) -> np.ndarray | None:
+        """The rows of ``items``, where the backend holds the features (Milvus)."""
+        fetch = getattr(self.backend, "features", None)
+        return None if fetch is None else fetch(items)
+
+
+def _pool_distances(hamming, query_features, database_features, items, offsets) -> np.ndarray:
+    fetched = hamming.features(items)
+    if fetched is None:
+        return euclidean.pool_squared_distances(query_features, database_features, items, offsets)
+    local = np.arange(items.size, dtype=np.int64)
+    return euclidean.pool_squared_distances(query_features, fetched, local, offsets)
 
 
 def _pools(hamming, rows: slice, k: int, n_database: int, settings: RetrievalSettings):
@@ -221,8 +237,8 @@ def _hierarchical_search(
         pool_sizes, pool_offsets, pool_items, ranked = _pools(
             hamming, rows, k, n_database, settings
         )
-        pool_distances = euclidean.pool_squared_distances(
-            query_features[rows], database_features, pool_items, pool_offsets
+        pool_distances = _pool_distances(
+            hamming, query_features[rows], database_features, pool_items, pool_offsets
         )
         for a in range(len(pool_sizes)):
             span = slice(pool_offsets[a], pool_offsets[a + 1])
@@ -237,7 +253,8 @@ def _hierarchical_search(
     # a pool smaller than k is followed by items in Hamming order, still without a distance
     beyond = (np.arange(k) >= pool_sizes[:, None]) & (indices >= 0)
     squared[indices < 0] = np.inf
-    squared[beyond] = euclidean.pool_squared_distances(
+    squared[beyond] = _pool_distances(
+        hamming,
         query_features,
         database_features,
         indices[beyond],

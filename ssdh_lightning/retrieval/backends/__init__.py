@@ -6,17 +6,25 @@ distance, and the items within a Hamming threshold (the HDS pool); ``search(...,
 hamming_backend=)`` does the rest (the HDS re-ranking by features) as for the engine.
 
 - ``faiss``, ``multihash``, ``ivf``: FAISS binary indexes (``faiss_binary.py``).
+- ``milvus``: a Milvus server or cluster the index was exported to (``milvus.py``); it also
+  holds the features, which HDS fetches from it (``features(items)``).
+
+What a backend keeps beside the index is named by its generation (``BACKEND_FILE``), so a new
+generation of the index sets it aside.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 import numpy as np
 
 from ssdh_lightning.retrieval.codes import PackedCodes
 
-BACKENDS = ("engine", "faiss", "multihash", "ivf")
+BACKENDS = ("engine", "faiss", "multihash", "ivf", "milvus")
+BUILT_BY_INDEX = ("multihash", "ivf", "milvus")  # ssdh-index backends=[...]
+BACKEND_FILE = re.compile(r"^(faiss_multihash|faiss_ivf|milvus)\.(\d{6,})\.(bin|json)$")
 HAMMING_MODES = ("bcs", "hds")
 
 

@@ -21,7 +21,6 @@ Items that a backend does not reach are padded as FAISS pads them: position -1, 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ssdh_lightning.io import atomic_write, file_sha256, read_json, write_json
+from ssdh_lightning.retrieval.backends import BACKEND_FILE
 from ssdh_lightning.retrieval.codes import PackedCodes
 from ssdh_lightning.retrieval.search import SearchResult
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from ssdh_lightning.retrieval.index import Index
 
 SAVED_KINDS = ("multihash", "ivf")
-BACKEND_FILE = re.compile(rf"^faiss_({'|'.join(SAVED_KINDS)})\.(\d{{6,}})\.(bin|json)$")
 ADD_CHUNK_ROWS = 1 << 20  # codes handed to FAISS at once: 16 MB of 128-bit codes
 
 
