@@ -28,10 +28,12 @@ MISSING = (200, 200, 200)
 
 @dataclass(frozen=True)
 class Hit:
-    """One result: its rank (from 1), distance, position in the index, file and label."""
+    """One result: its rank (from 1), distance, id and position (row) in the index, file and
+    label."""
 
     rank: int
     distance: float
+    id: int
     position: int
     path: str
     label: int
@@ -52,6 +54,7 @@ def hits(index: Index, search: ImageSearch) -> list[list[Hit]]:
                 Hit(
                     rank=rank,
                     distance=distance.item(),
+                    id=int(index.ids[position]),
                     position=int(position),
                     path=index.paths[position],
                     label=label,
