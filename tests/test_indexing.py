@@ -193,8 +193,8 @@ def test_a_query_that_is_not_an_image_is_refused(checkpoint, folder, tmp_path):
     # bad search settings are refused before the model is loaded (the query does not exist)
     with pytest.raises(ValueError, match="modes must be distinct names"):
         search_images(index, tmp_path / "absent.png", mode="cosine")
-    with pytest.raises(ValueError, match="backend='faiss' serves mode='bcs' only"):
-        search_images(index, tmp_path / "absent.png", mode="hds", backend="faiss")
+    with pytest.raises(ValueError, match="mode='es' ranks features only"):
+        search_images(index, tmp_path / "absent.png", mode="es", backend="faiss")
 
 
 def test_an_empty_folder_is_refused_and_the_index_kept(checkpoint, folder, tmp_path):

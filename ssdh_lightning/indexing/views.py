@@ -74,11 +74,13 @@ class Hit:
 
 
 def hits(index: Index, search: ImageSearch) -> list[list[Hit]]:
-    """The results of every query, best first."""
+    """The results of every query, best first (fewer than k where a backend found fewer)."""
     table = []
     for positions, distances in zip(search.result.indices, search.result.distances, strict=True):
         row = []
         for rank, (position, distance) in enumerate(zip(positions, distances, strict=True), 1):
+            if position < 0:  # a sub-linear backend found fewer than k items
+                break
             row.append(
                 Hit(
                     rank=rank,

@@ -44,11 +44,15 @@ from ssdh_lightning.io import (
     file_sha256,
     read_json,
 )
+from ssdh_lightning.retrieval.backends import BACKEND_FILE, HammingBackend, check_backend
+from ssdh_lightning.retrieval.backends.faiss_binary import (
+    flat_backend,
+    load_faiss_backend,
+)
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
-from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
+from ssdh_lightning.retrieval.codes import PackedCodes
 from ssdh_lightning.retrieval.euclidean import squared_norms
 from ssdh_lightning.retrieval.search import SearchResult, search
-from ssdh_lightning.retrieval.settings import check_k
 from ssdh_lightning.strings import PackedStrings, first_unsafe_path
 
 FORMAT_VERSION = 2
@@ -80,7 +84,6 @@ ADDED_IN_VERSION_2 = ("next_id", "ids")
 # indexes of format 2 did.
 OPTIONAL_KEYS = ("label_kind",)
 LABEL_KINDS = ("class_ids", "multi_hot")
-BACKENDS = ("engine", "faiss")
 ARRAY_FILE = re.compile(rf"^({'|'.join(ARRAY_DTYPES)})\.\d{{6,}}\.npy$")
 TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")  # left by an atomic write that was interrupted
 
@@ -264,7 +267,9 @@ def _check_ids(folder: Path, ids: np.ndarray, next_id: int) -> None:
 
 
 def is_own_file(name: str) -> bool:
-    return name == MANIFEST_FILE or bool(ARRAY_FILE.match(name) or TEMPORARY_FILE.match(name))
+    return name == MANIFEST_FILE or any(
+        pattern.match(name) for pattern in (ARRAY_FILE, BACKEND_FILE, TEMPORARY_FILE)
+    )
 
 
 def check_index_folder(folder: Path) -> None:
@@ -278,13 +283,6 @@ def check_index_folder(folder: Path) -> None:
             f"{folder} holds files that are not an index's ({shown}); give the index a new or "
             "empty folder"
         )
-
-
-def check_backend(backend: str, mode: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "faiss" and mode != "bcs":
-        raise ValueError(f"backend='faiss' serves mode='bcs' only; {mode!r} runs on the engine")
 
 
 def existing_index(folder: str | Path) -> Index | None:
@@ -414,18 +412,32 @@ class Index:
         hds_threshold: int | None = None,
         hds_pool_size: int | None = None,
         backend: str = "engine",
+        nflip: int | None = None,
+        nprobe: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
     ) -> SearchResult:
         """The ``k`` nearest items of each query, as ``retrieval.search`` ranks them (PROTOCOL.md):
         BCS by Hamming distance of ``query`` codes, ES by Euclidean distance of
         ``query_features``, HDS by both. Ties go to the lower position in the index.
 
-        ``backend="faiss"`` runs BCS through FAISS's ``IndexBinaryFlat`` (the faiss-cpu package):
-        the same distances, but FAISS orders items of equal distance its own way.
+        ``backend`` answers BCS and HDS's Hamming part (``retrieval.backends``): ``"engine"``,
+        the exact scan (the reference); ``"faiss"``, FAISS's exact ``IndexBinaryFlat`` (built in
+        memory at its first search); ``"multihash"`` and ``"ivf"``, FAISS's sub-linear indexes
+        saved beside the index by ``ssdh-index backends=[...]``, searched with the ``nflip`` /
+        ``nprobe`` they were built with unless given here; ``"milvus"``, the Milvus collections
+        the index was exported to (HDS fetches the pool's features from there). They order items
+        of equal distance their own way, and the sub-linear ones may miss neighbours (-1 pads
+        what they do not find).
         """
         check_backend(backend, mode)
-        if backend == "faiss":
-            return self._faiss_search(query, k)
+        tuning = nflip is not None or nprobe is not None
+        if tuning and backend not in ("multihash", "ivf"):
+            raise ValueError(
+                f"nflip and nprobe set backend='multihash' and backend='ivf', not {backend!r}"
+            )
+        hamming_backend = None if backend == "engine" else self.hamming_backend(backend)
+        if tuning:
+            hamming_backend = hamming_backend.tuned(nflip=nflip, nprobe=nprobe)
         return search(
             query,
             self.codes,
@@ -437,31 +449,30 @@ class Index:
             hds_pool_size=hds_pool_size,
             database_norms=self.feature_norms if mode == "es" else None,
             memory_budget=memory_budget,
+            hamming_backend=hamming_backend,
         )
+
+    def hamming_backend(self, name: str) -> HammingBackend:
+        """The backend ``name`` of this index, loaded (and checked) once and kept."""
+        loaded = self._hamming_backends
+        if name not in loaded:
+            loaded[name] = self._load_backend(name)
+        return loaded[name]
+
+    def _load_backend(self, name: str) -> HammingBackend:
+        if name == "faiss":
+            return flat_backend(self.codes)
+        if name == "milvus":
+            from ssdh_lightning.retrieval.backends.milvus import MilvusBackend
+
+            return MilvusBackend(self)
+        return load_faiss_backend(self, name)
+
+    @cached_property
+    def _hamming_backends(self) -> dict[str, HammingBackend]:
+        return {}
 
     @cached_property
     def feature_norms(self) -> np.ndarray:
         """|x|^2 of every item's features, computed on the first ES search and kept."""
         return squared_norms(self.features, DEFAULT_MEMORY_BUDGET).numpy()
-
-    @cached_property
-    def _faiss_index(self):
-        try:
-            import faiss
-        except ImportError:
-            raise ImportError(
-                "backend='faiss' needs FAISS: pip install faiss-cpu (it comes with the dev "
-                "extra, pip install -e '.[dev]'), or search with backend='engine'"
-            ) from None
-        index = faiss.IndexBinaryFlat(self.codes.bytes.shape[1] * 8)  # the padding bits are 0
-        index.add(np.ascontiguousarray(self.codes.bytes))
-        return index
-
-    def _faiss_search(self, query, k: int) -> SearchResult:
-        check_k(k)
-        query = pack_codes(query)
-        check_pair(query, self.codes)
-        distances, indices = self._faiss_index.search(
-            np.ascontiguousarray(query.bytes), min(int(k), len(self))
-        )
-        return SearchResult(indices.astype(np.int64), distances.astype(np.int32))

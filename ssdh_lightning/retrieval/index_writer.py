@@ -17,6 +17,7 @@ from ssdh_lightning.io import (
     no_space_error,
     write_json,
 )
+from ssdh_lightning.retrieval.backends import BACKEND_FILE
 from ssdh_lightning.retrieval.index import (
     ARRAY_DTYPES,
     ARRAY_FILE,
@@ -169,9 +170,13 @@ class IndexWriter:
         }
 
     def _remove_unreferenced(self, manifest: dict[str, Any]) -> None:
+        """Earlier generations' arrays, and their FAISS backends (built of codes now gone)."""
         referenced = {record["file"] for record in manifest["arrays"].values()}
         for entry in self.folder.iterdir():
-            stale = ARRAY_FILE.match(entry.name) and entry.name not in referenced
+            backend = BACKEND_FILE.match(entry.name)
+            stale = (ARRAY_FILE.match(entry.name) and entry.name not in referenced) or (
+                backend and int(backend.group(2)) != self.generation
+            )
             if stale or TEMPORARY_FILE.match(entry.name):
                 entry.unlink(missing_ok=True)
 
