@@ -6,6 +6,7 @@ refused."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from test_index_safety import rewrite_array
-from test_indexing import DIGITS, build, write_digits
+from test_indexing import BUILD_LOG, DIGITS, build, write_digits
 from test_serve import Server, reference_bcs
 from writers import digit_multi_hot, write_list_file
 
@@ -92,7 +93,7 @@ def test_ssdh_index_stores_a_list_files_multi_hot_labels(built, root):
     assert index.classes_of(seven) == [] and index.classes_of(zero) == [0, 1, 2]
 
 
-def test_a_one_hot_list_gives_class_ids_and_the_answers_of_a_folder(checkpoint, tmp_path):
+def test_a_one_hot_list_gives_class_ids_and_the_answers_of_a_folder(checkpoint, tmp_path, caplog):
     root = tmp_path / "images"
     images = write_digits(root, range(6))
     one_hot = np.eye(3, dtype=np.uint8)[DIGITS.target[:6] % 3]
@@ -104,6 +105,15 @@ def test_a_one_hot_list_gives_class_ids_and_the_answers_of_a_folder(checkpoint, 
     for hit in report["queries"][0]["results"]:
         assert set(hit) == SINGLE_LABEL_FIELDS
         assert hit["class_name"] == str(index.labels[hit["position"]])
+
+    # the same files, other vectors: the labels change, nothing is encoded again
+    write_list(root / "one_hot.txt", root, images, multi_hot(range(6)))
+    with caplog.at_level(logging.INFO, logger=BUILD_LOG):
+        again = build(checkpoint, root, tmp_path / "index", list_file="one_hot.txt")
+    assert "6 unchanged in the index, 0 new or changed" in caplog.text
+    assert again.generation == 2 and again.label_kind == "multi_hot"
+    np.testing.assert_array_equal(again.labels, multi_hot(range(6)))
+    np.testing.assert_array_equal(again.ids, index.ids)
 
 
 def test_bad_lists_are_refused_with_what_to_fix(tmp_path):

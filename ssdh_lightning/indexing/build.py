@@ -53,7 +53,13 @@ class Plan:
     todo: np.ndarray  # positions in ``files`` of the files to encode, in scan order
 
     def up_to_date(self, base: Index | None) -> bool:
-        return base is not None and len(self.todo) == 0 and len(self.kept) == len(base)
+        """Every file is in ``base`` unchanged, with the same labels (a list file's vectors can
+        change while its files do not)."""
+        if base is None or len(self.todo) or len(self.kept) != len(base):
+            return False
+        same_classes = base.class_names == self.files.class_names
+        labels = self.files.labels[self.kept_files]
+        return same_classes and np.array_equal(base.labels[self.kept], labels)
 
     def encoded_in(self, encoded: Encoded) -> np.ndarray:
         """The positions in ``todo`` whose files ``encoded`` holds, in scan order."""

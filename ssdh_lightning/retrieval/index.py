@@ -323,7 +323,8 @@ class Index:
         Always checked: the format version (a newer one asks to upgrade ssdh-lightning), every
         array's dtype, shape and file size against the manifest (a truncated file is caught), and
         the sha256 of every array but the features, and every item's path (relative, under the
-        images root: no absolute path, no ``..``, no empty path, no NUL byte). ``verify=True``
+        images root: no absolute path, no ``..``, no empty path, no NUL byte), and the labels
+        against their kind (multi-hot: one 0/1 column per class name). ``verify=True``
         also checks the features' sha256 and that every feature is finite, which reads the whole
         file (0.7 s a GB on a 2-core machine).
         """
