@@ -16,6 +16,7 @@ import pytest
 from test_index_safety import rewrite_array
 from test_indexing import BUILD_LOG, DIGITS, build, write_digits
 from test_serve import Server, reference_bcs
+from test_serve_page import CHROMEDRIVER, CHROMIUM, browser, columns  # noqa: F401 (browser: a fixture)
 from writers import digit_multi_hot, write_list_file
 
 from conftest import run_tool
@@ -150,37 +151,59 @@ def test_ssdh_search_names_every_class_of_a_result(built, root):
     assert "  0, 1, 2  " in text.stdout and "  -  " in text.stdout  # a 0, and a 7 (no class)
 
 
-def test_ssdh_serve_answers_with_every_class(built, root, tmp_path):
+@pytest.fixture(scope="module")
+def server(built, tmp_path_factory):
+    running = Server(built[0].folder, tmp_path_factory.mktemp("multilabel_server"))
+    yield running
+    running.close()
+
+
+def test_ssdh_serve_answers_with_every_class(built, server):
     index, _ = built
-    server = Server(index.folder, tmp_path)
-    try:
-        health = httpx.get(f"{server.url}/api/health").json()
-        assert health["label_kind"] == "multi_hot" and health["class_names"] == ["0", "1", "2"]
-        item = httpx.get(f"{server.url}/api/items/4").json()
-        classes = np.flatnonzero(index.labels[4]).tolist()
-        assert item == {
-            "id": 4,
-            "path": index.paths[4],
-            "label": None,
-            "class_name": None,
-            "labels": classes,
-            "class_names": [str(c) for c in classes],
-            "thumbnail": "/api/items/4/thumbnail",
-        }
-        query_bits = np.unpackbits(np.asarray(index.codes.bytes[5]))[: index.hash_bits]
-        answer = httpx.post(
-            f"{server.url}/api/search/codes?k=6", json={"codes": [query_bits.tolist()]}
-        )
-        assert answer.status_code == 200, answer.text
-        hits = answer.json()["queries"][0]["results"]
-        positions, _ = reference_bcs(index, query_bits, 6)
-        assert [hit["position"] for hit in hits] == positions
-        for hit in hits:
-            expected = np.flatnonzero(index.labels[hit["position"]]).tolist()
-            assert hit["labels"] == expected
-            assert hit["class_names"] == [str(c) for c in expected]
-    finally:
-        server.close()
+    health = httpx.get(f"{server.url}/api/health").json()
+    assert health["label_kind"] == "multi_hot" and health["class_names"] == ["0", "1", "2"]
+    item = httpx.get(f"{server.url}/api/items/4").json()
+    classes = np.flatnonzero(index.labels[4]).tolist()
+    assert item == {
+        "id": 4,
+        "path": index.paths[4],
+        "label": None,
+        "class_name": None,
+        "labels": classes,
+        "class_names": [str(c) for c in classes],
+        "thumbnail": "/api/items/4/thumbnail",
+    }
+    query_bits = np.unpackbits(np.asarray(index.codes.bytes[5]))[: index.hash_bits]
+    answer = httpx.post(f"{server.url}/api/search/codes?k=6", json={"codes": [query_bits.tolist()]})
+    assert answer.status_code == 200, answer.text
+    hits = answer.json()["queries"][0]["results"]
+    positions, _ = reference_bcs(index, query_bits, 6)
+    assert [hit["position"] for hit in hits] == positions
+    for hit in hits:
+        expected = np.flatnonzero(index.labels[hit["position"]]).tolist()
+        assert hit["labels"] == expected
+        assert hit["class_names"] == [str(c) for c in expected]
+
+
+@pytest.mark.skipif(not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()), reason="no Chromium")
+def test_the_page_shows_every_class_of_a_result(built, server, browser):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    index, _ = built
+    wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
+    browser.get(server.url)
+    six = index.paths.tolist().index("6/0006.png")  # classes 1 (even) and 2 (divisible by 3)
+    wait.until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, f'#items figure[data-id="{six}"]')
+    )
+    browser.find_element(By.CSS_SELECTOR, f'#items figure[data-id="{six}"]').click()
+    wait.until(
+        lambda driver: columns(driver).get("es", [{}])[0].get("caption", "").endswith("0006.png")
+    )
+    itself = columns(browser)["es"][1]
+    assert itself["path"] == "6/0006.png" and itself["caption"] == "1: 0 [1, 2] 6/0006.png"
 
 
 def spoil(folder: Path, change: str) -> None:
