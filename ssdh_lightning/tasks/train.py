@@ -17,6 +17,7 @@ from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_ch
 from ssdh_lightning.config_checks import check_train_config
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
+from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import (
     CURVES_FILE,
     RUN_FILE,
@@ -29,15 +30,22 @@ from ssdh_lightning.tasks.run_folder import (
 )
 
 
-def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, hash_bits: int) -> dict:
+def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModule) -> dict:
     """What a report groups runs by; the same whether the run came from the CLI or Python."""
     return {
         "data": datamodule.name,
-        "hash_bits": hash_bits,
+        "hash_bits": model.hash_bits,
+        "method": model.method.name,
         "backbone": cfg.model.backbone.name if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
         "seed": int(cfg.seed),
     }
+
+
+def _method_config(cfg: DictConfig) -> dict | None:
+    """The conf/method/ file chosen, as the plain dict the module saves (None: lin2015)."""
+    method = cfg.get("method")
+    return OmegaConf.to_container(method, resolve=True) if method is not None else None
 
 
 def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float]) -> None:
@@ -74,6 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         preprocessing=datamodule.preprocessing.as_dict(),
         class_names=datamodule.class_names,
         data_config=OmegaConf.to_container(cfg.data, resolve=True),
+        method=_method_config(cfg),
     )
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
@@ -87,7 +96,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if evaluation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
-    description = _describe(cfg, datamodule, model.hash_bits)
+    description = _describe(cfg, datamodule, model)
     write_json(run_dir / RUN_FILE, description)
     write_json(run_dir / CURVES_FILE, curves(evaluation))
     _log_summary(trainer, description, metrics)
