@@ -6,6 +6,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -48,6 +49,24 @@ def _method_config(cfg: DictConfig) -> dict | None:
     return OmegaConf.to_container(method, resolve=True) if method is not None else None
 
 
+def _built_model(cfg: DictConfig, datamodule: RetrievalDataModule) -> SSDHModule:
+    """The model of ``cfg.model`` and ``cfg.method`` for the data; a value the module refuses
+    (CSQ's centres for too few bits, ...) stops the run with the module's own message."""
+    try:
+        return instantiate(
+            cfg.model,
+            num_classes=datamodule.num_classes,
+            preprocessing=datamodule.preprocessing.as_dict(),
+            class_names=datamodule.class_names,
+            data_config=OmegaConf.to_container(cfg.data, resolve=True),
+            method=_method_config(cfg),
+        )
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ValueError):
+            raise error.__cause__ from None
+        raise
+
+
 def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float]) -> None:
     """TensorBoard's HParams tab: the run's description against its final metrics."""
     params = {key: value for key, value in description.items() if value is not None}
@@ -76,14 +95,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             datamodule,
             fix="resume on the data it was trained on, or train anew without ckpt_path",
         )
-    model = instantiate(
-        cfg.model,
-        num_classes=datamodule.num_classes,
-        preprocessing=datamodule.preprocessing.as_dict(),
-        class_names=datamodule.class_names,
-        data_config=OmegaConf.to_container(cfg.data, resolve=True),
-        method=_method_config(cfg),
-    )
+    model = _built_model(cfg, datamodule)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
