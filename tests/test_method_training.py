@@ -10,7 +10,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
 
+from conftest import run_tool
 from ssdh_lightning.checkpoints import read_checkpoint, trained_module
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.cli.train import main
@@ -19,7 +21,7 @@ from ssdh_lightning.data.base import Batch, Splits
 from ssdh_lightning.data.in_memory import InMemoryImages
 from ssdh_lightning.methods import METHODS
 from ssdh_lightning.module import SSDHModule
-from ssdh_lightning.tasks.run_folder import RUN_FILE
+from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
 
 METHOD_NAMES = [cls.name for cls in METHODS.values()]
 SMALL_CNN = {"name": "small_cnn", "widths": [16, 32], "feature_dim": 64}
@@ -32,8 +34,6 @@ def compose_train(*overrides: str):
 
 def method_config(name: str) -> dict:
     """conf/method/NAME.yaml as the module receives it."""
-    from omegaconf import OmegaConf
-
     return OmegaConf.to_container(compose_train(f"method={name}").method, resolve=True)
 
 
@@ -177,3 +177,21 @@ def test_run_json_records_the_method(tmp_path):
     )
     main(cfg)
     assert json.loads((tmp_path / RUN_FILE).read_text())["method"] == "hashnet"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_every_method_learns_digits_with_its_defaults_and_ssdh_eval_agrees(method, tmp_path):
+    """The default run (30 epochs, 48 bits) of each method; then ssdh-eval on its last.ckpt."""
+    run_dir, eval_dir = tmp_path / "run", tmp_path / "eval"
+    quiet = ("trainer.enable_progress_bar=false", "baselines=[]")
+    run_tool("ssdh-train", f"method={method}", *quiet, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    trained = json.loads((run_dir / METRICS_FILE).read_text())
+    assert trained["bcs/map@all"] >= 0.90, trained["bcs/map@all"]
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    run_tool(
+        "ssdh-eval", f"ckpt_path={checkpoint}", *quiet, f"hydra.run.dir={eval_dir}", cwd=tmp_path
+    )
+    evaluated = json.loads((eval_dir / METRICS_FILE).read_text())
+    for key in ("bcs/map@all", "es/map@all", "hds/map@all", "bcs/precision_r2", "loss"):
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
