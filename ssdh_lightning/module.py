@@ -15,7 +15,7 @@ from torchmetrics.utilities import dim_zero_cat
 from ssdh_lightning import metric_names
 from ssdh_lightning.config_checks import check_model, positive_integer
 from ssdh_lightning.data.base import QUERY, Batch
-from ssdh_lightning.methods import build_method, is_multi_label
+from ssdh_lightning.methods import MethodLoss, build_method, is_multi_label
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
 from ssdh_lightning.models.head import LATENT_WEIGHT_STD
 from ssdh_lightning.preprocessing import Preprocessing
@@ -164,6 +164,12 @@ class SSDHModule(L.LightningModule):
         """``features``, ``probs`` and ``codes`` of uint8 images (B, C, H, W)."""
         return self(images)
 
+    def method_loss(self, images: torch.Tensor, labels: torch.Tensor) -> MethodLoss:
+        """The method's loss of uint8 images and their labels, and the class logits of the
+        methods that classify: what a training step minimises."""
+        _, latent = self._outputs(images)
+        return self.method.loss(latent, labels, self.head.classifier)
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         images, labels = batch.images, batch.labels
         if len(images) == 0:  # every file of the batch was unreadable: skip the step
@@ -171,8 +177,7 @@ class SSDHModule(L.LightningModule):
         # On every batch, so that wrong labels stop the run at its first step, before any update
         self.method.check_labels(labels)
         self.method.start_training_step()
-        _, latent = self._outputs(images)
-        loss, logits = self.method.loss(latent, labels, self.head.classifier)
+        loss, logits = self.method_loss(images, labels)
         self.log(metric_names.TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True)
         if logits is not None and not is_multi_label(labels):
             self.train_accuracy(logits, labels)
