@@ -3,13 +3,15 @@ synthetic index of a million items, searching by codes (BCS) and by uploaded ima
 
     python benchmarks/bench_serve.py --ckpt CHECKPOINT          # 1,000,000 items, 8 clients
     python benchmarks/bench_serve.py --ckpt CHECKPOINT --items 100000 --clients 4 --seconds 5
+    python benchmarks/bench_serve.py --ckpt CHECKPOINT --kinds codes -- settings.max_k=50
 
 The index is bench_index.py's synthetic generator at the checkpoint's code length and feature
 width, with a manifest that names the checkpoint, so the server encodes uploads with it (written
 once to --work). Clients are asyncio tasks of one process, each sending its next request when
-its last is answered. Reported per kind: answers a second, p50 / p95 / p99 latency, failures;
-the server's resident memory (held, and mapped from the index's files); the model's own
-images a second, encoding one image at a time in this process, for the ratio.
+its last is answered. Reported per kind: answers a second, p50 / p95 / p99 latency, failures,
+the CPU time an answer costs the server and the clients (on a shared machine, a steadier figure
+than the rate); the server's resident memory (held, and mapped from the index's files); the
+model's own images a second, encoding one image at a time in this process, for the ratio.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -37,6 +40,7 @@ from ssdh_lightning.retrieval import Index
 from ssdh_lightning.retrieval.index import existing_index
 
 BIN = Path(sys.executable).parent
+KINDS = ("codes", "image-bcs", "image-hds")
 
 
 def synthetic_index(work: Path, items: int, ckpt: Path) -> Path:
@@ -70,14 +74,39 @@ def query_pngs(count: int) -> list[bytes]:
     return streams
 
 
+def server_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes)."""
+    pids = [pid]
+    for parent in pids:
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            pids += [int(child) for child in (task / "children").read_text().split()]
+    return pids
+
+
 def resident_mb(pid: int) -> dict[str, float]:
-    fields = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            if name in ("RssAnon", "RssFile"):
-                fields[name] = int(value.split()[0]) / 1024
-    return {"anon_mb": fields["RssAnon"], "file_mb": fields["RssFile"]}
+    """Memory held (summed over the server's processes) and mapped from files (the largest
+    process's: the index's pages are shared by all through the page cache)."""
+    held, mapped = 0.0, 0.0
+    for process in server_pids(pid):
+        fields = {}
+        with open(f"/proc/{process}/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name in ("RssAnon", "RssFile"):
+                    fields[name] = int(value.split()[0]) / 1024
+        held += fields["RssAnon"]
+        mapped = max(mapped, fields["RssFile"])
+    return {"anon_mb": held, "file_mb": mapped}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of the server's processes so far."""
+    ticks = 0
+    for process in server_pids(pid):
+        with open(f"/proc/{process}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def load(url: str, clients: int, seconds: float, request) -> dict[str, float]:
@@ -103,6 +132,7 @@ async def load(url: str, clients: int, seconds: float, request) -> dict[str, flo
         elapsed = time.perf_counter() - started
     ms = np.array(latencies) * 1e3
     return {
+        "answers": len(ms),
         "per_s": len(ms) / elapsed,
         "p50_ms": float(np.percentile(ms, 50)),
         "p95_ms": float(np.percentile(ms, 95)),
@@ -133,6 +163,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument(
+        "--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="the searches to load"
+    )
+    parser.add_argument("overrides", nargs="*", help="ssdh-serve overrides, e.g. workers=2")
     args = parser.parse_args()
     folder = synthetic_index(args.work, args.items, args.ckpt)
     index = Index.load(folder)
@@ -142,7 +176,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(BIN / "ssdh-serve"), f"index={folder}", f"port={port}"]
-    command += [f"hydra.run.dir={args.work / 'serve-run'}"]
+    command += [f"hydra.run.dir={args.work / 'serve-run'}", *args.overrides]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
@@ -166,13 +200,16 @@ def main() -> None:
 
             return send
 
+        requests = {"codes": ("codes, BCS", codes)}
+        requests |= {"image-bcs": ("image, BCS", images("bcs"))}
+        requests |= {"image-hds": ("image, HDS", images("hds"))}
         rows = []
-        for kind, request in (
-            ("codes, BCS", codes),
-            ("image, BCS", images("bcs")),
-            ("image, HDS", images("hds")),
-        ):
+        for kind, request in (requests[name] for name in args.kinds):
+            server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
             figures = asyncio.run(load(url, args.clients, args.seconds, request))
+            answers = figures["answers"]
+            figures["server_cpu_ms"] = (cpu_seconds(server.pid) - server_cpu) / answers * 1e3
+            figures["client_cpu_ms"] = (time.process_time() - client_cpu) / answers * 1e3
             rows.append({"search": kind, **figures, **resident_mb(server.pid)})
     finally:
         server.terminate()
@@ -196,6 +233,8 @@ def main() -> None:
             "p95_ms",
             "p99_ms",
             "failures",
+            "server_cpu_ms",
+            "client_cpu_ms",
             "anon_mb",
             "file_mb",
             "of_model",

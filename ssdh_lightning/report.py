@@ -170,11 +170,22 @@ def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[Br
     return runs, broken
 
 
-_KINDS = ("map", "precision", "precision_r", "empty_r", "pool_mean", "pool_median")
+_KINDS = (
+    "map",
+    "precision",
+    "ndcg",  # the multi-label measures, beside mAP and precision
+    "acg",
+    "wap",
+    "precision_r",
+    "empty_r",
+    "pool_mean",
+    "pool_median",
+)
 
 
 def _metric_names(runs: list[Run]) -> list[str]:
-    """Metric names in a fixed order: mAP@k and precision@k by k, then radius, then pool."""
+    """Metric names in a fixed order: mAP@k, precision@k, then the multi-label NDCG@k, ACG@k
+    and WAP@k (where the data is multi-label) by k, then radius, then pool."""
     names = {key.partition("/")[2] for run in runs for key in run.metrics if "/" in key}
 
     def order(name: str):

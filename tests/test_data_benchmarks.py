@@ -45,3 +45,12 @@ def test_decode_benchmark_reads_every_worker_count():
     bench = benchmark("bench_jpeg_decode")
     rates = bench.run(images=96, size=(64, 48), workers=(0, 1), batch_size=32)
     assert list(rates) == [0, 1] and all(rate > 0 for rate in rates.values())
+
+
+def test_folder_training_benchmark_times_an_epoch_from_files_and_from_memory():
+    bench = benchmark("bench_folder_training")
+    result = bench.run(images=120, size=16, repeats=1)
+    assert result["images"] == 110  # the training split: 11 of the 12 images of each class
+    assert result["image size"] == [64, 64]  # the small CNN's input for image files
+    assert result["folder"] > 0 and result["in memory"] > 0
+    assert result["ratio"] == result["folder"] / result["in memory"]

@@ -11,18 +11,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from PIL import Image
 from torchvision.datasets import ImageFolder
 from writers import class_patterns, encode_image, write_image_folder
 
 from conftest import run_tool
+from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.data.base import Batch
+from ssdh_lightning.data.in_memory import InMemoryImages
 from ssdh_lightning.images import UnreadableImage, load_image
 from ssdh_lightning.images import folder_scan as manifests
 from ssdh_lightning.images.skipped import SKIPPED_FILES
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.preprocessing import Preprocessing
+from ssdh_lightning.tasks.train import with_model_input
 
 CATEGORIES = ["cat", "dog", "emu"]
 GOOD_PER_CATEGORY = 8
@@ -76,7 +81,14 @@ def tree(tmp_path) -> Path:
 
 
 def folder_module(root: Path, **options) -> ImageFolderDataModule:
-    settings = {"image_size": (16, 16), "resize": (20, 20), "batch_size": 4, "seed": 0}
+    """The folder module decoding in its loaders (``decoded_cache_mib=0``) unless told."""
+    settings = {
+        "image_size": (16, 16),
+        "resize": (20, 20),
+        "batch_size": 4,
+        "seed": 0,
+        "decoded_cache_mib": 0,
+    }
     module = ImageFolderDataModule(root=root, **{**settings, **options})
     module.setup()
     return module
@@ -84,7 +96,7 @@ def folder_module(root: Path, **options) -> ImageFolderDataModule:
 
 def relative_paths(module: ImageFolderDataModule, split: str) -> set[str]:
     """The files of a split (``train``, ``query``, ``database``) relative to the root."""
-    dataset = getattr(module.splits, split)
+    dataset = getattr(module.files, split)
     return {str(dataset.path_of(int(i)).relative_to(module.root)) for i in dataset.positions}
 
 
@@ -147,7 +159,7 @@ def test_classes_and_labels_agree_with_torchvision_image_folder(tmp_path):
 
 def test_stratified_split_sizes_balance_seeding_and_no_query_in_database(tree):
     module = folder_module(tree, query_fraction=0.25)
-    splits = module.splits
+    splits = module.files
     assert module.class_names == CATEGORIES
     query, database = relative_paths(module, "query"), relative_paths(module, "database")
     assert not query & database
@@ -176,8 +188,8 @@ def test_train_and_test_folders_give_the_database_and_the_queries(tmp_path):
     module = folder_module(tmp_path)
     assert module.class_names == CATEGORIES
     assert all(p.startswith("test/") for p in relative_paths(module, "query"))
-    assert len(module.splits.query) == 6 and len(module.splits.database) == 12
-    assert module.splits.query.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert len(module.files.query) == 6 and len(module.files.database) == 12
+    assert module.files.query.labels.tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_train_and_test_folders_with_other_categories_are_refused(tmp_path):
@@ -268,8 +280,8 @@ def test_bad_files_are_skipped_counted_listed_and_reported_once(tree, tmp_path, 
     caplog.clear()
     images, _ = read_all(module, module.train_dataloader())
     unreadable_in_database = relative_paths(module, "train") & UNREADABLE
-    assert len(images) == len(module.splits.train) - len(unreadable_in_database)
-    assert images.shape[1:] == (3, 20, 20)  # resized; the crop follows in a trainer's fit
+    assert len(images) == len(module.files.train) - len(unreadable_in_database)
+    assert images.shape[1:] == (3, 16, 16)  # outside a fit: the evaluation view, centre crop
     read_all(module, module.val_dataloader()[0])
     assert not caplog.records  # nothing is said file by file
     module.skipped.report("training epoch 0")
@@ -289,7 +301,7 @@ def test_a_batch_of_unreadable_files_only_is_an_empty_batch_of_the_right_shape(t
     batches = [module.on_after_batch_transfer(b, 0) for loader in loaders for b in loader]
     empty = [images for images, labels, _ in batches if len(labels) == 0]
     assert len(empty) == len(UNREADABLE) - 1  # the empty file never reaches a loader
-    assert all(images.shape == (0, 3, 16, 16) for images in empty)
+    assert all(images.shape == (0, 3, 16, 16) for images in empty)  # the centre crop
 
 
 def test_workers_decode_the_same_images_and_report_the_same_skips(tree):
@@ -301,6 +313,53 @@ def test_workers_decode_the_same_images_and_report_the_same_skips(tree):
     assert torch.equal(serial.decoded[0], parallel.decoded[0])
     assert torch.equal(serial.decoded[1], parallel.decoded[1])
     assert serial.skipped.reasons == parallel.skipped.reasons
+
+
+def test_images_that_fit_are_decoded_once_into_memory_as_the_workers_decode_them(tree, tmp_path):
+    from_files = folder_module(tree, query_fraction=0.25)
+    in_memory = folder_module(
+        tree, query_fraction=0.25, decoded_cache_mib=1, num_workers=1, report_dir=tmp_path
+    )
+    # decoded at setup: the unreadable files are listed before any epoch
+    listed = (tmp_path / SKIPPED_FILES).read_text().splitlines()[1:]
+    assert {str(Path(line.split("\t")[0]).relative_to(tree)) for line in listed} == UNREADABLE
+    assert in_memory.splits.train is in_memory.splits.database  # one copy of the database
+    for loader in in_memory.val_dataloader():
+        assert loader.num_workers == 0  # sliced from memory
+    expected = [read_all(from_files, loader) for loader in from_files.val_dataloader()]
+    for path in tree.rglob("*"):  # nothing is read from the files again
+        if path.is_file():
+            path.unlink()
+    got = [read_all(in_memory, loader) for loader in in_memory.val_dataloader()]
+    for (images, labels), (cached_images, cached_labels) in zip(expected, got, strict=True):
+        assert torch.equal(images, cached_images) and torch.equal(labels, cached_labels)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "image_size", "resize"),
+    [
+        (["model=alexnet"], [227, 227], [256, 256]),  # the paper's AlexNet input
+        (["model=resnet50", "data.resize=[300,300]"], [227, 227], [300, 300]),
+        (["model=vgg16", "data.image_size=[128,128]"], [128, 128], None),  # explicit wins
+        ([], None, None),  # the small CNN: the data module's own (64x64 for image files)
+    ],
+)
+def test_the_input_size_follows_the_model_unless_given(tree, overrides, image_size, resize):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["data=folder", f"data.root={tree}", *overrides])
+    data = with_model_input(cfg.data, cfg.model.backbone.name)
+    assert data.image_size == image_size and data.resize == resize
+    if image_size is None:
+        module = instantiate(data, num_workers=0, manifest_cache=None)
+        module.setup()
+        assert module.preprocessing.image_size == (64, 64) and module.preprocessing.resize is None
+
+
+def test_images_too_large_for_the_cache_are_decoded_by_the_workers(tree, caplog):
+    caplog.set_level(logging.INFO)
+    module = folder_module(tree, query_fraction=0.25, decoded_cache_mib=0.01)
+    assert "more than data.decoded_cache_mib=0.01" in caplog.text
+    assert not isinstance(module.splits.database, InMemoryImages)
 
 
 def test_ssdh_train_and_eval_on_a_folder_report_bad_files_in_their_run_folders(tree, tmp_path):

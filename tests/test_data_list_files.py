@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from writers import class_patterns, encode_image
 
 from conftest import run_tool
+from ssdh_lightning import methods
 from ssdh_lightning.data import ListFileDataModule
 from ssdh_lightning.data.list_files import ListFileError
 from ssdh_lightning.images.skipped import SKIPPED_FILES
@@ -49,7 +51,7 @@ def list_module(root: Path, **options) -> ListFileDataModule:
 def test_the_three_lists_give_training_set_queries_and_database_with_their_labels(tmp_path):
     written = write_lists(tmp_path)
     module = list_module(tmp_path)
-    splits = module.splits
+    splits = module.files
     assert module.class_names == ["0", "1", "2"]
     for dataset, name in ((splits.train, "train.txt"), (splits.query, "test.txt")):
         assert dataset.labels.tolist() == written[name]
@@ -57,7 +59,8 @@ def test_the_three_lists_give_training_set_queries_and_database_with_their_label
         assert first == tmp_path / f"images/{Path(name).stem}_0.png"
     assert len(splits.database) == COUNTS["database.txt"]
     image, label, position = splits.query[4]
-    assert tuple(image.shape) == (3, 8, 8) and label == written["test.txt"][4] and position == 4
+    # resized; the centre crop follows on the device
+    assert tuple(image.shape) == (3, 10, 10) and label == written["test.txt"][4] and position == 4
 
 
 def test_lists_with_absolute_paths_and_elsewhere_are_read(tmp_path):
@@ -74,7 +77,7 @@ def test_lists_with_absolute_paths_and_elsewhere_are_read(tmp_path):
         test_list=str(lists / "test.txt"),
         database_list=str(lists / "database.txt"),
     )
-    assert len(module.splits.train) == COUNTS["train.txt"]
+    assert len(module.files.train) == COUNTS["train.txt"]
 
 
 def test_missing_lists_are_named(tmp_path):
@@ -123,14 +126,62 @@ def test_empty_label_vectors_are_kept_when_allowed(tmp_path):
     assert len(list_module(tmp_path, allow_empty_labels=True).splits.database) == 15
 
 
-def test_lists_of_different_widths_and_multi_hot_lists_are_refused(tmp_path):
+def test_lists_of_different_widths_are_refused(tmp_path):
     write_lists(tmp_path)
     (tmp_path / "test.txt").write_text("images/test_0.png 1 0 0 0\n")
     with pytest.raises(ListFileError, match="different numbers of classes"):
         list_module(tmp_path)
-    (tmp_path / "test.txt").write_text("images/test_0.png 1 0 1\n")
-    with pytest.raises(ListFileError, match=r"multi-hot label vectors \(1 images"):
+
+
+def multi_hot(index: int) -> np.ndarray:
+    """Item ``index``'s classes: ``index % 3``, and the next one for even items."""
+    vector = np.zeros(CLASSES, dtype=np.uint8)
+    vector[index % CLASSES] = 1
+    if index % 2 == 0:
+        vector[(index + 1) % CLASSES] = 1
+    return vector
+
+
+def write_multi_hot_lists(root: Path) -> dict[str, np.ndarray]:
+    """The images of ``write_lists`` under multi-hot vectors; each list's (N, 3) vectors."""
+    write_lists(root)
+    written = {}
+    for name, count in COUNTS.items():
+        vectors = np.stack([multi_hot(i) for i in range(count)])
+        lines = [
+            f"images/{Path(name).stem}_{i}.png {' '.join(map(str, vector))}\n"
+            for i, vector in enumerate(vectors)
+        ]
+        (root / name).write_text("".join(lines))
+        written[name] = vectors
+    return written
+
+
+@pytest.mark.parametrize("decoded_cache_mib", [2048, 0], ids=["in memory", "workers"])
+def test_multi_hot_lists_give_multi_hot_labels_to_every_split_and_batch(
+    tmp_path, decoded_cache_mib
+):
+    written = write_multi_hot_lists(tmp_path)
+    module = list_module(tmp_path, decoded_cache_mib=decoded_cache_mib)
+    splits = module.splits
+    for dataset, name in ((splits.train, "train.txt"), (splits.query, "test.txt")):
+        assert dataset.labels.dtype == torch.uint8
+        assert dataset.labels.tolist() == written[name].tolist()
+    batches = [module.on_after_batch_transfer(b, 1) for b in module.val_dataloader()[1]]
+    labels = torch.cat([batch.labels for batch in batches])
+    assert labels.dtype == torch.uint8 and labels.tolist() == written["database.txt"].tolist()
+    assert all(batch.images.shape[1:] == (3, 8, 8) for batch in batches)
+
+
+def test_a_multi_hot_list_with_an_empty_vector_is_refused_by_line(tmp_path):
+    write_multi_hot_lists(tmp_path)
+    lines = (tmp_path / "test.txt").read_text().splitlines(keepends=True)
+    lines[4] = "images/test_4.png 0 0 0\n"
+    (tmp_path / "test.txt").write_text("".join(lines))
+    with pytest.raises(ListFileError, match=r"test\.txt:5: empty label vector"):
         list_module(tmp_path)
+    labels = list_module(tmp_path, allow_empty_labels=True).splits.query.labels
+    assert labels[4].tolist() == [0, 0, 0] and labels.shape == (COUNTS["test.txt"], CLASSES)
 
 
 def test_ssdh_train_on_lists_skips_and_lists_an_unreadable_image(tmp_path):
@@ -159,3 +210,34 @@ def test_ssdh_train_on_lists_skips_and_lists_an_unreadable_image(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"bcs/map@5", "es/map@all", "hds/map@5"} <= set(metrics)
     assert json.loads((run_dir / "run.json").read_text())["data"] == "list"
+
+
+@pytest.mark.skipif(
+    not hasattr(methods, "is_multi_label"),
+    reason="needs branch methods: the module's sigmoid cross-entropy on multi-hot labels",
+)
+def test_ssdh_train_on_multi_hot_lists_scores_the_multi_label_measures(tmp_path):
+    root = tmp_path / "data"
+    write_multi_hot_lists(root)
+    run_dir = tmp_path / "run"
+    run_tool(
+        "ssdh-train",
+        "data=list",
+        f"data.root={root}",
+        "data.image_size=[8,8]",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        "retrieval.map_at=[5,all]",
+        "retrieval.precision_at=[5]",
+        "objective=bcs/map@5",
+        "baselines=[]",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for mode in ("bcs", "es", "hds"):
+        for key in ("map@5", "ndcg@5", "acg@5", "wap@5"):
+            assert 0 <= metrics[f"{mode}/{key}"] <= CLASSES, f"{mode}/{key}"
+    assert 0 < metrics["bcs/ndcg@5"] <= 1 and 0 < metrics["bcs/map@all"] <= 1

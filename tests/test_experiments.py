@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from writers import write_cifar10, write_mnist
 
 from conftest import run_tool
@@ -22,6 +23,8 @@ EXPERIMENTS = (
     "cifar10_small",
     "cifar10_lists",
     "imagenet100",
+    "nus_wide_21",
+    "coco",
 )
 
 
@@ -47,6 +50,18 @@ def test_every_experiment_composes_and_keeps_the_monitored_metric(experiment):
     cfg = compose_train(f"experiment={experiment}")
     assert cfg.callbacks.best_checkpoint.monitor == metric_names.MONITOR
     assert (cfg.trainer.max_steps > 0) != (cfg.trainer.max_epochs > 0)  # iterations or epochs
+
+
+@pytest.mark.parametrize("experiment", ["nus_wide_21", "coco"])
+def test_the_multi_label_list_experiments_score_map_at_5000_and_name_missing_lists(
+    experiment, tmp_path
+):
+    cfg = compose_train(f"experiment={experiment}", f"data.root={tmp_path}")
+    assert cfg.data._target_.endswith("ListFileDataModule") and not cfg.data.allow_empty_labels
+    assert cfg.objective == "bcs/map@5000" and 5000 in cfg.retrieval.map_at
+    with pytest.raises(FileNotFoundError, match="3 list file") as error:
+        instantiate(cfg.data).setup()
+    assert f"data.train_list: {tmp_path / 'train.txt'}" in str(error.value)
 
 
 @pytest.fixture(scope="module")

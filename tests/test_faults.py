@@ -212,7 +212,7 @@ def test_a_training_folder_lists_what_its_scan_skipped(tmp_path):
         root=root, image_size=(8, 8), resize=(8, 8), report_dir=tmp_path / "run", seed=0
     )
     module.setup()
-    splits = module.splits
+    splits = module.files
     used = {str(splits.train.path_of(int(i)).relative_to(root)) for i in splits.train.positions}
     used |= {str(splits.query.path_of(int(i)).relative_to(root)) for i in splits.query.positions}
     assert sorted(used) == good

@@ -82,8 +82,8 @@ def test_faiss_backend_gives_the_engines_distances(tmp_path):
     theirs = index.search(query, 10, "bcs", backend="faiss")
     assert theirs.indices.dtype == np.int64 and theirs.distances.dtype == np.int32
     assert np.array_equal(ours.distances, theirs.distances)
-    with pytest.raises(ValueError, match="serves mode='bcs' only"):
-        index.search(query, 10, "hds", query_features=index.features[:8], backend="faiss")
+    with pytest.raises(ValueError, match="mode='es' ranks features only"):
+        index.search(None, 10, "es", query_features=index.features[:8], backend="faiss")
 
 
 def test_search_refuses_queries_of_another_model(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_tool
+from ssdh_lightning.report import Run, _metric_names
 from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
@@ -160,3 +161,9 @@ def test_no_run_left_after_skipping_is_an_error(trained_run, tmp_path):
     assert f"no training runs below {tmp_path}" in result.stderr
     assert f"left out: {bad}: run.json has no key 'seed'" in result.stderr
     assert not (tmp_path / "report.md").exists()
+
+
+def test_the_multi_label_measures_are_columns_beside_map_and_precision(tmp_path):
+    keys = ["bcs/pool_mean", "bcs/wap@5", "bcs/ndcg@5", "bcs/map@5", "bcs/acg@5", "bcs/precision@5"]
+    run = Run(tmp_path, "list", 8, 0, dict.fromkeys(keys, 0.5), {})
+    assert _metric_names([run]) == ["map@5", "precision@5", "ndcg@5", "acg@5", "wap@5", "pool_mean"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import struct
 import subprocess
@@ -27,6 +28,7 @@ from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.indexing.views import json_report
 from ssdh_lightning.io import read_json, write_json
 from ssdh_lightning.retrieval import Index, IndexWriter
+from ssdh_lightning.retrieval.index import FORMAT_VERSION
 from ssdh_lightning.strings import PackedStrings
 
 MAX_UPLOAD = 100_000  # bytes; the module's server takes no more
@@ -146,7 +148,7 @@ def test_health_summarises_the_served_manifest(server, index, checkpoint):
         "count": 40,
         "hash_bits": index.hash_bits,
         "feature_dim": index.feature_dim,
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "class_names": [str(d) for d in range(10)],
         "images_root": index.manifest["images_root"],
         "checkpoint": str(checkpoint.resolve()),
@@ -237,7 +239,19 @@ def test_the_page_and_its_assets_are_served_by_the_app(server):
     for path in ["/api/search", "/api/search/codes", "/api/search/item/{item_id}", "/api/health"]:
         assert path in paths
     assert {"/api/items", "/api/items/{item_id}", "/api/items/{item_id}/thumbnail"} <= set(paths)
-    assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+@pytest.mark.parametrize("docs", ["/docs", "/redoc"])
+def test_the_api_docs_name_only_files_the_app_serves(server, docs):
+    page = httpx.get(f"{server.url}{docs}")
+    assert page.status_code == 200
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN
+    urls = re.findall(r'(?:src|href|url|spec-url)\s*[=:]\s*["\']([^"\']+)["\']', page.text)
+    assert "/openapi.json" in urls and any(url.endswith(".js") for url in urls), urls
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        asset = httpx.get(f"{server.url}{url}")
+        assert asset.status_code == 200 and len(asset.content) > 0, url
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -334,7 +348,7 @@ def test_bad_codes_get_422_with_the_fix(server, codes, params, message):
 )
 def test_unknown_items_get_404(server, method, path):
     answer = httpx.request(method, f"{server.url}{path}")
-    assert answer.status_code == 404 and "the served index holds items 0 to 39" in detail(answer)
+    assert answer.status_code == 404 and "in the served index (40 items)" in detail(answer)
 
 
 def test_a_rebuild_while_serving_is_picked_up_and_a_damaged_one_refused(checkpoint, tmp_path):
@@ -350,7 +364,7 @@ def test_a_rebuild_while_serving_is_picked_up_and_a_damaged_one_refused(checkpoi
         with httpx.Client(base_url=server.url, timeout=60) as client:
             while not stop.is_set():
                 for send in (
-                    lambda: client.post("/api/search/item/3", params={"mode": "hds"}),
+                    lambda: client.post("/api/search/item/5", params={"mode": "hds"}),
                     lambda: client.post(
                         "/api/search", files={"image": ("q.png", query.read_bytes())}
                     ),
@@ -374,19 +388,30 @@ def test_a_rebuild_while_serving_is_picked_up_and_a_damaged_one_refused(checkpoi
             time.sleep(0.1)
         raise AssertionError(f"the server never showed {what}; it shows {state}\n{server.log}")
 
+    def item(item_id: int) -> httpx.Response:
+        return httpx.get(f"{server.url}/api/items/{item_id}")
+
+    held = {item_id: item(item_id).json()["path"] for item_id in (3, 29)}
     stream = threading.Thread(target=requests)
     stream.start()
     try:
         write_digits(images, range(30, 45))
+        (images / held[3]).unlink()  # item 3's file is removed
         build(checkpoint, images, out)  # what ssdh-index does: a new generation
         rebuilt = wait_for(lambda state: state["generation"] == 2, "generation 2")
-        assert rebuilt["count"] == 45 and rebuilt["refused"] is None
+        assert rebuilt["count"] == 44 and rebuilt["refused"] is None
+        # ids are not rows: the items after the removed one keep theirs, the new get new ones
+        assert item(29).json()["path"] == held[29]
+        assert item(3).status_code == 404
+        assert item(30).json()["path"] == "0/0030.png"
+        results = httpx.post(f"{server.url}/api/search/item/29", params={"mode": "es"}).json()
+        assert results["queries"][0]["results"][0]["id"] == 29
         manifest = read_json(out / "manifest.json")
         manifest["generation"] = 3
         manifest["arrays"]["labels"]["sha256"] = "0" * 64
         write_json(out / "manifest.json", manifest)  # atomically, as a build would
         refused = wait_for(lambda state: state["refused"] is not None, "a refused generation")
-        assert refused["generation"] == 2 and refused["count"] == 45
+        assert refused["generation"] == 2 and refused["count"] == 44
         assert "does not match its checksum" in refused["refused"]
         time.sleep(0.5)  # requests go on against generation 2
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -13,6 +15,19 @@ from torch.utils.data import DataLoader, Dataset
 from ssdh_lightning.preprocessing import Preprocessing
 
 QUERY, DATABASE = 0, 1  # positions of the validation loaders
+
+
+MAX_AUTO_WORKERS = 8
+
+
+def loader_workers(num_workers: int | str) -> int:
+    """``data.num_workers``: a count, or ``auto``: one worker per CPU this process may use (at
+    most ``MAX_AUTO_WORKERS``), so that decoding neither idles cores nor crowds them."""
+    if num_workers == "auto":
+        return min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0)))
+    if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
+        raise ValueError(f"data.num_workers must be an integer >= 0 or auto, got {num_workers!r}")
+    return num_workers
 
 
 class Batch(NamedTuple):
@@ -51,7 +66,7 @@ class RetrievalDataModule(L.LightningDataModule):
         self,
         batch_size: int = 64,
         eval_batch_size: int = 256,
-        num_workers: int = 0,
+        num_workers: int | str = 0,
         seed: int = 0,
         report_dir: str | Path | None = None,
     ) -> None:
@@ -59,11 +74,9 @@ class RetrievalDataModule(L.LightningDataModule):
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"data.{name} must be a positive integer, got {value!r}")
-        if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"data.num_workers must be an integer >= 0, got {num_workers!r}")
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
-        self.num_workers = num_workers
+        self.num_workers = loader_workers(num_workers)
         self.seed = seed
         # The run's folder, for what a data set reports of itself (skipped files): a setting of
         # the run, given by the tasks, not of the data, so checkpoints do not keep it.
@@ -94,16 +107,21 @@ class RetrievalDataModule(L.LightningDataModule):
     def preprocessing(self) -> Preprocessing:
         return self._loaded().preprocessing
 
+    def loader_settings(self, dataset: Dataset) -> tuple[Callable | None, int]:
+        """(collate function, number of workers) of the loaders of ``dataset``."""
+        return self.collate_fn, self.num_workers
+
     def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if train else None
+        collate_fn, workers = self.loader_settings(dataset)
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=train,
             drop_last=False,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=self.collate_fn,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            collate_fn=collate_fn,
             generator=generator,
         )
 

@@ -62,14 +62,10 @@ class ImageFolderDataModule(ImageFileDataModule):
         self,
         root: str | Path = "data",
         query_fraction: float = 0.1,
-        image_size: tuple[int, int] = (227, 227),
-        resize: tuple[int, int] | None = (256, 256),
-        mirror: bool = True,
-        normalization: str = "torchvision",
         manifest_cache: str | None = "auto",
-        **loader_options,
+        **options,
     ) -> None:
-        super().__init__(image_size, resize, mirror, normalization, **loader_options)
+        super().__init__(**options)
         self.root = Path(root)
         self.query_fraction = check_query_fraction(query_fraction)
         self.manifest_cache = manifest_cache
@@ -148,13 +144,11 @@ class ImageFolderDataModule(ImageFileDataModule):
             query_labels = train_labels[query]
         self.skipped.report(f"the scan of {self.root}")
 
-        def files(positions: np.ndarray, labels: np.ndarray, training: bool):
-            return self.image_files(manifest.path, positions, labels, training)
-
+        database_files = self.image_files(manifest.path, database, train_labels[database])
         return Splits(
-            train=files(database, train_labels[database], training=True),
-            query=files(query, query_labels, training=False),
-            database=files(database, train_labels[database], training=False),
+            train=database_files,
+            query=self.image_files(manifest.path, query, query_labels),
+            database=database_files,
             class_names=class_names,
             preprocessing=self._preprocessing,
         )

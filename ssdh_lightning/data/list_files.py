@@ -1,5 +1,7 @@
 """Image lists as the field publishes them (HashNet, DeepHash-pytorch): one line per image, its
-path relative to an image root (or absolute), then its label vector, ``0``/``1`` per class.
+path relative to an image root (or absolute), then its label vector, ``0``/``1`` per class:
+one-hot for single-label sets (the data module yields class ids), multi-hot otherwise (it yields
+the vectors, uint8 (B, classes), when any image of the three lists has other than one class).
 
 ``train_list`` gives the training set, ``test_list`` the queries, ``database_list`` the database
 (PROTOCOL.md, list-file protocols). Every line is checked before training: a line with a label
@@ -81,18 +83,14 @@ def read_list(list_file: Path, root: Path, allow_empty: bool) -> ImageList:
     return ImageList(paths, np.stack(rows))
 
 
-def class_indices(images: ImageList, list_file: Path) -> np.ndarray:
-    """Each image's class, for one-hot lists; multi-hot lists are refused, naming a line."""
-    counts = images.labels.sum(axis=1)
-    multi = np.flatnonzero(counts > 1)
-    if len(multi):
-        raise ListFileError(
-            f"{list_file} holds multi-hot label vectors ({len(multi)} images, the first "
-            f"{images.paths[multi[0]]}); training on multi-label lists is not supported yet, "
-            "only one-hot lists (one class per image)"
-        )
-    # argmax of an all-zero row is 0: such rows exist only where allow_empty_labels is set
-    return images.labels.argmax(axis=1).astype(np.int64)
+def is_one_hot(lists: list[ImageList]) -> bool:
+    """Whether every image of ``lists`` has exactly one class: a single-label data set."""
+    return all((images.labels.sum(axis=1) == 1).all() for images in lists)
+
+
+def training_labels(images: ImageList, one_hot: bool) -> np.ndarray:
+    """Class ids (N,) int64 of a single-label set, or its multi-hot rows (N, classes) uint8."""
+    return images.labels.argmax(axis=1).astype(np.int64) if one_hot else images.labels
 
 
 class ListFileDataModule(ImageFileDataModule):
@@ -141,16 +139,19 @@ class ListFileDataModule(ImageFileDataModule):
                 + ", ".join(f"{self.lists[key]} {width}" for key, width in widths.items())
             )
 
-        def files(key: str, training: bool):
+        # One kind of label for the three lists: the engine ranks queries and database alike.
+        one_hot = is_one_hot(list(lists.values()))
+
+        def files(key: str):
             images = lists[key]
-            labels = class_indices(images, self.lists[key])
             positions = np.arange(len(images.paths))
-            return self.image_files(images.paths.__getitem__, positions, labels, training)
+            labels = training_labels(images, one_hot)
+            return self.image_files(images.paths.__getitem__, positions, labels)
 
         return Splits(
-            train=files("train_list", training=True),
-            query=files("test_list", training=False),
-            database=files("database_list", training=False),
+            train=files("train_list"),
+            query=files("test_list"),
+            database=files("database_list"),
             class_names=[str(index) for index in range(widths["train_list"])],
             preprocessing=self._preprocessing,
         )

@@ -88,7 +88,8 @@ def load_image(path: str | Path, channels: int = 3) -> Image.Image:
 
 class ImageFiles(Dataset):
     """Image files with their labels; item ``i`` is ``(view(image), label, i)``, or ``Skipped``
-    when the file cannot be decoded. ``path_of`` maps a position to the file's path."""
+    when the file cannot be decoded. ``path_of`` maps a position to the file's path; ``labels``
+    are class ids (N,) or multi-hot vectors (N, classes) of 0 and 1, kept as uint8."""
 
     def __init__(
         self,
@@ -102,30 +103,34 @@ class ImageFiles(Dataset):
             raise ValueError(f"{len(positions)} files but {len(labels)} labels")
         self.path_of = path_of
         self.positions = np.asarray(positions, dtype=np.int64)
-        self.labels = np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(labels)
+        self.labels = torch.from_numpy(labels.astype(np.uint8 if labels.ndim == 2 else np.int64))
         self.view = view
         self.channels = channels
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int] | Skipped:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int] | Skipped:
         path = self.path_of(int(self.positions[index]))
         try:
             image = load_image(path, self.channels)
         except UnreadableImage as error:
             return Skipped(error.path, error.reason)
-        return self.view(image), int(self.labels[index]), index
+        return self.view(image), self.labels[index], index
 
 
 def collate_images(
-    items: Sequence[tuple[torch.Tensor, int, int] | Skipped],
+    items: Sequence[tuple[torch.Tensor, torch.Tensor, int] | Skipped],
 ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, list[Skipped]]:
     """(images, labels, positions, skipped): the decoded items stacked, the skipped ones listed
-    apart. ``images`` is None when every file of the batch was skipped."""
+    apart. ``images`` is None (and ``labels`` empty) when every file of the batch was skipped."""
     decoded = [item for item in items if not isinstance(item, Skipped)]
     skipped = [item for item in items if isinstance(item, Skipped)]
-    images = torch.stack([image for image, _, _ in decoded]) if decoded else None
-    labels = torch.tensor([label for _, label, _ in decoded], dtype=torch.int64)
+    if not decoded:
+        empty = torch.empty(0, dtype=torch.int64)
+        return None, empty, empty, skipped
+    images = torch.stack([image for image, _, _ in decoded])
+    labels = torch.stack([label for _, label, _ in decoded])
     positions = torch.tensor([position for _, _, position in decoded], dtype=torch.int64)
     return images, labels, positions, skipped

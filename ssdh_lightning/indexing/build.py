@@ -256,7 +256,8 @@ def _write_index(
     out: Path,
     skipped: SkippedFiles,
 ) -> Index:
-    """The next generation of the index: its unchanged rows, then the new files in scan order."""
+    """The next generation of the index: its unchanged rows, which keep their ids, then the new
+    files in scan order, with new ids."""
     encoded = shards.encoded()
     new = _encoded_files(plan, encoded, skipped)
     rows = plan.files.subset(np.concatenate([plan.kept_files, new]))
@@ -270,7 +271,10 @@ def _write_index(
         if base is not None:
             _copy_kept(base, plan.kept, writer)
         _copy_encoded(plan.keys, new, len(plan.kept), encoded, writer)
+        kept_ids = base.ids[plan.kept] if base is not None else np.empty(0, dtype=np.int64)
+        new_ids = np.arange(writer.next_id, writer.next_id + len(new), dtype=np.int64)
         index = writer.commit(
+            ids=np.concatenate([kept_ids, new_ids]),
             labels=rows.labels,
             paths=rows.paths,
             file_sizes=rows.file_sizes,

@@ -18,7 +18,8 @@ from ssdh_lightning.indexing.checkpoint import check_checkpoint
 from ssdh_lightning.indexing.encoding import encode_files
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval import PackedCodes, SearchResult
-from ssdh_lightning.retrieval.index import Index, check_backend
+from ssdh_lightning.retrieval.backends import check_backend
+from ssdh_lightning.retrieval.index import Index
 from ssdh_lightning.retrieval.settings import check_k, check_modes
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def search_images(
 ) -> ImageSearch:
     """Encode the query images with the index's model and search the index with them;
     ``search_options`` go to ``Index.search`` (``hds_threshold``, ``hds_pool_size``,
-    ``backend``)."""
+    ``backend``, ``nflip``, ``nprobe``)."""
     # checked before the model is loaded and the queries encoded
     (mode,) = check_modes(mode)
     check_k(k)

@@ -28,10 +28,12 @@ MISSING = (200, 200, 200)
 
 @dataclass(frozen=True)
 class Hit:
-    """One result: its rank (from 1), distance, position in the index, file and label."""
+    """One result: its rank (from 1), distance, id and position (row) in the index, file and
+    label."""
 
     rank: int
     distance: float
+    id: int
     position: int
     path: str
     label: int
@@ -39,17 +41,20 @@ class Hit:
 
 
 def hits(index: Index, search: ImageSearch) -> list[list[Hit]]:
-    """The results of every query, best first."""
+    """The results of every query, best first (fewer than k where a backend found fewer)."""
     names = index.class_names
     table = []
     for positions, distances in zip(search.result.indices, search.result.distances, strict=True):
         row = []
         for rank, (position, distance) in enumerate(zip(positions, distances, strict=True), 1):
+            if position < 0:  # a sub-linear backend found fewer than k items
+                break
             label = int(index.labels[position])
             row.append(
                 Hit(
                     rank=rank,
                     distance=distance.item(),
+                    id=int(index.ids[position]),
                     position=int(position),
                     path=index.paths[position],
                     label=label,

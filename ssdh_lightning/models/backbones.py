@@ -29,6 +29,18 @@ def _torchvision(name: str) -> Callable[..., nn.Module]:
     return build
 
 
+# What the ImageNet networks are fed, as the paper feeds AlexNet: images resized to 256x256, random
+# 227x227 crops in training, the centre crop for queries and database.
+IMAGENET_INPUT = {"resize": (256, 256), "image_size": (227, 227)}
+
+
+def input_size(name: str) -> dict[str, tuple[int, int]] | None:
+    """The data keys ``resize`` and ``image_size`` for backbone ``name`` where a data config
+    leaves ``image_size`` null; None: the data set's own (the small CNN: the native size of an
+    in-memory set, 64x64 for image files)."""
+    return IMAGENET_INPUT if name in NETWORKS else None
+
+
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "small_cnn": _small_cnn,
     **{name: _torchvision(name) for name in NETWORKS},

@@ -3,15 +3,23 @@
 On disk, a folder::
 
     manifest.json                   format version, generation, hash_bits, feature_dim, count,
-                                    the builder's metadata, and for every array its file, dtype,
-                                    shape and sha256
+                                    next_id, the builder's metadata, and for every array its
+                                    file, dtype, shape and sha256
     codes.<generation>.npy          (count, ceil(hash_bits / 8)) uint8, numpy.packbits order
     features.<generation>.npy       (count, feature_dim) float16
     labels.<generation>.npy         (count,) int64, -1 for an unlabelled item
+    ids.<generation>.npy            (count,) int64, the items' ids, ascending (below)
     paths_buffer.<generation>.npy   the items' relative paths, as ``PackedStrings``: UTF-8 bytes
     paths_offsets.<generation>.npy  and (count + 1,) int64 offsets
     file_sizes.<generation>.npy     (count,) int64 bytes and modification times of the files
     file_mtimes_ns.<generation>.npy when they were encoded, so a rebuild sees what changed
+
+An item's id stays the same across generations while its file is unchanged (the same path,
+size and mtime); a new or changed file gets a new id, ``next_id`` and up, and the ids of removed
+or changed files are never given again. So an id held by a client names one encoded file, or
+none. Kept items stay in the order of the previous generation, before the new ones: the ids are
+ascending, and an id's row is found by bisection. Format 1 had no ids: its items' ids are their
+rows.
 
 The index is replaced atomically as a whole: a new generation's arrays are written under names
 that no manifest refers to yet and flushed to disk, and only then does ``manifest.json``
@@ -34,19 +42,24 @@ from ssdh_lightning.io import (
     file_sha256,
     read_json,
 )
+from ssdh_lightning.retrieval.backends import BACKEND_FILE, HammingBackend, check_backend
+from ssdh_lightning.retrieval.backends.faiss_binary import (
+    flat_backend,
+    load_faiss_backend,
+)
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
-from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
+from ssdh_lightning.retrieval.codes import PackedCodes
 from ssdh_lightning.retrieval.euclidean import squared_norms
 from ssdh_lightning.retrieval.search import SearchResult, search
-from ssdh_lightning.retrieval.settings import check_k
 from ssdh_lightning.strings import PackedStrings, first_unsafe_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 ARRAY_DTYPES = {
     "codes": np.uint8,
     "features": np.float16,
     "labels": np.int64,
+    "ids": np.int64,
     "paths_buffer": np.uint8,
     "paths_offsets": np.int64,
     "file_sizes": np.int64,
@@ -54,8 +67,16 @@ ARRAY_DTYPES = {
 }
 # Checksummed at every load; the features (gigabytes for a million items) only on request.
 LARGE_ARRAYS = ("features",)
-RESERVED_KEYS = ("format_version", "generation", "hash_bits", "feature_dim", "count", "arrays")
-BACKENDS = ("engine", "faiss")
+RESERVED_KEYS = (
+    "format_version",
+    "generation",
+    "hash_bits",
+    "feature_dim",
+    "count",
+    "next_id",
+    "arrays",
+)
+ADDED_IN_VERSION_2 = ("next_id", "ids")
 ARRAY_FILE = re.compile(rf"^({'|'.join(ARRAY_DTYPES)})\.\d{{6,}}\.npy$")
 TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")  # left by an atomic write that was interrupted
 
@@ -91,6 +112,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         )
     missing = [key for key in RESERVED_KEYS if key not in manifest]
     missing += [name for name in ARRAY_DTYPES if name not in manifest.get("arrays", {})]
+    if version < 2:
+        missing = [name for name in missing if name not in ADDED_IN_VERSION_2]
     if missing:
         raise _damaged(folder, f"{path} lacks {', '.join(missing)}")
     return manifest
@@ -103,6 +126,7 @@ def _expected_shapes(manifest: dict[str, Any]) -> dict[str, tuple[int, ...] | No
         "codes": (count, (manifest["hash_bits"] + 7) // 8),
         "features": (count, manifest["feature_dim"]),
         "labels": (count,),
+        "ids": (count,),
         "paths_buffer": None,
         "paths_offsets": (count + 1,),
         "file_sizes": (count,),
@@ -184,8 +208,18 @@ def _check_paths(folder: Path, paths: PackedStrings) -> None:
         )
 
 
+def _check_ids(folder: Path, ids: np.ndarray, next_id: int) -> None:
+    if len(ids) and (ids[0] < 0 or ids[-1] >= next_id or np.any(np.diff(ids) <= 0)):
+        raise _damaged(
+            folder,
+            f"its item ids are not ascending integers from 0 to below next_id={next_id}",
+        )
+
+
 def is_own_file(name: str) -> bool:
-    return name == MANIFEST_FILE or bool(ARRAY_FILE.match(name) or TEMPORARY_FILE.match(name))
+    return name == MANIFEST_FILE or any(
+        pattern.match(name) for pattern in (ARRAY_FILE, BACKEND_FILE, TEMPORARY_FILE)
+    )
 
 
 def check_index_folder(folder: Path) -> None:
@@ -199,13 +233,6 @@ def check_index_folder(folder: Path) -> None:
             f"{folder} holds files that are not an index's ({shown}); give the index a new or "
             "empty folder"
         )
-
-
-def check_backend(backend: str, mode: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "faiss" and mode != "bcs":
-        raise ValueError(f"backend='faiss' serves mode='bcs' only; {mode!r} runs on the engine")
 
 
 def existing_index(folder: str | Path) -> Index | None:
@@ -234,6 +261,7 @@ class Index:
     codes: PackedCodes
     features: np.ndarray
     labels: np.ndarray
+    ids: np.ndarray
     paths: PackedStrings
     file_sizes: np.ndarray
     file_mtimes_ns: np.ndarray
@@ -251,10 +279,15 @@ class Index:
         """
         folder = Path(folder)
         manifest = read_manifest(folder)
-        arrays = {name: _open_array(folder, name, manifest) for name in ARRAY_DTYPES}
-        for name in ARRAY_DTYPES:
+        names = [name for name in ARRAY_DTYPES if name in manifest["arrays"]]
+        arrays = {name: _open_array(folder, name, manifest) for name in names}
+        for name in names:
             if verify or name not in LARGE_ARRAYS:
                 _check_sha256(folder, name, manifest)
+        if "ids" not in arrays:  # format 1
+            arrays["ids"] = np.arange(manifest["count"], dtype=np.int64)
+            manifest = {**manifest, "next_id": manifest["count"]}
+        _check_ids(folder, arrays["ids"], manifest["next_id"])
         if verify:
             _check_finite(folder, arrays["features"])
         paths = PackedStrings(arrays["paths_buffer"], arrays["paths_offsets"])
@@ -265,6 +298,7 @@ class Index:
             codes=PackedCodes(arrays["codes"], manifest["hash_bits"]),
             features=arrays["features"],
             labels=arrays["labels"],
+            ids=arrays["ids"],
             paths=paths,
             file_sizes=arrays["file_sizes"],
             file_mtimes_ns=arrays["file_mtimes_ns"],
@@ -292,6 +326,16 @@ class Index:
         return self.manifest["generation"]
 
     @property
+    def next_id(self) -> int:
+        """The id the next new item gets: above every id this index has ever given."""
+        return self.manifest["next_id"]
+
+    def row_of(self, item_id: int) -> int | None:
+        """The row of the item ``item_id``; None when no item of this generation has it."""
+        row = int(np.searchsorted(self.ids, item_id))
+        return row if row < len(self.ids) and self.ids[row] == item_id else None
+
+    @property
     def class_names(self) -> list[str]:
         return self.manifest.get("class_names", [])
 
@@ -305,18 +349,32 @@ class Index:
         hds_threshold: int | None = None,
         hds_pool_size: int | None = None,
         backend: str = "engine",
+        nflip: int | None = None,
+        nprobe: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
     ) -> SearchResult:
         """The ``k`` nearest items of each query, as ``retrieval.search`` ranks them (PROTOCOL.md):
         BCS by Hamming distance of ``query`` codes, ES by Euclidean distance of
         ``query_features``, HDS by both. Ties go to the lower position in the index.
 
-        ``backend="faiss"`` runs BCS through FAISS's ``IndexBinaryFlat`` (the faiss-cpu package):
-        the same distances, but FAISS orders items of equal distance its own way.
+        ``backend`` answers BCS and HDS's Hamming part (``retrieval.backends``): ``"engine"``,
+        the exact scan (the reference); ``"faiss"``, FAISS's exact ``IndexBinaryFlat`` (built in
+        memory at its first search); ``"multihash"`` and ``"ivf"``, FAISS's sub-linear indexes
+        saved beside the index by ``ssdh-index backends=[...]``, searched with the ``nflip`` /
+        ``nprobe`` they were built with unless given here; ``"milvus"``, the Milvus collections
+        the index was exported to (HDS fetches the pool's features from there). They order items
+        of equal distance their own way, and the sub-linear ones may miss neighbours (-1 pads
+        what they do not find).
         """
         check_backend(backend, mode)
-        if backend == "faiss":
-            return self._faiss_search(query, k)
+        tuning = nflip is not None or nprobe is not None
+        if tuning and backend not in ("multihash", "ivf"):
+            raise ValueError(
+                f"nflip and nprobe set backend='multihash' and backend='ivf', not {backend!r}"
+            )
+        hamming_backend = None if backend == "engine" else self.hamming_backend(backend)
+        if tuning:
+            hamming_backend = hamming_backend.tuned(nflip=nflip, nprobe=nprobe)
         return search(
             query,
             self.codes,
@@ -328,31 +386,30 @@ class Index:
             hds_pool_size=hds_pool_size,
             database_norms=self.feature_norms if mode == "es" else None,
             memory_budget=memory_budget,
+            hamming_backend=hamming_backend,
         )
+
+    def hamming_backend(self, name: str) -> HammingBackend:
+        """The backend ``name`` of this index, loaded (and checked) once and kept."""
+        loaded = self._hamming_backends
+        if name not in loaded:
+            loaded[name] = self._load_backend(name)
+        return loaded[name]
+
+    def _load_backend(self, name: str) -> HammingBackend:
+        if name == "faiss":
+            return flat_backend(self.codes)
+        if name == "milvus":
+            from ssdh_lightning.retrieval.backends.milvus import MilvusBackend
+
+            return MilvusBackend(self)
+        return load_faiss_backend(self, name)
+
+    @cached_property
+    def _hamming_backends(self) -> dict[str, HammingBackend]:
+        return {}
 
     @cached_property
     def feature_norms(self) -> np.ndarray:
         """|x|^2 of every item's features, computed on the first ES search and kept."""
         return squared_norms(self.features, DEFAULT_MEMORY_BUDGET).numpy()
-
-    @cached_property
-    def _faiss_index(self):
-        try:
-            import faiss
-        except ImportError:
-            raise ImportError(
-                "backend='faiss' needs FAISS: pip install faiss-cpu (it comes with the dev "
-                "extra, pip install -e '.[dev]'), or search with backend='engine'"
-            ) from None
-        index = faiss.IndexBinaryFlat(self.codes.bytes.shape[1] * 8)  # the padding bits are 0
-        index.add(np.ascontiguousarray(self.codes.bytes))
-        return index
-
-    def _faiss_search(self, query, k: int) -> SearchResult:
-        check_k(k)
-        query = pack_codes(query)
-        check_pair(query, self.codes)
-        distances, indices = self._faiss_index.search(
-            np.ascontiguousarray(query.bytes), min(int(k), len(self))
-        )
-        return SearchResult(indices.astype(np.int64), distances.astype(np.int32))

@@ -17,6 +17,7 @@ from ssdh_lightning.io import (
     no_space_error,
     write_json,
 )
+from ssdh_lightning.retrieval.backends import BACKEND_FILE
 from ssdh_lightning.retrieval.index import (
     ARRAY_DTYPES,
     ARRAY_FILE,
@@ -51,6 +52,8 @@ class IndexWriter:
                 previous = read_manifest(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.generation = previous["generation"] + 1 if previous else 1
+        # the first id this generation may give a new item (format 1: ids were rows)
+        self.next_id = previous.get("next_id", previous["count"]) if previous else 0
         self.count, self.hash_bits, self.feature_dim = count, hash_bits, feature_dim
         codes_shape, features_shape = (count, (hash_bits + 7) // 8), (count, feature_dim)
         try:
@@ -97,14 +100,27 @@ class IndexWriter:
         file_sizes: np.ndarray,
         file_mtimes_ns: np.ndarray,
         metadata: dict[str, Any],
+        ids: np.ndarray | None = None,
     ) -> Index:
         """Write the small arrays, then the manifest that makes this generation the index;
-        remove the files of earlier generations. Returns the index, loaded back and checked."""
+        remove the files of earlier generations. Returns the index, loaded back and checked.
+
+        ``ids``: the items' ids, ascending: the previous generation's ids of the items it keeps,
+        then ids from ``next_id`` up for new items; default: every item is new."""
         clash = sorted(set(metadata) & set(RESERVED_KEYS))
         if clash:
             raise ValueError(f"metadata may not set the index's own fields {clash}")
+        if ids is None:
+            ids = np.arange(self.next_id, self.next_id + self.count, dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) and (ids[0] < 0 or np.any(np.diff(ids) <= 0)):
+            raise ValueError(
+                "ids must ascend strictly from 0 or more: the kept items' previous ids in their "
+                "previous order, then new ids from IndexWriter.next_id"
+            )
         small = {
             "labels": labels,
+            "ids": ids,
             "paths_buffer": paths.buffer,
             "paths_offsets": paths.offsets,
             "file_sizes": file_sizes,
@@ -131,6 +147,7 @@ class IndexWriter:
             "hash_bits": self.hash_bits,
             "feature_dim": self.feature_dim,
             "count": self.count,
+            "next_id": max(self.next_id, int(ids[-1]) + 1),
             "arrays": {name: self._record(name, shapes[name]) for name in ARRAY_DTYPES},
         }
         write_json(self.folder / MANIFEST_FILE, manifest)
@@ -147,8 +164,12 @@ class IndexWriter:
         }
 
     def _remove_unreferenced(self, manifest: dict[str, Any]) -> None:
+        """Earlier generations' arrays, and their FAISS backends (built of codes now gone)."""
         referenced = {record["file"] for record in manifest["arrays"].values()}
         for entry in self.folder.iterdir():
-            stale = ARRAY_FILE.match(entry.name) and entry.name not in referenced
+            backend = BACKEND_FILE.match(entry.name)
+            stale = (ARRAY_FILE.match(entry.name) and entry.name not in referenced) or (
+                backend and int(backend.group(2)) != self.generation
+            )
             if stale or TEMPORARY_FILE.match(entry.name):
                 entry.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -10,7 +11,7 @@ import torch
 from ssdh_lightning.retrieval import euclidean, kernels, pools
 from ssdh_lightning.retrieval.arrays import check_feature_dims, check_rows, features_array
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
-from ssdh_lightning.retrieval.codes import check_pair, pack_codes
+from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
 from ssdh_lightning.retrieval.settings import (
     CODE_MODES,
     FEATURE_MODES,
@@ -19,6 +20,9 @@ from ssdh_lightning.retrieval.settings import (
     check_k,
     check_modes,
 )
+
+if TYPE_CHECKING:
+    from ssdh_lightning.retrieval.backends import HammingBackend
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ def search(
     hds_pool_size: int | None = None,
     database_norms=None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    hamming_backend: HammingBackend | None = None,
 ) -> SearchResult:
     """Rank the database for each query; ``k`` larger than the database is clipped to it.
 
@@ -56,12 +61,16 @@ def search(
     feature; ``database_norms`` (|x|^2 of each, float32) spares it a second pass when a caller
     searches the same database again.
 
+    ``hamming_backend`` (``retrieval.backends``) answers the Hamming part (the BCS ranking, the
+    HDS pool and the Hamming order after it) in place of the exact scan; positions it does not
+    reach are -1, with distance ``hash_bits + 1`` (BCS) or inf (HDS).
+
     A single query runs on the calling thread: waking numba's threads costs more than its search.
     """
     (mode,) = check_modes(mode)
     check_hds_pool(hds_threshold, hds_pool_size)
     check_k(k)
-    query_words = database_columns = None
+    hamming = None
     n_query = n_database = None
     if mode in CODE_MODES:
         if query is None or database is None:
@@ -70,9 +79,12 @@ def search(
             )
         query_packed, database_packed = pack_codes(query), pack_codes(database)
         check_pair(query_packed, database_packed)
-        query_words = query_packed.words()
-        database_columns = database_packed.columns
         n_query, n_database = len(query_packed), len(database_packed)
+        hamming = (
+            _ScanHamming(query_packed.words(), database_packed.columns, memory_budget)
+            if hamming_backend is None
+            else _BackendHamming(hamming_backend, query_packed)
+        )
     if mode in FEATURE_MODES:
         if query_features is None or database_features is None:
             raise ValueError(
@@ -91,7 +103,7 @@ def search(
     k = min(int(k), n_database)
     with kernels.calling_thread_only(n_query == 1):
         if mode == "bcs":
-            return _hamming_search(query_words, database_columns, k, memory_budget)
+            return hamming.top_k(slice(None), k)
         if mode == "es":
             norms = (
                 euclidean.squared_norms(database_features, memory_budget)
@@ -99,15 +111,11 @@ def search(
                 else torch.as_tensor(database_norms, dtype=torch.float32)
             )
             return _euclidean_search(query_features, database_features, norms, k, memory_budget)
-        settings = RetrievalSettings(hds_threshold=hds_threshold, hds_pool_size=hds_pool_size)
+        settings = RetrievalSettings(
+            hds_threshold=hds_threshold, hds_pool_size=hds_pool_size, memory_budget=memory_budget
+        )
         return _hierarchical_search(
-            query_words,
-            database_columns,
-            query_features,
-            database_features,
-            k,
-            settings,
-            memory_budget,
+            hamming, n_query, n_database, query_features, database_features, k, settings
         )
 
 
@@ -144,35 +152,93 @@ def _euclidean_search(query_features, database_features, norms, k, memory_budget
     return SearchResult(indices, np.sqrt(squared))
 
 
-def _pools(query_words, database_columns, k, settings: RetrievalSettings, memory_budget: int):
+@dataclass(frozen=True)
+class _ScanHamming:
+    """The exact scan: the Hamming side of a search, over rows of the queries."""
+
+    query_words: np.ndarray
+    database_columns: np.ndarray
+    memory_budget: int
+
+    def top_k(self, rows: slice, k: int) -> SearchResult:
+        return _hamming_search(self.query_words[rows], self.database_columns, k, self.memory_budget)
+
+    def within(self, rows: slice, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+        words = self.query_words[rows]
+        settings = RetrievalSettings(hds_threshold=threshold)
+        sizes = pools.pool_sizes(settings, words, self.database_columns)
+        items = np.empty(sizes.sum(), dtype=np.int64)
+        offsets = np.concatenate(([0], np.cumsum(sizes)))
+        kernels.collect_within(words, self.database_columns, threshold, offsets, items)
+        return sizes, items
+
+    def features(self, items: np.ndarray) -> None:
+        return None  # read from the local features
+
+
+@dataclass(frozen=True)
+class _BackendHamming:
+    """A ``HammingBackend`` asked about rows of the queries."""
+
+    backend: HammingBackend
+    query: PackedCodes
+
+    def top_k(self, rows: slice, k: int) -> SearchResult:
+        return self.backend.top_k(self.query[rows], k)
+
+    def within(self, rows: slice, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.backend.within(self.query[rows], threshold)
+
+    def features(self, items: np.ndarray) -> np.ndarray | None:
+        """The rows of ``items``, where the backend holds the features (Milvus)."""
+        fetch = getattr(self.backend, "features", None)
+        return None if fetch is None else fetch(items)
+
+
+def _pool_distances(hamming, query_features, database_features, items, offsets) -> np.ndarray:
+    fetched = hamming.features(items)
+    if fetched is None:
+        return euclidean.pool_squared_distances(query_features, database_features, items, offsets)
+    local = np.arange(items.size, dtype=np.int64)
+    return euclidean.pool_squared_distances(query_features, fetched, local, offsets)
+
+
+def _pools(hamming, rows: slice, k: int, n_database: int, settings: RetrievalSettings):
     """Each query's pool (database order) and the Hamming ranking that follows it, up to k."""
     rule, value = settings.pool_rule()
-    depth = k if rule == "threshold" else min(max(k, value), database_columns.shape[1])
-    hamming = _hamming_search(query_words, database_columns, depth, memory_budget)
-    pool_sizes = pools.pool_sizes(settings, query_words, database_columns)
-    pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
+    depth = k if rule == "threshold" else min(max(k, value), n_database)
+    ranked = hamming.top_k(rows, depth).indices
     if rule == "size":
-        pool_items = np.sort(hamming.indices[:, :value], axis=1).ravel()
+        chosen = np.sort(ranked[:, :value], axis=1)
+        pool_sizes = (chosen >= 0).sum(axis=1)
+        pool_items = chosen[chosen >= 0]  # -1: a backend reached fewer than value items
     else:
-        pool_items = np.empty(pool_offsets[-1], dtype=np.int64)
-        kernels.collect_within(query_words, database_columns, value, pool_offsets, pool_items)
-    return pool_sizes, pool_offsets, pool_items, hamming.indices
+        pool_sizes, pool_items = hamming.within(rows, value)
+    pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
+    return pool_sizes, pool_offsets, pool_items, ranked
+
+
+def _after_pool(ranked: np.ndarray, pool: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` items of a Hamming ranking that are not in the pool, -1 padded.
+    (The exact scan's pool is the ranking's head; a backend's pool and ranking may differ.)"""
+    rest = ranked[(ranked >= 0) & ~np.isin(ranked, pool)][:count]
+    return np.concatenate((rest, np.full(count - rest.size, -1, dtype=np.int64)))
 
 
 def _hierarchical_search(
-    query_words, database_columns, query_features, database_features, k, settings, memory_budget
+    hamming, n_query, n_database, query_features, database_features, k, settings
 ) -> SearchResult:
-    indices = np.empty((len(query_words), k), dtype=np.int64)
-    squared = np.empty((len(query_words), k), dtype=np.float32)
-    step = rows_per_chunk(k * 8 * 4 + settings.pool_rule()[1] * 16, memory_budget)
+    indices = np.empty((n_query, k), dtype=np.int64)
+    squared = np.empty((n_query, k), dtype=np.float32)
+    step = rows_per_chunk(k * 8 * 4 + settings.pool_rule()[1] * 16, settings.memory_budget)
     sizes = []
-    for start in range(0, len(query_words), step):
+    for start in range(0, n_query, step):
         rows = slice(start, start + step)
-        pool_sizes, pool_offsets, pool_items, hamming_ranked = _pools(
-            query_words[rows], database_columns, k, settings, memory_budget
+        pool_sizes, pool_offsets, pool_items, ranked = _pools(
+            hamming, rows, k, n_database, settings
         )
-        pool_distances = euclidean.pool_squared_distances(
-            query_features[rows], database_features, pool_items, pool_offsets
+        pool_distances = _pool_distances(
+            hamming, query_features[rows], database_features, pool_items, pool_offsets
         )
         for a in range(len(pool_sizes)):
             span = slice(pool_offsets[a], pool_offsets[a + 1])
@@ -180,12 +246,15 @@ def _hierarchical_search(
             taken = best.size
             indices[start + a, :taken] = pool_items[span][best]
             squared[start + a, :taken] = pool_distances[span][best]
-            indices[start + a, taken:] = hamming_ranked[a, taken:k]
+            if taken < k:
+                indices[start + a, taken:] = _after_pool(ranked[a], pool_items[span], k - taken)
         sizes.append(pool_sizes)
     pool_sizes = np.concatenate(sizes)
     # a pool smaller than k is followed by items in Hamming order, still without a distance
-    beyond = np.arange(k) >= pool_sizes[:, None]
-    squared[beyond] = euclidean.pool_squared_distances(
+    beyond = (np.arange(k) >= pool_sizes[:, None]) & (indices >= 0)
+    squared[indices < 0] = np.inf
+    squared[beyond] = _pool_distances(
+        hamming,
         query_features,
         database_features,
         indices[beyond],

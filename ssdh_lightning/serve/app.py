@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from ssdh_lightning.serve.limits import BodyLimit
 from ssdh_lightning.serve.routers import health, items, page, search
@@ -18,8 +19,9 @@ from ssdh_lightning.serve.settings import ServeSettings
 
 
 def create_app(served: ServedIndex, settings: ServeSettings) -> FastAPI:
-    """The page at ``/``, the API under ``/api`` (documented at ``/docs``); while it runs, a
-    thread looks for new generations of the index every ``settings.reload_interval_s``."""
+    """The page at ``/``, the API under ``/api`` (documented at ``/docs`` and ``/redoc``, whose
+    scripts and styles the app serves itself: no CDN); while it runs, a thread looks for new
+    generations of the index every ``settings.reload_interval_s``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,7 +34,7 @@ def create_app(served: ServedIndex, settings: ServeSettings) -> FastAPI:
         stop.set()
         watcher.join()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="ssdh-serve",
         description="Search an index of deep binary hash codes by image, by codes or by item.",
         lifespan=lifespan,

@@ -1,6 +1,7 @@
 """What the routers are given: the served index, the settings, the checked search options.
 They live on ``app.state`` (set by ``create_app``), not in module globals, so every app (and
-every test) has its own."""
+every test) has its own. They are coroutines: FastAPI runs a plain function dependency in its
+thread pool, a hand-over that costs more than the dependency itself."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
+from ssdh_lightning.retrieval import Index
 from ssdh_lightning.serve.schemas import Mode
 from ssdh_lightning.serve.served import ServedIndex
 from ssdh_lightning.serve.settings import ServeSettings
 
 
-def get_served(request: Request) -> ServedIndex:
+async def get_served(request: Request) -> ServedIndex:
     return request.app.state.served
 
 
-def get_settings(request: Request) -> ServeSettings:
+async def get_settings(request: Request) -> ServeSettings:
     return request.app.state.settings
 
 
@@ -28,7 +30,7 @@ class SearchOptions:
     mode: Mode | None  # None: the endpoint's default
 
 
-def search_options(
+async def search_options(
     settings: Annotated[ServeSettings, Depends(get_settings)],
     k: Annotated[int | None, Query(ge=1, description="results a query; default: settings")] = None,
     mode: Annotated[Mode | None, Query(description="bcs, es or hds (PROTOCOL.md)")] = None,
@@ -43,13 +45,17 @@ def search_options(
     return SearchOptions(k, mode)
 
 
-def check_item(count: int, item_id: int) -> None:
-    if not 0 <= item_id < count:
+def item_row(index: Index, item_id: int) -> int:
+    """The row of the item ``item_id`` in the served generation; 404 when none has it."""
+    row = index.row_of(item_id)
+    if row is None:
         raise HTTPException(
             404,
-            f"no item {item_id}: the served index holds items 0 to {count - 1} "
-            "(ids are rows of the served generation; GET /api/items lists them)",
+            f"no item {item_id} in the served index ({len(index)} items): an id names one "
+            "indexed file while it is unchanged, and the id of a file removed or changed since "
+            "is not given again; GET /api/items lists the items and their ids",
         )
+    return row
 
 
 Served = Annotated[ServedIndex, Depends(get_served)]

@@ -13,7 +13,8 @@ Mode = Literal["bcs", "es", "hds"]
 class Hit(BaseModel):
     rank: int = Field(description="from 1")
     distance: int | float = Field(description="Hamming (bcs, an integer) or Euclidean")
-    position: int = Field(description="the item's id: its row in the served generation")
+    id: int = Field(description="the item's id, the same in every generation (GET /api/items/{id})")
+    position: int = Field(description="its row in the served generation")
     path: str = Field(description="relative to the index's images_root")
     label: int = Field(description="index into class_names; -1 without a class")
     class_name: str | None
@@ -46,7 +47,7 @@ class CodesQuery(BaseModel):
 
 
 class Item(BaseModel):
-    id: int
+    id: int = Field(description="the same in every generation while its file is unchanged")
     path: str
     label: int
     class_name: str | None

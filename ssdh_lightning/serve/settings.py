@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ssdh_lightning.retrieval.backends import check_backend
 from ssdh_lightning.retrieval.settings import MODES, check_hds_pool
 
 
@@ -19,6 +20,7 @@ class ServeSettings:
     reload_interval_s: float = 1.0  # how often the manifest is looked at for a new generation
     hds_threshold: int | None = None
     hds_pool_size: int | None = None
+    backend: str = "engine"  # answers bcs and hds's Hamming pool (Index.search); es: the engine
 
     def __post_init__(self) -> None:
         for name in ("max_k", "max_queries", "max_upload_bytes", "max_pixels"):
@@ -40,3 +42,4 @@ class ServeSettings:
                 f"{self.reload_interval_s!r}"
             )
         check_hds_pool(self.hds_threshold, self.hds_pool_size)
+        check_backend(self.backend, "bcs")

@@ -5,16 +5,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning.indexing.build import build_index
 from ssdh_lightning.indexing.shards import work_root
+from ssdh_lightning.retrieval.backends import BUILT_BY_INDEX
+from ssdh_lightning.retrieval.backends.faiss_binary import build_faiss_backend
 from ssdh_lightning.retrieval.index import Index
 
 
 def index(cfg: DictConfig) -> Index | None:
-    """Build or update the index ``cfg.out`` of the folder ``cfg.images``. Interrupted
-    (Ctrl-C), it says how to resume before the interruption goes on."""
+    """Build or update the index ``cfg.out`` of the folder ``cfg.images``, and the FAISS
+    backends ``cfg.backends`` beside it. Interrupted (Ctrl-C), it says how to resume before the
+    interruption goes on."""
+    backends = list(cfg.get("backends") or [])
+    unknown = [name for name in backends if name not in BUILT_BY_INDEX]
+    if unknown:  # before the images are encoded
+        raise ValueError(f"backends lists {unknown}; the backends to build are {BUILT_BY_INDEX}")
     try:
         built = build_index(
             cfg.ckpt_path,
@@ -35,4 +43,14 @@ def index(cfg: DictConfig) -> Index | None:
         raise
     if built is not None:
         print(f"{built!r}: {len(built.class_names)} classes, generation {built.generation}")
+        for name in backends:
+            if name == "milvus":
+                from ssdh_lightning.retrieval.backends.milvus import export_to_milvus
+
+                settings = instantiate(cfg.milvus)
+                export_to_milvus(built, settings)
+                print(f"backend milvus: collections {settings.collection}_codes and _features")
+            else:
+                path = build_faiss_backend(built, name, instantiate(cfg[name]))
+                print(f"backend {name}: {path}")
     return built

@@ -35,6 +35,8 @@ def search(cfg: DictConfig) -> ImageSearch:
         hds_threshold=cfg.hds_threshold,
         hds_pool_size=cfg.hds_pool_size,
         backend=cfg.backend,
+        nflip=cfg.nflip,
+        nprobe=cfg.nprobe,
     )
     if cfg.output == "json":
         print(json.dumps(json_report(index, found), indent=2))

@@ -18,6 +18,7 @@ from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_ch
 from ssdh_lightning.config_checks import check_train_config
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
+from ssdh_lightning.models.backbones import input_size
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import (
     CURVES_FILE,
@@ -49,7 +50,9 @@ def _method_config(cfg: DictConfig) -> dict | None:
     return OmegaConf.to_container(method, resolve=True) if method is not None else None
 
 
-def _built_model(cfg: DictConfig, datamodule: RetrievalDataModule) -> SSDHModule:
+def _built_model(
+    cfg: DictConfig, data_cfg: DictConfig, datamodule: RetrievalDataModule
+) -> SSDHModule:
     """The model of ``cfg.model`` and ``cfg.method`` for the data; a value the module refuses
     (CSQ's centres for too few bits, ...) stops the run with the module's own message."""
     try:
@@ -58,7 +61,7 @@ def _built_model(cfg: DictConfig, datamodule: RetrievalDataModule) -> SSDHModule
             num_classes=datamodule.num_classes,
             preprocessing=datamodule.preprocessing.as_dict(),
             class_names=datamodule.class_names,
-            data_config=OmegaConf.to_container(cfg.data, resolve=True),
+            data_config=OmegaConf.to_container(data_cfg, resolve=True),
             method=_method_config(cfg),
         )
     except InstantiationException as error:
@@ -76,6 +79,19 @@ def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float
             logger.log_hyperparams(params, finals)
 
 
+def with_model_input(data_cfg: DictConfig, backbone: str) -> DictConfig:
+    """``data_cfg`` with the input size of ``backbone`` where it leaves ``image_size`` null, so
+    that the preprocessing follows the model (AlexNet 256/227, the small CNN its own); an
+    explicit ``data.image_size`` (or a data set without one, as digits) is kept as it is."""
+    size = input_size(backbone)
+    if size is None or "image_size" not in data_cfg or data_cfg.image_size is not None:
+        return data_cfg
+    filled = {key: list(value) for key, value in size.items()}
+    if data_cfg.get("resize") is not None:
+        filled.pop("resize")
+    return OmegaConf.merge(data_cfg, filled)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model, score the final model on queries against the database, with the baseline
     rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
@@ -87,7 +103,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if resumed is not None:
         check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = loaded_datamodule(cfg.data, run_dir)
+    data_cfg = with_model_input(cfg.data, cfg.model.backbone.name)
+    datamodule = loaded_datamodule(data_cfg, run_dir)
     if resumed is not None:
         check_same_data(
             cfg.ckpt_path,
@@ -95,7 +112,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             datamodule,
             fix="resume on the data it was trained on, or train anew without ckpt_path",
         )
-    model = _built_model(cfg, datamodule)
+    model = _built_model(cfg, data_cfg, datamodule)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)

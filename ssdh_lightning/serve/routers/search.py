@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, File, HTTPException, UploadFile
+import orjson
+from fastapi import APIRouter, File, HTTPException, Response, UploadFile
 
 from ssdh_lightning.indexing.query import ImageSearch, Queries
 from ssdh_lightning.indexing.views import json_report
+from ssdh_lightning.retrieval.backends import HAMMING_MODES
 from ssdh_lightning.retrieval.settings import FEATURE_MODES
 from ssdh_lightning.serve.codes import parse_codes
-from ssdh_lightning.serve.dependencies import Options, Served, Settings, check_item
+from ssdh_lightning.serve.dependencies import Options, Served, Settings, item_row
 from ssdh_lightning.serve.schemas import CodesQuery, Mode, SearchAnswer
 from ssdh_lightning.serve.served import Generation
 from ssdh_lightning.serve.settings import ServeSettings
@@ -33,7 +35,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _answer(
     generation: Generation, queries: Queries, k: int, mode: Mode, settings: ServeSettings
-) -> dict[str, Any]:
+) -> Response:
     index = generation.index
     started = time.perf_counter()
     result = index.search(
@@ -43,10 +45,12 @@ def _answer(
         query_features=queries.features if mode in FEATURE_MODES else None,
         hds_threshold=settings.hds_threshold,
         hds_pool_size=settings.hds_pool_size,
+        backend=settings.backend if mode in HAMMING_MODES else "engine",
     )
     seconds = time.perf_counter() - started
     found = ImageSearch(queries, result, mode, k, seconds, generation.first_search_seconds)
-    return json_report(index, found)
+    # serialised here, not by FastAPI: a SearchAnswer model per request costs more than the search
+    return Response(orjson.dumps(json_report(index, found)), media_type="application/json")
 
 
 @router.post("", response_model=SearchAnswer, responses=ERRORS)
@@ -55,7 +59,7 @@ def search_by_image(
     options: Options,
     served: Served,
     settings: Settings,
-) -> dict[str, Any]:
+) -> Response:
     """The ``k`` nearest items of an uploaded image, encoded by the index's own model."""
     queries = encode_upload(served, image, settings)
     mode = options.mode or settings.default_mode
@@ -65,7 +69,7 @@ def search_by_image(
 @router.post("/codes", response_model=SearchAnswer, responses=ERRORS)
 def search_by_codes(
     body: CodesQuery, options: Options, served: Served, settings: Settings
-) -> dict[str, Any]:
+) -> Response:
     """The ``k`` nearest items of each code by Hamming distance (``mode=bcs``, the default)."""
     mode = options.mode or "bcs"
     if mode != "bcs":
@@ -96,16 +100,14 @@ def search_by_codes(
 
 
 @router.post("/item/{item_id}", response_model=SearchAnswer, responses=ERRORS)
-def search_by_item(
-    item_id: int, options: Options, served: Served, settings: Settings
-) -> dict[str, Any]:
+def search_by_item(item_id: int, options: Options, served: Served, settings: Settings) -> Response:
     """The ``k`` nearest items of an indexed item, by its stored codes and features."""
     generation = served.current
     index = generation.index
-    check_item(len(index), item_id)
-    rows = slice(item_id, item_id + 1)
+    row = item_row(index, item_id)
+    rows = slice(row, row + 1)
     queries = Queries(
-        paths=[Path(index.paths[item_id])],
+        paths=[Path(index.paths[row])],
         codes=index.codes[rows],
         features=np.asarray(index.features[rows]),
         seconds=0.0,

@@ -44,7 +44,7 @@ function chosenModes() {
 function showColumn(mode, found, query) {
   const hits = found.queries[0].results.map((hit) =>
     figure(
-      `/api/items/${hit.position}/thumbnail`,
+      `/api/items/${hit.id}/thumbnail`,
       `${hit.rank}: ${formatDistance(hit.distance)}` +
         (hit.class_name === null ? "" : ` [${hit.class_name}]`) + ` ${hit.path}`,
       { rank: hit.rank, path: hit.path },
