@@ -3,9 +3,21 @@ checkpoint monitors, reports and tests build every key here. Imports nothing of 
 
 from __future__ import annotations
 
-# The three search modes of PROTOCOL.md, and the baseline rows scored beside them.
+# The three search modes of PROTOCOL.md, and the baseline rows scored beside them: the hashing
+# baselines on the fine-tuned features, the same on the features before fine-tuning
+# (``itq_initial``), and ES on those ("initial").
 MODES = ("bcs", "es", "hds")
-BASELINES = ("lsh", "itq", "sh", "itq_cca", "ksh", "bre", "mlh", "sdh", "initial")
+HASHING_BASELINES = ("lsh", "itq", "sh", "itq_cca", "ksh", "bre", "mlh", "sdh")
+INITIAL = "initial"
+
+
+def on_initial(hasher: str) -> str:
+    """``itq`` -> ``itq_initial``: the row of a hashing baseline fit on the features before
+    fine-tuning."""
+    return f"{hasher}_{INITIAL}"
+
+
+BASELINES = (*HASHING_BASELINES, *map(on_initial, HASHING_BASELINES), INITIAL)
 # the rows of a run's metrics: the three modes, then the baselines
 METHODS = (*MODES, *BASELINES)
 
@@ -28,6 +40,16 @@ def map_at(method: str, k: int | str) -> str:
 def precision_at(method: str, k: int | str) -> str:
     """``hds/precision@100``."""
     return f"{method}/precision@{k}"
+
+
+# Figures of a Hamming ranking over the orders inside its ties (PROTOCOL.md): the expectation
+# over uniformly random orders, and the best and worst any order gives.
+TIE_AVG, TIE_BEST, TIE_WORST = "tie_avg", "tie_best", "tie_worst"
+
+
+def tie_figure(key: str, figure: str) -> str:
+    """``bcs/map@1000``, ``tie_avg`` -> ``bcs/map@1000_tie_avg``."""
+    return f"{key}_{figure}"
 
 
 def ndcg_at(method: str, k: int | str) -> str:

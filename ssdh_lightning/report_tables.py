@@ -30,20 +30,30 @@ ROW_NAMES = {
     "bre": "BRE",
     "mlh": "MLH",
     "sdh": "SDH",
-    "initial": "ES, features before fine-tuning",
 }
-# What each baseline was fit on (the baselines' own docstrings, ssdh_lightning/baselines/).
-FIT_ON = {
-    "lsh": "random hyperplanes on the fine-tuned database features",
-    "itq": "fine-tuned database features",
-    "sh": "fine-tuned database features",
-    "itq_cca": "fine-tuned database features and labels",
-    "ksh": "a seeded labelled sample of the fine-tuned database features",
-    "bre": "a seeded labelled sample of the fine-tuned database features",
-    "mlh": "a seeded labelled sample of the fine-tuned database features",
-    "sdh": "fine-tuned database features and labels",
-    "initial": "the backbone's features before fine-tuning (no codes)",
+ROW_NAMES |= {
+    metric_names.on_initial(m): f"{ROW_NAMES[m]} (initial features)"
+    for m in metric_names.HASHING_BASELINES
 }
+ROW_NAMES[metric_names.INITIAL] = "ES, features before fine-tuning"
+# What each baseline was fit on (the baselines' own docstrings, ssdh_lightning/baselines/), of
+# the database features a row used: fine-tuned, or before fine-tuning (the ``*_initial`` rows).
+_FIT_ON = {
+    "lsh": "random hyperplanes on the {}",
+    "itq": "the {}",
+    "sh": "the {}",
+    "itq_cca": "the {} and labels",
+    "ksh": "a seeded labelled sample of the {}",
+    "bre": "a seeded labelled sample of the {}",
+    "mlh": "a seeded labelled sample of the {}",
+    "sdh": "the {} and labels",
+}
+FIT_ON = {m: fit.format("fine-tuned database features") for m, fit in _FIT_ON.items()}
+FIT_ON |= {
+    metric_names.on_initial(m): fit.format("database features before fine-tuning")
+    for m, fit in _FIT_ON.items()
+}
+FIT_ON[metric_names.INITIAL] = "the backbone's features before fine-tuning (no codes)"
 _BCS = "mAP@1000, paper split, paper's code"
 _CITED = "mAP cited by the paper, another protocol"
 # The paper's figures (PROTOCOL.md), by (data set, hash_bits, method): value and what it is.
@@ -78,6 +88,7 @@ class Cell:
     std: float
     runs: int
     paper: float | None
+    tie_avg: float | None
     tie_best: float | None
     tie_worst: float | None
 
@@ -86,7 +97,8 @@ class Cell:
         if self.paper is not None:
             text += f" [{self.paper:.4f}]"
         if self.tie_best is not None and self.tie_worst is not None:
-            text += f" (ties {self.tie_best:.4f}..{self.tie_worst:.4f})"
+            average = "" if self.tie_avg is None else f"{self.tie_avg:.4f} in "
+            text += f" (ties {average}{self.tie_worst:.4f}..{self.tie_best:.4f})"
         return text
 
 
@@ -109,12 +121,14 @@ def _cell(data: str, row: str, bits: int, figure: str, runs) -> Cell | None:
     if not values:
         return None
     scored = [run for run in runs if key in run.metrics]
-    best = _mean_of(scored, f"{key}_tie_best")
-    worst = _mean_of(scored, f"{key}_tie_worst")
+    ties = [
+        _mean_of(scored, metric_names.tie_figure(key, figure))
+        for figure in (metric_names.TIE_AVG, metric_names.TIE_BEST, metric_names.TIE_WORST)
+    ]
     # the paper's figures are CIFAR-10 mAPs; MNIST's is a precision, which this table does not show
     figure_of_paper = PAPER_FIGURES.get((data, bits, row)) if figure == "map@1000" else None
     paper = figure_of_paper[0] if figure_of_paper else None
-    return Cell(float(np.mean(values)), float(np.std(values)), len(values), paper, best, worst)
+    return Cell(float(np.mean(values)), float(np.std(values)), len(values), paper, *ties)
 
 
 def paper_tables(runs) -> list[Table]:
@@ -157,8 +171,9 @@ def markdown(tables: list[Table]) -> str:
         lines += [
             f"### {table.data}: {table.figure}, mean ± std over seeds",
             "",
-            f"{PAPER_PROTOCOL}. (ties best..worst): {table.figure} with every tie of Hamming "
-            "distance ordered relevant-first .. relevant-last.",
+            f"{PAPER_PROTOCOL}. (ties avg in worst..best): {table.figure} over the orders inside "
+            "ties of Hamming distance, its expectation and the worst and best any order gives "
+            "(PROTOCOL.md).",
             "",
             "| method | " + " | ".join(f"{b} bits" for b in table.bits) + " |",
             "|---|" + "---|" * len(table.bits),
@@ -172,7 +187,7 @@ def markdown(tables: list[Table]) -> str:
 
 CSV_COLUMNS = (
     *("data", "figure", "method", "row", "fit_on", "hash_bits", "runs"),
-    *("mean", "std", "paper", "tie_best", "tie_worst"),
+    *("mean", "std", "paper", "tie_avg", "tie_best", "tie_worst"),
 )
 
 
@@ -183,7 +198,8 @@ def csv_text(tables: list[Table]) -> str:
     for table in tables:
         for method, row, cells in table.rows:
             for b, c in cells.items():
-                optional = [("" if v is None else v) for v in (c.paper, c.tie_best, c.tie_worst)]
+                ties = (c.tie_avg, c.tie_best, c.tie_worst)
+                optional = [("" if v is None else v) for v in (c.paper, *ties)]
                 fit_on = FIT_ON.get(row, "")
                 writer.writerow(
                     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssdh_lightning.baselines import ITQ, LSH, hashing_metrics, initial_metrics
+from ssdh_lightning.baselines import ITQ, LSH, hashing_metrics, initial_metrics, on_initial_features
 from ssdh_lightning.retrieval import EvaluationSet, RetrievalSettings, evaluate_retrieval
 
 
@@ -76,8 +76,19 @@ def test_baseline_rows_are_keyed_like_the_model():
     assert "lsh/precision_r2" in metrics and "initial/precision_r2" not in metrics
     with pytest.raises(
         ValueError,
-        match="unknown \\['pca'\\]; choose among lsh, itq, sh, itq_cca, ksh, bre, mlh, sdh, init",
+        match="unknown \\['pca'\\]; choose among lsh, itq, sh, itq_cca, ksh, bre, mlh, sdh, lsh_i",
     ):
         hashing_metrics(["pca"], query, database, 16, settings)
     with pytest.raises(ValueError, match="'initial' is not a hashing baseline"):
         hashing_metrics(["initial"], query, database, 16, settings)
+    # the same hashers on the features before fine-tuning: the rows of their own name
+    initial = hashing_metrics(["itq"], query, database, 16, settings, initial_features=True)
+    assert initial == {
+        key.replace("itq/", "itq_initial/"): v
+        for key, v in metrics.items()
+        if key.startswith("itq/")
+    }
+    assert on_initial_features(["itq", "itq_initial", "lsh", "initial"]) == [
+        "itq_initial",
+        "initial",
+    ]

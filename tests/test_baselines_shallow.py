@@ -299,7 +299,8 @@ def test_each_baseline_beats_lsh_on_digits_pixels(method, digits_sets):
 
 def test_check_baselines_names_every_baseline():
     assert check_baselines(["sh", "ksh", "initial"]) == ["sh", "ksh", "initial"]
-    names = "lsh, itq, sh, itq_cca, ksh, bre, mlh, sdh, initial"
+    hashers = "lsh, itq, sh, itq_cca, ksh, bre, mlh, sdh"
+    names = f"{hashers}, {hashers.replace(',', '_initial,')}_initial, initial"
     assert ", ".join(BASELINES) == names
     with pytest.raises(ValueError, match=f"unknown \\['kh'\\]; choose among {names}"):
         check_baselines(["kh"])

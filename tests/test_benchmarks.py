@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_hds
 import bench_metrics
 import bench_search
+import bench_ties
 
 
 def test_metrics_benchmark_agrees_with_the_reference():
@@ -22,6 +23,13 @@ def test_metrics_benchmark_agrees_with_the_reference():
     for row in rows:
         assert row["max_diff"] <= 1e-9
         assert 0 < row["map@all"] <= 1 and row["ratio"] > 0
+
+
+def test_ties_benchmark_at_a_small_size():
+    rows = bench_ties.run(60, 1500, [16, 48])
+    assert [row["bits"] for row in rows] == [16, 48]
+    for row in rows:
+        assert row["tie_worst"] <= row["tie_avg"] <= row["tie_best"] and row["ratio"] > 0
 
 
 def test_search_benchmark_agrees_with_faiss():

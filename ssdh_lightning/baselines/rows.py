@@ -31,9 +31,13 @@ HASHERS = {
     "mlh": MLH,
     "sdh": SDH,
 }
+# The same hashers fit on the backbone's features before fine-tuning (ImageNet features for a
+# pretrained backbone, the untrained network's otherwise), as the paper's shallow rows were fit on
+# features that owe nothing to the task: itq_initial, ...
+INITIAL_HASHERS = {metric_names.on_initial(method): method for method in HASHERS}
 # initial: ES on the backbone's features before fine-tuning (the paper's "ImageNet" row when the
 # backbone starts from ImageNet weights).
-BASELINES = (*HASHERS, "initial")
+BASELINES = (*HASHERS, *INITIAL_HASHERS, metric_names.INITIAL)
 if BASELINES != metric_names.BASELINES:  # the names module spells them, without importing us
     raise ImportError(f"metric_names.BASELINES must list {BASELINES}")
 
@@ -48,6 +52,12 @@ def check_baselines(methods: Sequence[str]) -> list[str]:
             "(baselines=[] for none)"
         )
     return methods
+
+
+def on_initial_features(methods: Sequence[str]) -> list[str]:
+    """The rows of ``methods`` scored on the features before fine-tuning: 'initial' (ES) and
+    the hashers' ``*_initial`` rows."""
+    return [m for m in methods if m in INITIAL_HASHERS or m == metric_names.INITIAL]
 
 
 def _renamed(metrics: Mapping[str, float], mode: str, method: str) -> dict[str, float]:
@@ -84,23 +94,27 @@ def hashing_metrics(
     hash_bits: int,
     settings: RetrievalSettings,
     seed: int = 0,
+    *,
+    initial_features: bool = False,
 ) -> dict[str, float]:
     """The rows of hashing baselines (``lsh``, ``itq``, ``sh``, ``itq_cca``, ``ksh``, ``bre``,
     ``mlh``, ``sdh``):
-    codes of ``hash_bits`` learned from the trained model's database features, ranked by Hamming
-    distance; keyed ``lsh/map@1000``, ... A baseline that cannot be fitted on these data is left
-    out (no keys) with a warning that says why."""
+    codes of ``hash_bits`` learned from the database features given, ranked by Hamming distance;
+    keyed ``lsh/map@1000``, ... for the trained model's features, ``lsh_initial/map@1000``, ...
+    with ``initial_features`` (the sides hold the features before fine-tuning). A baseline that
+    cannot be fitted on these data is left out (no keys) with a warning that says why."""
     metrics: dict[str, float] = {}
     for method in check_baselines(methods):
+        row = metric_names.on_initial(method) if initial_features else method
         try:
             hasher = fitted_hasher(method, database, hash_bits, seed)
         except CannotFit as reason:
-            log.warning("baseline %s left out at hash_bits=%d: %s", method, hash_bits, reason)
+            log.warning("baseline %s left out at hash_bits=%d: %s", row, hash_bits, reason)
             continue
         scores = score_retrieval(
             EvaluationSet(query.labels, hasher.encode(query.features)),
             EvaluationSet(database.labels, hasher.encode(database.features)),
             settings=replace(settings, modes=("bcs",)),
         )
-        metrics |= _renamed(scores.metrics(), "bcs", method)
+        metrics |= _renamed(scores.metrics(), "bcs", row)
     return metrics

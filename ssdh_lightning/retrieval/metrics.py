@@ -42,6 +42,10 @@ class ModeScores:
     precision: dict[TopK, list[np.ndarray]] = field(default_factory=dict)
     relevant_at_rank: np.ndarray | None = None  # queries with a relevant item at each rank
     n_queries: int = 0
+    # Hamming rankings with settings.tie_figures: AP@k by tie figure (tie_avg, tie_best,
+    # tie_worst), and the expected precision@k, over the orders inside ties
+    tie_average_precision: dict[str, dict[TopK, list[np.ndarray]]] = field(default_factory=dict)
+    tie_precision: dict[TopK, list[np.ndarray]] = field(default_factory=dict)
 
     @property
     def precision_curve(self) -> np.ndarray:
@@ -81,6 +85,7 @@ class RetrievalScores:
                 out[names.map_at(mode, k)] = scores.mean(scores.average_precision, k)
             for k in self.settings.precision_at:
                 out[names.precision_at(mode, k)] = scores.mean(scores.precision, k)
+            out |= _tie_means(mode, scores, self.settings)
         r = self.settings.radius
         if "bcs" in self.modes:
             precision = np.concatenate(self.radius_precision)
@@ -92,6 +97,17 @@ class RetrievalScores:
             out[names.pool_median()] = float(np.median(sizes))
         out.update(self.graded)
         return out
+
+
+def _tie_means(mode: str, scores: ModeScores, settings: RetrievalSettings) -> dict[str, float]:
+    out = {}
+    for figure, table in scores.tie_average_precision.items():
+        for k in settings.map_at:
+            out[names.tie_figure(names.map_at(mode, k), figure)] = scores.mean(table, k)
+    for k in scores.tie_precision:
+        key = names.tie_figure(names.precision_at(mode, k), names.TIE_AVG)
+        out[key] = scores.mean(scores.tie_precision, k)
+    return out
 
 
 def evaluate_retrieval(
@@ -109,6 +125,7 @@ def evaluate_retrieval(
     hds_threshold: int | None = None,
     hds_pool_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    tie_figures: bool = False,
 ) -> dict[str, float]:
     """Mean retrieval metrics of each mode over all queries, under keys like ``bcs/map@1000``:
     ``score_retrieval`` of the two sides, with the settings as keywords (its docstring says all).
@@ -124,6 +141,7 @@ def evaluate_retrieval(
             hds_threshold=hds_threshold,
             hds_pool_size=hds_pool_size,
             memory_budget=memory_budget,
+            tie_figures=tie_figures,
         ),
     ).metrics()
 
@@ -207,6 +225,7 @@ def _chunk_rows(settings: RetrievalSettings, inputs: _Inputs) -> int:
     """Queries a chunk may hold; the kernels' own buffers are per thread, not per query."""
     n, top = inputs.n_database, settings.top(inputs.n_database)
     row = top * 2 * len(settings.modes) + (inputs.hash_bits + 1) * 16  # hits, histograms
+    row += 4 * 8 * len(_tie_cutoffs(settings, n)) if settings.tie_figures else 0
     if "es" in settings.modes:
         row += n * 4
     if "hds" in settings.modes:
@@ -255,6 +274,32 @@ def _collect(scores: ModeScores, settings: RetrievalSettings, n_database: int, c
     scores.n_queries += len(hits)
 
 
+def _tie_cutoffs(settings: RetrievalSettings, n_database: int) -> dict[TopK, int]:
+    """Each k of mAP@k and precision@k, and the rank it cuts at (the database for 'all')."""
+    return {
+        k: n_database if k == ALL else min(k, n_database)
+        for k in (*settings.map_at, *settings.precision_at)
+    }
+
+
+def _collect_ties(scores: ModeScores, settings, hist, hist_rel, harmonic) -> None:
+    """Per-query figures over the orders inside ties of one chunk's Hamming rankings."""
+    depth = _tie_cutoffs(settings, len(harmonic) - 1)
+    cutoffs = np.array(sorted(set(depth.values())), dtype=np.int64)
+    tables = {
+        figure: np.empty((len(hist), cutoffs.size))
+        for figure in (names.TIE_AVG, names.TIE_BEST, names.TIE_WORST, "precision")
+    }
+    kernels.tie_scores(hist, hist_rel, cutoffs, harmonic, *tables.values())
+    column = {int(k): t for t, k in enumerate(cutoffs)}
+    for figure in (names.TIE_AVG, names.TIE_BEST, names.TIE_WORST):
+        by_k = scores.tie_average_precision.setdefault(figure, {})
+        for k in settings.map_at:
+            by_k.setdefault(k, []).append(tables[figure][:, column[depth[k]]])
+    for k in settings.precision_at:
+        scores.tie_precision.setdefault(k, []).append(tables["precision"][:, column[depth[k]]])
+
+
 def _radius_scores(scores: RetrievalScores, hist, hist_rel, n_relevant) -> None:
     within = np.cumsum(hist, axis=1)
     within_rel = np.cumsum(hist_rel, axis=1)
@@ -279,7 +324,10 @@ def score_retrieval(
     multi-label matrices (n, classes); features (n, d) are needed by ``es`` and ``hds``.
     AP@k is normalised by the relevant items within the top k (PROTOCOL.md); a k larger than the
     database is clipped to it. The HDS pool holds the items at Hamming distance less than
-    ``hds_threshold``, or the ``hds_pool_size`` nearest (1000 when neither is given).
+    ``hds_threshold``, or the ``hds_pool_size`` nearest (1000 when neither is given). With
+    ``tie_figures``, BCS also gets mAP@k over the orders inside ties of Hamming distance, its
+    expectation, best and worst (``bcs/map@1000_tie_avg``, ``_tie_best``, ``_tie_worst``), and
+    the expected precision@k (``bcs/precision@100_tie_avg``); see kernels/ties.py.
     """
     settings = settings or RetrievalSettings()
     inputs = _prepare(
@@ -296,12 +344,13 @@ def score_retrieval(
     result = RetrievalScores(settings, n, {mode: ModeScores() for mode in settings.modes})
     if "es" in settings.modes:
         database_norms = euclidean.squared_norms(inputs.database_features, settings.memory_budget)
+    harmonic = kernels.harmonic_numbers(n) if settings.tie_figures else None
     step = _chunk_rows(settings, inputs)
     for start in range(0, inputs.n_queries, step):
         rows = slice(start, min(start + step, inputs.n_queries))
         labels = (inputs.query_labels[rows], inputs.database_labels, inputs.multi_label)
         if inputs.query_words is not None:
-            _score_hamming(result, settings, inputs, rows, labels, cutoffs)
+            _score_hamming(result, settings, inputs, rows, labels, cutoffs, harmonic)
         if "es" in settings.modes:
             distances = euclidean.squared_distances(
                 inputs.query_features[rows],
@@ -317,8 +366,9 @@ def score_retrieval(
     return result
 
 
-def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs) -> None:
-    """BCS and HDS of one chunk of queries from one scan of the database per query."""
+def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs, harmonic) -> None:
+    """BCS and HDS of one chunk of queries from one scan of the database per query; the BCS
+    figures over the orders inside ties from its counts per distance (``harmonic``: H(0..n))."""
     n_queries = rows.stop - rows.start
     with_hds = "hds" in settings.modes
     if with_hds:
@@ -354,6 +404,8 @@ def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs) -> 
     if "bcs" in settings.modes:
         _collect(result.modes["bcs"], settings, inputs.n_database, bcs, cutoffs)
         _radius_scores(result, hist, hist_rel, bcs[0][:, kernels.STATS_RELEVANT])
+        if settings.tie_figures:
+            _collect_ties(result.modes["bcs"], settings, hist, hist_rel, harmonic)
     if with_hds:
         result.pool_sizes.append(pool_sizes)
         pool_distances = euclidean.pool_squared_distances(

@@ -63,8 +63,8 @@ def check_hds_pool(hds_threshold: int | None, hds_pool_size: int | None) -> None
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """What to score (modes, the k's of mAP@k and precision@k, radius, HDS pool) and the bytes
-    that one step of the evaluation may hold."""
+    """What to score (modes, the k's of mAP@k and precision@k, radius, HDS pool, the BCS
+    figures over the orders inside ties) and the bytes that one step of the evaluation may hold."""
 
     modes: tuple[str, ...] = MODES
     map_at: tuple[TopK, ...] = (1000, ALL)
@@ -73,6 +73,7 @@ class RetrievalSettings:
     hds_threshold: int | None = None
     hds_pool_size: int | None = None
     memory_budget: int = DEFAULT_MEMORY_BUDGET
+    tie_figures: bool = False
 
     def __post_init__(self) -> None:
         # Sequences from configs (lists, ListConfig) become tuples, so settings compare and hash.
@@ -82,6 +83,8 @@ class RetrievalSettings:
         if not (_is_count(self.radius) and self.radius >= 0):
             raise ValueError(f"radius must be an integer >= 0, got {self.radius!r}")
         check_hds_pool(self.hds_threshold, self.hds_pool_size)
+        if not isinstance(self.tie_figures, bool | np.bool_):
+            raise ValueError(f"tie_figures must be true or false, got {self.tie_figures!r}")
         if not (_is_count(self.memory_budget) and self.memory_budget > 0):
             raise ValueError(
                 f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}"

@@ -9,7 +9,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ssdh_lightning.baselines import check_baselines
+from ssdh_lightning.baselines import check_baselines, on_initial_features
 from ssdh_lightning.callbacks import find_evaluation
 from ssdh_lightning.checkpoints import check_same_data, read_checkpoint, trained_module
 from ssdh_lightning.config_checks import check_eval_config
@@ -44,10 +44,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is None:  # the training run's seed; `data=...` takes it too (${seed})
         cfg.seed = _training_seed(hparams)
     L.seed_everything(cfg.seed, workers=True)
-    # The model before fine-tuning, for the 'initial' row only (pretrained backbones load their
-    # weights): the checkpoint's config with its starting weights, drawn as the training run
-    # drew them (same seed, first thing after seeding).
-    untrained = SSDHModule(**hparams) if "initial" in baselines else None
+    # The model before fine-tuning, for the rows on its features only ('initial', '*_initial';
+    # pretrained backbones load their weights): the checkpoint's config with its starting
+    # weights, drawn as the training run drew them (same seed, first thing after seeding).
+    untrained = SSDHModule(**hparams) if on_initial_features(baselines) else None
     model = trained_module(checkpoint)
     datamodule = loaded_datamodule(data_cfg, run_dir)
     check_same_data(
@@ -55,7 +55,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     )
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     trainer = build_trainer(cfg, run_dir, callbacks, False, datamodule)
-    initial = initial_row(trainer, untrained, datamodule, baselines)
+    initial = initial_row(trainer, untrained, datamodule, baselines, cfg.seed)
     trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = final_metrics(trainer, find_evaluation(trainer), initial, baselines, cfg.seed)
     finish(run_dir, metrics, [str(cfg.ckpt_path)])

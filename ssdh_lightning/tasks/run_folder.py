@@ -9,7 +9,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.baselines import hashing_metrics, initial_metrics
+from ssdh_lightning.baselines import (
+    HASHERS,
+    INITIAL_HASHERS,
+    hashing_metrics,
+    initial_metrics,
+    on_initial_features,
+)
 from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
@@ -43,21 +49,34 @@ def build_trainer(
     )
 
 
-def initial_row(trainer: L.Trainer, model: SSDHModule, datamodule, baselines) -> dict:
-    """The 'initial' baseline row, if asked for: ES of ``model`` as it is, scored now so that
-    its features need not be kept through training."""
-    if "initial" not in baselines:
+def initial_row(
+    trainer: L.Trainer, model: SSDHModule, datamodule, baselines, seed: int
+) -> dict[str, float]:
+    """The rows on the features before fine-tuning, if asked for: 'initial' (ES of ``model`` as
+    it is) and the hashers' ``*_initial`` rows, scored now so that these features need not be
+    kept through training."""
+    rows = on_initial_features(baselines)
+    if not rows:
         return {}
     trainer.validate(model, datamodule=datamodule, verbose=False)
     evaluation = find_evaluation(trainer)
-    return initial_metrics(evaluation.query, evaluation.database, evaluation.settings)
+    query, database, settings = evaluation.query, evaluation.database, evaluation.settings
+    metrics = initial_metrics(query, database, settings) if metric_names.INITIAL in rows else {}
+    hashers = [INITIAL_HASHERS[row] for row in rows if row in INITIAL_HASHERS]
+    if hashers:
+        hash_bits = query.codes.shape[1]
+        metrics |= hashing_metrics(
+            hashers, query, database, hash_bits, settings, seed, initial_features=True
+        )
+    return metrics
 
 
 def final_metrics(
     trainer: L.Trainer, evaluation: RetrievalEvaluation, initial: dict, baselines, seed: int
 ) -> dict[str, float]:
     """The final metrics: accuracy (classifier_map for multi-label data) and loss, the three
-    modes, then the baseline rows."""
+    modes, then the baseline rows (those on the features before fine-tuning, ``initial``, were
+    scored before training)."""
     metrics = {
         metric_names.final(name): float(trainer.callback_metrics[name])
         for name in (
@@ -68,7 +87,7 @@ def final_metrics(
         if name in trainer.callback_metrics
     }
     metrics |= evaluation.latest  # float64, unlike the logged copies
-    hashers = [method for method in baselines if method != "initial"]
+    hashers = [method for method in baselines if method in HASHERS]
     if hashers:
         query, database = evaluation.query, evaluation.database
         hash_bits = query.codes.shape[1]

@@ -116,7 +116,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
-    initial = initial_row(trainer, model, datamodule, baselines)
+    initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
     # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's

@@ -4,7 +4,8 @@ Every ranking here is stable: ties go to the lower database position, as PROTOCO
 Hamming rankings are never sorted. Distances are small integers, so the rank of an item is the
 number of items in lower distance buckets plus its place in its own bucket; a pass in database
 order counts both, and a second visits only the relevant items (and the HDS pool's candidates)
-to score them. Float rankings (ES, the HDS pool) use a stable LSD radix sort.
+to score them. Float rankings (ES, the HDS pool) use a stable LSD radix sort. The figures over
+the orders inside ties come from the counts per distance alone (ties.py).
 
 Database codes come as uint64 words laid out by column, (words, n), so that the distance loop
 over the database is contiguous and vectorises (AVX-512 VPOPCNTQ where the CPU has it).
@@ -31,6 +32,7 @@ from ssdh_lightning.retrieval.kernels.scoring import (
 )
 from ssdh_lightning.retrieval.kernels.sorting import stable_argsort
 from ssdh_lightning.retrieval.kernels.threads import calling_thread_only, query_groups
+from ssdh_lightning.retrieval.kernels.ties import harmonic_numbers, tie_scores
 from ssdh_lightning.retrieval.kernels.top_k import (
     collect_within,
     count_within,
@@ -51,10 +53,12 @@ __all__ = [
     "hamming_matrix",
     "hamming_scores",
     "hamming_top_k",
+    "harmonic_numbers",
     "merge_top_k",
     "pool_group_size",
     "pool_scores",
     "pool_squared_distances",
     "query_groups",
     "stable_argsort",
+    "tie_scores",
 ]
