@@ -136,7 +136,12 @@ class SSDHModule(L.LightningModule):
         self.method = build_method(method, hash_bits, num_classes)
         classes = num_classes if self.method.classifies else None
         self.head = HashingHead(
-            self.backbone.feature_dim, hash_bits, classes, dropout, latent_init_std
+            self.backbone.feature_dim,
+            hash_bits,
+            classes,
+            dropout,
+            latent_init_std,
+            latent_bias=self.method.latent_bias,
         )
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")

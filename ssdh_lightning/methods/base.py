@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssdh_lightning.models.head import LATENT_BIAS
+
 
 class MethodLoss(NamedTuple):
     loss: torch.Tensor
@@ -41,6 +43,8 @@ class HashingMethod(nn.Module):
     name: ClassVar[str]
     classifies: ClassVar[bool] = False
     single_label_only: ClassVar[bool] = False
+    # The latent layer's initial bias: the paper's 1 (every sigmoid unit starts on).
+    latent_bias: ClassVar[float] = LATENT_BIAS
 
     def __init__(self, hash_bits: int, num_classes: int) -> None:
         super().__init__()

@@ -25,9 +25,12 @@ def dpsh_loss(
 
 class DPSH(SignCodes):
     """Relaxed codes u = the latent layer itself (DPSH-pytorch's CNN-F ends in a plain linear
-    layer); pairs drawn within the batch; codes sign(u)."""
+    layer); pairs drawn within the batch; codes sign(u). That layer starts with a bias of 0
+    (torch's default linear layer): from the paper's bias of 1 every relaxed code starts at the
+    same all-ones code, and u_i.u_j / 2 starts at hash_bits / 2 for every pair."""
 
     name = "dpsh"
+    latent_bias = 0.0
 
     def __init__(self, hash_bits: int, num_classes: int, eta: float = 0.01) -> None:
         super().__init__(hash_bits, num_classes)

@@ -23,12 +23,13 @@ class HashingHead(nn.Module):
         num_classes: int | None,
         dropout: float = 0.0,
         latent_init_std: float = LATENT_WEIGHT_STD,
+        latent_bias: float = LATENT_BIAS,
     ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.latent = nn.Linear(feature_dim, hash_bits)
         nn.init.normal_(self.latent.weight, std=latent_init_std)
-        nn.init.constant_(self.latent.bias, LATENT_BIAS)
+        nn.init.constant_(self.latent.bias, latent_bias)
         self.classifier = None
         if num_classes is not None:
             self.classifier = nn.Linear(hash_bits, num_classes)

@@ -113,7 +113,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             fix="resume on the data it was trained on, or train anew without ckpt_path",
         )
     model = _built_model(cfg, data_cfg, datamodule)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    # callbacks.NAME=null switches one off
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
     initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
