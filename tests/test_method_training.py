@@ -178,17 +178,8 @@ def test_run_json_records_the_method(tmp_path):
     assert json.loads((tmp_path / RUN_FILE).read_text())["method"] == "hashnet"
 
 
-# DPSH with its defaults reached BCS mAP@all 0.52 on digits (README, Methods): not tuned yet.
-DPSH_BELOW_TARGET = pytest.mark.xfail(
-    reason="dpsh's defaults reach 0.52 on digits, below 0.90", strict=True
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "method",
-    [pytest.param(n, marks=DPSH_BELOW_TARGET) if n == "dpsh" else n for n in METHOD_NAMES],
-)
+@pytest.mark.parametrize("method", METHOD_NAMES)
 def test_every_method_learns_digits_with_its_defaults_and_ssdh_eval_agrees(method, tmp_path):
     """The default run (30 epochs, 48 bits) of each method; then ssdh-eval on its last.ckpt."""
     run_dir, eval_dir = tmp_path / "run", tmp_path / "eval"
