@@ -23,7 +23,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import CIFAR10
@@ -99,7 +98,7 @@ def images_per_second(
         if transform is not None:
             images = transform(images, True)
         if model is not None:
-            loss = F.cross_entropy(model(images), labels)
+            loss = model.method_loss(images, labels).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -26,6 +26,8 @@ TRAIN_LOSS = "train/loss"
 TRAIN_ACCURACY = "train/accuracy"
 VAL_LOSS = "val/loss"
 VAL_ACCURACY = "val/accuracy"
+# multi-label data: mean over classes of the average precision of the classifier's scores
+VAL_CLASSIFIER_MAP = "val/classifier_map"
 PRECISION_CURVE = "val/precision_curve"
 LATENT_PROBS = "val/latent_probs"
 
@@ -99,11 +101,14 @@ def renamed(key: str, method: str) -> str:
 def check_objective(name: str) -> str:
     """``name``, checked to be a final metric a run can have (before the run, not after)."""
     method, _, metric = str(name).partition("/")
-    if name in (final(VAL_ACCURACY), final(VAL_LOSS)) or (method in METHODS and metric):
+    if name in (final(VAL_ACCURACY), final(VAL_CLASSIFIER_MAP), final(VAL_LOSS)) or (
+        method in METHODS and metric
+    ):
         return name
     raise ValueError(
-        f"objective={name!r} names no final metric: use accuracy, loss or METHOD/METRIC with "
-        f"METHOD one of {', '.join(METHODS)} (e.g. bcs/map@1000, hds/precision@100)"
+        f"objective={name!r} names no final metric: use accuracy, classifier_map, loss or "
+        f"METHOD/METRIC with METHOD one of {', '.join(METHODS)} "
+        "(e.g. bcs/map@1000, hds/precision@100)"
     )
 
 

@@ -1,4 +1,5 @@
-"""The LightningModule: backbone, latent layer H, classifier; softmax loss; the paper's SGD."""
+"""The LightningModule: backbone, latent layer H, the method that trains them (its loss and code
+rule, ``methods/``), an optional classifier; the paper's SGD."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ from typing import NamedTuple
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchmetrics import Metric
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 from torchmetrics.utilities import dim_zero_cat
 
 from ssdh_lightning import metric_names
 from ssdh_lightning.config_checks import check_model, positive_integer
 from ssdh_lightning.data.base import QUERY, Batch
+from ssdh_lightning.methods import MethodLoss, build_method, is_multi_label
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
 from ssdh_lightning.models.head import LATENT_WEIGHT_STD
 from ssdh_lightning.preprocessing import Preprocessing
@@ -33,7 +34,7 @@ class Encoded(NamedTuple):
 
     features: torch.Tensor  # (B, feature_dim), last fully connected layer after its ReLU
     probs: torch.Tensor  # (B, hash_bits), sigmoid of the latent layer
-    codes: torch.Tensor  # (B, hash_bits) bool, probs > 0.5
+    codes: torch.Tensor  # (B, hash_bits) bool, by the method's rule (lin2015: probs > 0.5)
 
 
 class EncodedSet(Metric):
@@ -83,7 +84,8 @@ def _first_occurrences(positions: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 class SSDHModule(L.LightningModule):
-    """Supervised semantics-preserving deep hashing (Lin et al., CVPRW 2015).
+    """Deep hashing with a latent layer of ``hash_bits`` units (Lin et al., CVPRW 2015), trained
+    by ``method`` (a conf/method/ file as a dict, lin2015 when None).
 
     Every argument is a plain value saved in the checkpoint, so the checkpoint alone rebuilds
     the model, its preprocessing and the data it was trained on (``checkpoints.load_module``).
@@ -104,6 +106,7 @@ class SSDHModule(L.LightningModule):
         scheduler: dict | None = None,
         class_names: list[str] | None = None,
         data_config: dict | None = None,
+        method: dict | None = None,
     ) -> None:
         super().__init__()
         optimizer = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
@@ -129,11 +132,20 @@ class SSDHModule(L.LightningModule):
         self.backbone = build_backbone(
             backbone.pop("name"), self.preprocessing, weights_path, **backbone
         )
+        # Built before the head: a method may refuse the bits or classes (CSQ's centres).
+        self.method = build_method(method, hash_bits, num_classes)
+        classes = num_classes if self.method.classifies else None
         self.head = HashingHead(
-            self.backbone.feature_dim, hash_bits, num_classes, dropout, latent_init_std
+            self.backbone.feature_dim,
+            hash_bits,
+            classes,
+            dropout,
+            latent_init_std,
+            latent_bias=self.method.latent_bias,
         )
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.val_classifier_map = MultilabelAveragePrecision(num_classes, average="macro")
         self.query_set = EncodedSet(keep_probs=True)
         self.database_set = EncodedSet()
 
@@ -141,50 +153,66 @@ class SSDHModule(L.LightningModule):
     def hash_bits(self) -> int:
         return self.hparams.hash_bits
 
-    def _outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features`` and the latent layer's pre-activations of uint8 images."""
         features = self.backbone(self.normalize(images))
-        probs, logits = self.head(features)
-        return features, probs, logits
+        return features, self.head(features)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Class logits of uint8 images (B, C, H, W)."""
-        return self._outputs(images)[2]
+    def _encoded(self, features: torch.Tensor, latent: torch.Tensor) -> Encoded:
+        return Encoded(features, torch.sigmoid(latent), self.method.codes(latent))
+
+    def forward(self, images: torch.Tensor) -> Encoded:
+        """``features``, ``probs`` and ``codes`` of uint8 images (B, C, H, W)."""
+        return self._encoded(*self._outputs(images))
 
     def encode(self, images: torch.Tensor) -> Encoded:
-        """``features``, ``probs`` and ``codes`` (probs > 0.5) of uint8 images (B, C, H, W)."""
-        features, probs, _ = self._outputs(images)
-        return Encoded(features, probs, probs > 0.5)
+        """``features``, ``probs`` and ``codes`` of uint8 images (B, C, H, W)."""
+        return self(images)
+
+    def method_loss(self, images: torch.Tensor, labels: torch.Tensor) -> MethodLoss:
+        """The method's loss of uint8 images and their labels, and the class logits of the
+        methods that classify: what a training step minimises."""
+        _, latent = self._outputs(images)
+        return self.method.loss(latent, labels, self.head.classifier)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         images, labels = batch.images, batch.labels
         if len(images) == 0:  # every file of the batch was unreadable: skip the step
             return None
-        logits = self(images)
-        loss = F.cross_entropy(logits, labels)
-        self.train_accuracy(logits, labels)
+        # On every batch, so that wrong labels stop the run at its first step, before any update
+        self.method.check_labels(labels)
+        self.method.start_training_step()
+        loss, logits = self.method_loss(images, labels)
         self.log(metric_names.TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log(metric_names.TRAIN_ACCURACY, self.train_accuracy, on_step=False, on_epoch=True)
+        if logits is not None and not is_multi_label(labels):
+            self.train_accuracy(logits, labels)
+            self.log(metric_names.TRAIN_ACCURACY, self.train_accuracy, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         images, labels = batch.images, batch.labels
         if len(images) == 0:  # every file of the batch was unreadable
             return
-        features, probs, logits = self._outputs(images)
-        encoded = Encoded(features, probs, probs > 0.5)
-        if dataloader_idx == QUERY:
-            self.query_set.update(encoded, labels, batch.positions)
-            self.val_accuracy(logits, labels)
-            loss = F.cross_entropy(logits, labels)
-            self.log(metric_names.VAL_LOSS, loss, on_epoch=True, add_dataloader_idx=False)
-            self.log(
-                metric_names.VAL_ACCURACY,
-                self.val_accuracy,
-                on_epoch=True,
-                add_dataloader_idx=False,
-            )
-        else:
+        features, latent = self._outputs(images)
+        encoded = self._encoded(features, latent)
+        if dataloader_idx != QUERY:
             self.database_set.update(encoded, labels, batch.positions)
+            return
+        self.query_set.update(encoded, labels, batch.positions)
+        loss, logits = self.method.loss(latent, labels, self.head.classifier)
+        self.log(metric_names.VAL_LOSS, loss, on_epoch=True, add_dataloader_idx=False)
+        if logits is not None:
+            self._log_classifier(logits, labels)
+
+    def _log_classifier(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Accuracy of single labels; the classifier's mAP over classes of multi-hot ones."""
+        if is_multi_label(labels):
+            self.val_classifier_map(logits, labels.int())
+            name, metric = metric_names.VAL_CLASSIFIER_MAP, self.val_classifier_map
+        else:
+            self.val_accuracy(logits, labels)
+            name, metric = metric_names.VAL_ACCURACY, self.val_accuracy
+        self.log(name, metric, on_epoch=True, add_dataloader_idx=False)
 
     def encoded_sets(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Query and database codes, features and labels gathered by the last validation."""

@@ -1,9 +1,10 @@
-"""``ssdh-report``: the table of a run or sweep folder, one row per data set x hash_bits x method.
+"""``ssdh-report``: the table of a run or sweep folder, one row per data set x hash_bits x
+training method x row (BCS, ES, HDS, baselines).
 
-Each training run leaves ``run.json`` (data set, hash_bits, backbone, seed), ``metrics.json`` and
-``curves.json`` in its folder; the report averages every metric over the runs that share data
-set, hash_bits and method (mean and standard deviation over seeds) and sets the paper's figure
-beside the rows where the paper has one.
+Each training run leaves ``run.json`` (data set, hash_bits, method, backbone, seed),
+``metrics.json`` and ``curves.json`` in its folder; the report averages every metric over the
+runs that share data set, hash_bits and training method (mean and standard deviation over
+seeds) and sets the paper's figure beside the rows where the paper has one.
 """
 
 from __future__ import annotations
@@ -40,13 +41,16 @@ class Run:
 class Row:
     data: str
     hash_bits: int
-    method: str
+    method: str  # the row: bcs, es, hds or a baseline
     runs: int
+    training: str = report_tables.DEFAULT_METHOD  # the training method of its runs
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
 
     @property
     def paper(self) -> str:
+        if self.training != report_tables.DEFAULT_METHOD:  # the paper trained lin2015 only
+            return ""
         figure = report_tables.PAPER_FIGURES.get((self.data, self.hash_bits, self.method))
         return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
 
@@ -196,22 +200,22 @@ def _metric_names(runs: list[Run]) -> list[str]:
 
 def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
     names = _metric_names(runs)
-    groups: dict[tuple[str, int, str], list[dict[str, float]]] = defaultdict(list)
+    groups: dict[tuple[str, int, str, str], list[dict[str, float]]] = defaultdict(list)
     for run in runs:
         for method in metric_names.METHODS:
             values = {
                 n: run.metrics[f"{method}/{n}"] for n in names if f"{method}/{n}" in run.metrics
             }
             if values:
-                groups[(run.data, run.hash_bits, method)].append(values)
+                groups[(run.data, run.hash_bits, run.method, method)].append(values)
 
     def order(group):
-        data, hash_bits, method = group[0]
-        return data, hash_bits, metric_names.METHODS.index(method)
+        data, hash_bits, training, method = group[0]
+        return data, hash_bits, training, metric_names.METHODS.index(method)
 
     rows = []
-    for (data, hash_bits, method), members in sorted(groups.items(), key=order):
-        row = Row(data, hash_bits, method, len(members))
+    for (data, hash_bits, training, method), members in sorted(groups.items(), key=order):
+        row = Row(data, hash_bits, method, len(members), training)
         for name in names:
             values = [m[name] for m in members if name in m]
             if values:
@@ -232,14 +236,14 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
         "retrieval.radius), empty_rR the fraction of queries with nothing within it; pool_mean "
         "is the HDS candidate pool.",
         "",
-        "| data | bits | method | runs | " + " | ".join(names) + " | paper |",
-        "|" + "---|" * (len(names) + 5),
+        "| data | bits | training | method | runs | " + " | ".join(names) + " | paper |",
+        "|" + "---|" * (len(names) + 6),
     ]
     for row in rows:
         cells = [f"{row.mean[n]:.4f} +- {row.std[n]:.4f}" if n in row.mean else "" for n in names]
         label = report_tables.ROW_NAMES[row.method]
         lines.append(
-            f"| {row.data} | {row.hash_bits} | {label} | {row.runs} | "
+            f"| {row.data} | {row.hash_bits} | {row.training} | {label} | {row.runs} | "
             + " | ".join(cells)
             + f" | {row.paper} |"
         )
@@ -250,7 +254,7 @@ def _csv(rows: list[Row], names: list[str]) -> str:
     stream = io.StringIO()
     writer = csv.writer(stream)
     writer.writerow(
-        ["data", "hash_bits", "method", "runs"]
+        ["data", "hash_bits", "training_method", "method", "runs"]
         + [f"{n}_{stat}" for n in names for stat in ("mean", "std")]
         + ["paper"]
     )
@@ -258,7 +262,9 @@ def _csv(rows: list[Row], names: list[str]) -> str:
         cells = []
         for name in names:
             cells += [row.mean.get(name, ""), row.std.get(name, "")]
-        writer.writerow([row.data, row.hash_bits, row.method, row.runs, *cells, row.paper])
+        writer.writerow(
+            [row.data, row.hash_bits, row.training, row.method, row.runs, *cells, row.paper]
+        )
     return stream.getvalue()
 
 

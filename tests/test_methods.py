@@ -4,7 +4,9 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
+from ssdh_lightning.methods import CSQ, METHODS, GreedyHash, HashNet, Lin2015, build_method
 from ssdh_lightning.methods.csq import csq_loss
 from ssdh_lightning.methods.csq_centres import hash_centres
 from ssdh_lightning.methods.dpsh import dpsh_loss
@@ -21,7 +23,8 @@ def _direct_dpsh(u: list[list[float]], similar: list[list[int]], eta: float) -> 
         for j in range(n):
             theta = sum(a * b for a, b in zip(u[i], u[j], strict=True)) / 2
             pairs += math.log(1 + math.exp(theta)) - similar[i][j] * theta
-    quant = sum(sum((x - math.copysign(1.0, x)) ** 2 for x in row) for row in u) / n
+    # sign(0) = 0, as torch.sign in the authors' DPSH-pytorch
+    quant = sum(sum((x - _sign(x)) ** 2 for x in row) for row in u) / n
     return pairs / (n * n) + eta * quant
 
 
@@ -105,14 +108,16 @@ def test_csq_loss_matches_the_paper_formula_single_and_multi_label():
     u = torch.tanh(
         torch.tensor([[0.5, -1.2, 3.0, 0.2], [-0.3, 0.8, 2.0, -1.0], [1.5, 1.5, -0.7, 0.9]])
     )
+    tie = torch.tensor([-1.0, 1.0, -1.0, 1.0])
     single = torch.tensor([0, 2, 1])
     expected = _direct_csq(u.tolist(), [centres[i].tolist() for i in single.tolist()], 1e-4)
-    assert math.isclose(csq_loss(u, single, centres, 1e-4).item(), expected, rel_tol=1e-5)
-    # classes 0+1 average to [1, 0, 0, -1] -> ties to +1; classes 0+1+2 to [1, -1, -1, -1]/3
+    assert math.isclose(csq_loss(u, single, centres, tie, 1e-4).item(), expected, rel_tol=1e-5)
+    # classes 0+1 average to [1, 0, 0, -1]: the ties take the tie centre's bits (1 and -1);
+    # classes 0+1+2 to [1, -1, -1, -1]/3
     multi = torch.tensor([[1, 1, 0], [1, 1, 1], [0, 0, 1]])
-    targets = [[1.0, 1.0, 1.0, -1.0], [1.0, -1.0, -1.0, -1.0], centres[2].tolist()]
+    targets = [[1.0, 1.0, -1.0, -1.0], [1.0, -1.0, -1.0, -1.0], centres[2].tolist()]
     expected = _direct_csq(u.tolist(), targets, 1e-4)
-    assert math.isclose(csq_loss(u, multi, centres, 1e-4).item(), expected, rel_tol=1e-5)
+    assert math.isclose(csq_loss(u, multi, centres, tie, 1e-4).item(), expected, rel_tol=1e-5)
 
 
 def test_greedyhash_sign_passes_the_gradient_straight_through():
@@ -129,10 +134,199 @@ def test_greedyhash_cubic_penalty_matches_the_formula():
     assert math.isclose(cubic_penalty(torch.tensor(h)).item(), expected, rel_tol=1e-6)
 
 
-def test_ssdh_terms_match_the_paper_formulas():
+def test_ssdh_terms_match_the_authors_caffe_layers():
+    # K1: -sum (h - 0.5)^2 / (2 * count); K2 on each image's mean over its 3 bits: / (2 * N)
     h = [[0.9, 0.1, 0.6], [0.2, 0.3, 0.4]]
-    binarisation = -sum(sum((x - 0.5) ** 2 for x in row) for row in h) / 2
-    balance = sum((sum(row) / 3 - 0.5) ** 2 for row in h) / 2
+    binarisation = -sum(sum((x - 0.5) ** 2 for x in row) for row in h) / (2 * 6)
+    balance = sum((sum(row) / 3 - 0.5) ** 2 for row in h) / (2 * 2)
     probs = torch.tensor(h)
     assert math.isclose(binarisation_term(probs).item(), binarisation, rel_tol=1e-6)
     assert math.isclose(balance_term(probs).item(), balance, rel_tol=1e-5)
+
+
+# The method objects on one fixed batch: 4 items, 4 bits, 3 classes; a latent value of exactly 0
+# (a tie for every code rule) and a multi-hot batch whose rows share labels unevenly.
+LATENT = [
+    [0.5, -1.2, 3.0, 0.2],
+    [-0.3, 0.8, 2.0, -1.0],
+    [1.5, 1.5, -0.7, 0.9],
+    [0.0, -0.4, 0.3, -2.0],
+]
+SINGLE = [0, 2, 1, 0]
+MULTI = [[1, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]]
+WEIGHTS = [[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.0, 0.2], [0.1, 0.1, -0.3, -0.5]]
+BIAS = [0.05, -0.1, 0.2]
+
+
+def _classifier() -> nn.Linear:
+    classifier = nn.Linear(4, 3)
+    with torch.no_grad():
+        classifier.weight.copy_(torch.tensor(WEIGHTS))
+        classifier.bias.copy_(torch.tensor(BIAS))
+    return classifier
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def _sign(x: float) -> float:
+    return (x > 0) - (x < 0)
+
+
+def _logits(rows: list[list[float]]) -> list[list[float]]:
+    return [
+        [
+            sum(w * x for w, x in zip(weights, row, strict=True)) + b
+            for weights, b in zip(WEIGHTS, BIAS, strict=True)
+        ]
+        for row in rows
+    ]
+
+
+def _softmax_ce(logits: list[list[float]], labels: list[int]) -> float:
+    total = sum(
+        math.log(sum(math.exp(z) for z in row)) - row[y]
+        for row, y in zip(logits, labels, strict=True)
+    )
+    return total / len(labels)
+
+
+def _sigmoid_ce(logits: list[list[float]], labels: list[list[int]]) -> float:
+    cells = [
+        (z, y) for row, ys in zip(logits, labels, strict=True) for z, y in zip(row, ys, strict=True)
+    ]
+    total = -sum(y * math.log(_sigmoid(z)) + (1 - y) * math.log(1 - _sigmoid(z)) for z, y in cells)
+    return total / len(cells)
+
+
+def _classification(logits, labels) -> float:
+    return (
+        _sigmoid_ce(logits, labels) if isinstance(labels[0], list) else _softmax_ce(logits, labels)
+    )
+
+
+def _probs() -> list[list[float]]:
+    return [[_sigmoid(x) for x in row] for row in LATENT]
+
+
+def _direct_lin2015(labels) -> float:
+    return _classification(_logits(_probs()), labels)
+
+
+def _direct_ssdh(labels, weights: tuple[float, float, float]) -> float:
+    h = _probs()
+    k1 = -sum((x - 0.5) ** 2 for row in h for x in row) / (2 * 16)
+    k2 = sum((sum(row) / 4 - 0.5) ** 2 for row in h) / (2 * 4)
+    return weights[0] * _classification(_logits(h), labels) + weights[1] * k1 + weights[2] * k2
+
+
+def _similar(labels) -> list[list[int]]:
+    rows = (
+        labels if isinstance(labels[0], list) else [[int(c == y) for c in range(3)] for y in labels]
+    )
+    return [[int(any(a and b for a, b in zip(r, s, strict=True))) for s in rows] for r in rows]
+
+
+def _direct_greedyhash(labels: list[int], alpha: float) -> float:
+    codes = [[float(_sign(x)) for x in row] for row in LATENT]
+    cubic = sum(abs(abs(x) - 1) ** 3 for row in LATENT for x in row) / 16
+    return _softmax_ce(_logits(codes), labels) + alpha * cubic
+
+
+def _direct_csq_targets(labels, centres: list[list[float]], tie: list[float]) -> list[list[float]]:
+    if not isinstance(labels[0], list):
+        return [centres[y] for y in labels]
+    targets = []
+    for row in labels:
+        mine = [centres[c] for c in range(3) if row[c]]
+        mean = [sum(bits) / len(mine) for bits in zip(*mine, strict=True)]
+        targets.append([tie[k] if m == 0 else float(_sign(m)) for k, m in enumerate(mean)])
+    return targets
+
+
+@pytest.mark.parametrize("labels", [SINGLE, MULTI], ids=["single", "multi"])
+def test_method_objects_losses_match_the_papers_formulas(labels):
+    latent, target = torch.tensor(LATENT), torch.tensor(labels)
+    tanh = [[math.tanh(x) for x in row] for row in LATENT]
+
+    def loss(config: dict) -> float:
+        method = build_method(config, hash_bits=4, num_classes=3)
+        return method.loss(latent, target, _classifier() if method.classifies else None).loss.item()
+
+    assert math.isclose(
+        loss({"_target_": "ssdh_lightning.methods.Lin2015"}), _direct_lin2015(labels), rel_tol=1e-5
+    )
+    ssdh = {
+        "_target_": "ssdh_lightning.methods.SSDH",
+        "binarisation_weight": 0.5,
+        "balance_weight": 2.0,
+    }
+    assert math.isclose(loss(ssdh), _direct_ssdh(labels, (1.0, 0.5, 2.0)), rel_tol=1e-5)
+    dpsh = {"_target_": "ssdh_lightning.methods.DPSH", "eta": 0.3}
+    assert math.isclose(loss(dpsh), _direct_dpsh(LATENT, _similar(labels), 0.3), rel_tol=1e-5)
+    # HashNet before its first step: beta 1, alpha 10 / bits
+    hashnet = {"_target_": "ssdh_lightning.methods.HashNet"}
+    assert math.isclose(
+        loss(hashnet), _direct_hashnet(tanh, _similar(labels), 10 / 4), rel_tol=1e-5
+    )
+    csq = build_method({"_target_": "ssdh_lightning.methods.CSQ"}, hash_bits=4, num_classes=3)
+    targets = _direct_csq_targets(labels, csq.centres.tolist(), csq.tie_centre.tolist())
+    expected = _direct_csq(tanh, targets, 0.05)
+    assert math.isclose(csq.loss(latent, target, None).loss.item(), expected, rel_tol=1e-5)
+    if labels is SINGLE:
+        greedy = {"_target_": "ssdh_lightning.methods.GreedyHash", "alpha": 0.7}
+        assert math.isclose(loss(greedy), _direct_greedyhash(labels, 0.7), rel_tol=1e-5)
+
+
+def test_codes_are_sigmoid_above_half_or_sign_above_zero_and_a_zero_is_off():
+    latent = torch.tensor(LATENT)
+    expected = [[x > 0 for x in row] for row in LATENT]  # sigmoid(x) > 0.5 and sign(x) > 0 alike
+    for cls in METHODS.values():
+        method = cls(hash_bits=4, num_classes=3)
+        codes = method.codes(latent)
+        assert codes.dtype == torch.bool and codes.tolist() == expected, cls.name
+    # 1e-9 > 0, but sigmoid(1e-9) rounds to 0.5 in float32: the paper's rule says off
+    tiny = torch.tensor([[1e-9]])
+    assert not Lin2015(1, 2).codes(tiny).item() and HashNet(1, 2).codes(tiny).item()
+
+
+def test_hashnet_raises_beta_every_step_size_steps_and_keeps_it_in_its_state():
+    method = HashNet(hash_bits=8, num_classes=3)
+    for step in range(1, 401):
+        method.start_training_step()
+        # thuml/HashNet network.py: scale = (1 + 0.005 * iter) ** 0.5 at every 200th iteration
+        expected = 1.0 if step < 200 else (2.0**0.5 if step < 400 else 3.0**0.5)
+        assert math.isclose(method.beta.item(), expected, rel_tol=1e-6), step
+    restored = HashNet(hash_bits=8, num_classes=3)
+    restored.load_state_dict(method.state_dict())
+    assert restored.steps.item() == 400 and math.isclose(
+        restored.beta.item(), 3.0**0.5, rel_tol=1e-6
+    )
+
+
+def test_csq_centres_come_back_from_the_state_dict_not_from_a_new_draw():
+    drawn = CSQ(hash_bits=12, num_classes=5, centre_seed=1)  # 12 bits: Bernoulli draws
+    other = CSQ(hash_bits=12, num_classes=5, centre_seed=2)
+    assert not torch.equal(drawn.centres, other.centres)
+    other.load_state_dict(drawn.state_dict())
+    assert torch.equal(other.centres, drawn.centres)
+    assert torch.equal(other.tie_centre, drawn.tie_centre)
+
+
+def test_a_method_config_may_name_only_the_projects_methods():
+    with pytest.raises(ValueError, match=r"'os.system' is not one of .*lin2015, ssdh, dpsh"):
+        build_method({"_target_": "os.system"}, hash_bits=8, num_classes=3)
+    with pytest.raises(ValueError, match=r"method=dpsh: .*'lr'.*conf/method/dpsh.yaml"):
+        build_method({"_target_": "ssdh_lightning.methods.DPSH", "lr": 1}, 8, 3)
+
+
+def test_greedyhash_refuses_multi_hot_labels_with_what_to_change():
+    method = GreedyHash(hash_bits=8, num_classes=3)
+    method.check_labels(torch.tensor(SINGLE))
+    with pytest.raises(
+        ValueError, match=r"method=greedyhash trains on single-label .*method=lin2015"
+    ):
+        method.check_labels(torch.tensor(MULTI))
+    with pytest.raises(ValueError, match=r"3 columns but .*num_classes=5"):
+        Lin2015(hash_bits=8, num_classes=5).check_labels(torch.tensor(MULTI))

@@ -152,3 +152,20 @@ def test_paper_layout_of_a_real_run(trained_run, tmp_path):
         assert float(cell["mean"]) == pytest.approx(metrics[f"{row}/map@all"])
         assert float(cell["std"]) == 0
     assert "## The paper's layout" in (folder / "report.md").read_text()
+
+
+def test_the_long_table_has_a_row_per_training_method_and_only_lin2015_gets_the_paper(tmp_path):
+    for method in ("lin2015", "csq"):
+        for seed in (0, 1):
+            metrics = _metrics(method, 48, seed + (10 if method == "csq" else 0))
+            _run(tmp_path / f"{method}{seed}", "cifar10", 48, seed, metrics, method)
+    write_report(tmp_path)
+    with open(tmp_path / "report.csv", newline="") as stream:
+        rows = {(r["training_method"], r["method"]): r for r in csv.DictReader(stream)}
+    for method, offset in (("lin2015", 0), ("csq", 10)):
+        bcs = rows[(method, "bcs")]
+        values = [_metrics(method, 48, s + offset)["bcs/map@1000"] for s in (0, 1)]
+        assert bcs["runs"] == "2" and float(bcs["map@1000_mean"]) == pytest.approx(np.mean(values))
+    assert (
+        rows[("lin2015", "bcs")]["paper"].startswith("0.8973") and not rows[("csq", "bcs")]["paper"]
+    )

@@ -9,6 +9,7 @@ import json
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from conftest import run_tool
 from ssdh_lightning.cli import CONFIG_DIR
@@ -34,6 +35,19 @@ def test_cluster_slurm_names_the_queue_and_the_lightning_settings_that_go_with_i
 
 def job_metrics(sweep, jobs: int) -> list[dict]:
     return [json.loads((sweep / str(job) / METRICS_FILE).read_text()) for job in range(jobs)]
+
+
+def test_sweep_optuna_ssdh_searches_ssdh_loss_weights_on_the_ssdh_method():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["sweep=optuna_ssdh"], return_hydra_config=True)
+    assert cfg.method._target_ == "ssdh_lightning.methods.SSDH"
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    searched = set(sweeper.params)
+    assert {"method.binarisation_weight", "method.balance_weight"} <= searched
+    # every searched key names an option of the composed config
+    for key in searched:
+        assert OmegaConf.select(cfg, key) is not None, key
 
 
 @pytest.mark.slow

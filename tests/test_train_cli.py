@@ -65,7 +65,8 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     points = events.Scalars("val/bcs/map@all")
     assert len(points) == 3 and points[0].step == 0
     # the HParams tab: the run's description against its final metrics
-    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+    hparams = events.PluginTagToContent("hparams")
+    assert b"lin2015" in hparams["_hparams_/session_start_info"]  # the method's name
     final = json.loads((trained_run / METRICS_FILE).read_text())
     (logged,) = events.Scalars("hparams/bcs/map@all")
     assert logged.value == pytest.approx(final["bcs/map@all"], abs=1e-6)
@@ -73,6 +74,7 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     assert run == {
         "data": "digits",
         "hash_bits": 48,
+        "method": "lin2015",
         "backbone": "small_cnn",
         "experiment": None,
         "seed": 3,

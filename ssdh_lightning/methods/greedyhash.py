@@ -1,6 +1,10 @@
 """GreedyHash (Su et al., NeurIPS 2018): sign forward, gradient straight through, cubic penalty."""
 
 import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssdh_lightning.methods.base import MethodLoss, SignCodes
 
 
 class _SignStraightThrough(torch.autograd.Function):
@@ -22,3 +26,24 @@ def sign_straight_through(relaxed: torch.Tensor) -> torch.Tensor:
 def cubic_penalty(relaxed: torch.Tensor) -> torch.Tensor:
     """Mean over bits of | |h| - 1 |^3, the paper's term pulling h towards sign(h)."""
     return (relaxed.abs() - 1).abs().pow(3).mean()
+
+
+class GreedyHash(SignCodes):
+    """h = the latent layer; b = sign(h) with the gradient passed straight through; the
+    classifier's softmax loss on b plus ``alpha`` * cubic penalty (alpha 0.1: the weight of
+    loss2 in ssppp/GreedyHash cifar1.py). Single-label: the softmax needs one class an item."""
+
+    name = "greedyhash"
+    classifies = True
+    single_label_only = True
+
+    def __init__(self, hash_bits: int, num_classes: int, alpha: float = 0.1) -> None:
+        super().__init__(hash_bits, num_classes)
+        self.alpha = alpha
+
+    def loss(
+        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
+    ) -> MethodLoss:
+        logits = classifier(sign_straight_through(latent))
+        loss = F.cross_entropy(logits, labels) + self.alpha * cubic_penalty(latent)
+        return MethodLoss(loss, logits)

@@ -2,7 +2,9 @@
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from ssdh_lightning.methods.base import MethodLoss, SignCodes
 from ssdh_lightning.methods.pairs import label_similarity
 
 
@@ -21,3 +23,42 @@ def hashnet_loss(
     dissimilar_count = (1 - similarity).sum().clamp(min=1)
     weights = similarity / similar_count + (1 - similarity) / dissimilar_count
     return (weights * pair_loss).sum()
+
+
+class HashNet(SignCodes):
+    """h = tanh(beta * latent), beta = (1 + gamma * t)^power at every ``step_size``-th training
+    step t (thuml/HashNet pytorch/src/network.py: step_size 200, gamma 0.005, power 0.5); the
+    pairwise likelihood scaled by ``alpha`` = 10 / hash_bits (train.py's sigmoid_param) unless
+    given. ``steps`` and ``beta`` are buffers: the checkpoint keeps where the schedule is."""
+
+    name = "hashnet"
+
+    def __init__(
+        self,
+        hash_bits: int,
+        num_classes: int,
+        alpha: float | None = None,
+        step_size: int = 200,
+        gamma: float = 0.005,
+        power: float = 0.5,
+    ) -> None:
+        super().__init__(hash_bits, num_classes)
+        self.alpha = 10.0 / hash_bits if alpha is None else alpha
+        self.step_size, self.gamma, self.power = step_size, gamma, power
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("beta", torch.ones(()))
+
+    def relaxed(self, latent: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.beta * latent)
+
+    def start_training_step(self) -> None:
+        # as network.py's forward: count the step, then raise beta if it is a step_size-th
+        self.steps += 1
+        if int(self.steps) % self.step_size == 0:
+            self.beta.fill_((1.0 + self.gamma * int(self.steps)) ** self.power)
+
+    def loss(
+        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
+    ) -> MethodLoss:
+        relaxed = self.relaxed(latent)
+        return MethodLoss(hashnet_loss(relaxed, labels, self.num_classes, self.alpha), None)

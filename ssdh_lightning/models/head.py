@@ -1,4 +1,5 @@
-"""The hashing head of Lin et al.: latent sigmoid layer H, then the classifier on its outputs."""
+"""The hashing head of Lin et al.: latent layer H of ``hash_bits`` units, and the classifier that
+the methods with a classification loss put on its codes."""
 
 from __future__ import annotations
 
@@ -12,26 +13,29 @@ CLASSIFIER_WEIGHT_STD = 0.01
 
 class HashingHead(nn.Module):
     """``latent_init_std`` is the paper's 0.005 by default, sized for AlexNet's fc7; smaller
-    features need a wider start, or every code starts equal and learns nothing for many epochs."""
+    features need a wider start, or every code starts equal and learns nothing for many epochs.
+    ``num_classes`` None: no classifier (a method whose loss has none, e.g. DPSH)."""
 
     def __init__(
         self,
         feature_dim: int,
         hash_bits: int,
-        num_classes: int,
+        num_classes: int | None,
         dropout: float = 0.0,
         latent_init_std: float = LATENT_WEIGHT_STD,
+        latent_bias: float = LATENT_BIAS,
     ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.latent = nn.Linear(feature_dim, hash_bits)
-        self.classifier = nn.Linear(hash_bits, num_classes)
         nn.init.normal_(self.latent.weight, std=latent_init_std)
-        nn.init.constant_(self.latent.bias, LATENT_BIAS)
-        nn.init.normal_(self.classifier.weight, std=CLASSIFIER_WEIGHT_STD)
-        nn.init.zeros_(self.classifier.bias)
+        nn.init.constant_(self.latent.bias, latent_bias)
+        self.classifier = None
+        if num_classes is not None:
+            self.classifier = nn.Linear(hash_bits, num_classes)
+            nn.init.normal_(self.classifier.weight, std=CLASSIFIER_WEIGHT_STD)
+            nn.init.zeros_(self.classifier.bias)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(probs, logits): the latent sigmoid activations and the class scores computed on them."""
-        probs = torch.sigmoid(self.latent(self.dropout(features)))
-        return probs, self.classifier(probs)
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """The latent layer's pre-activations (B, hash_bits): sigmoid of them are the ``probs``."""
+        return self.latent(self.dropout(features))

@@ -74,11 +74,16 @@ def initial_row(
 def final_metrics(
     trainer: L.Trainer, evaluation: RetrievalEvaluation, initial: dict, baselines, seed: int
 ) -> dict[str, float]:
-    """The final metrics: accuracy and loss, the three modes, then the baseline rows (those on
-    the features before fine-tuning, ``initial``, were scored before training)."""
+    """The final metrics: accuracy (classifier_map for multi-label data) and loss, the three
+    modes, then the baseline rows (those on the features before fine-tuning, ``initial``, were
+    scored before training)."""
     metrics = {
         metric_names.final(name): float(trainer.callback_metrics[name])
-        for name in (metric_names.VAL_ACCURACY, metric_names.VAL_LOSS)
+        for name in (
+            metric_names.VAL_ACCURACY,
+            metric_names.VAL_CLASSIFIER_MAP,
+            metric_names.VAL_LOSS,
+        )
         if name in trainer.callback_metrics
     }
     metrics |= evaluation.latest  # float64, unlike the logged copies

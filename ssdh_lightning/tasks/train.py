@@ -6,6 +6,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -18,6 +19,7 @@ from ssdh_lightning.config_checks import check_train_config
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.models.backbones import input_size
+from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import (
     CURVES_FILE,
     RUN_FILE,
@@ -30,15 +32,42 @@ from ssdh_lightning.tasks.run_folder import (
 )
 
 
-def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, hash_bits: int) -> dict:
+def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModule) -> dict:
     """What a report groups runs by; the same whether the run came from the CLI or Python."""
     return {
         "data": datamodule.name,
-        "hash_bits": hash_bits,
+        "hash_bits": model.hash_bits,
+        "method": model.method.name,
         "backbone": cfg.model.backbone.name if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
         "seed": int(cfg.seed),
     }
+
+
+def _method_config(cfg: DictConfig) -> dict | None:
+    """The conf/method/ file chosen, as the plain dict the module saves (None: lin2015)."""
+    method = cfg.get("method")
+    return OmegaConf.to_container(method, resolve=True) if method is not None else None
+
+
+def _built_model(
+    cfg: DictConfig, data_cfg: DictConfig, datamodule: RetrievalDataModule
+) -> SSDHModule:
+    """The model of ``cfg.model`` and ``cfg.method`` for the data; a value the module refuses
+    (CSQ's centres for too few bits, ...) stops the run with the module's own message."""
+    try:
+        return instantiate(
+            cfg.model,
+            num_classes=datamodule.num_classes,
+            preprocessing=datamodule.preprocessing.as_dict(),
+            class_names=datamodule.class_names,
+            data_config=OmegaConf.to_container(data_cfg, resolve=True),
+            method=_method_config(cfg),
+        )
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ValueError):
+            raise error.__cause__ from None
+        raise
 
 
 def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float]) -> None:
@@ -83,14 +112,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             datamodule,
             fix="resume on the data it was trained on, or train anew without ckpt_path",
         )
-    model = instantiate(
-        cfg.model,
-        num_classes=datamodule.num_classes,
-        preprocessing=datamodule.preprocessing.as_dict(),
-        class_names=datamodule.class_names,
-        data_config=OmegaConf.to_container(data_cfg, resolve=True),
-    )
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    model = _built_model(cfg, data_cfg, datamodule)
+    # callbacks.NAME=null switches one off
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
     initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
@@ -102,7 +126,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if evaluation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
-    description = _describe(cfg, datamodule, model.hash_bits)
+    description = _describe(cfg, datamodule, model)
     write_json(run_dir / RUN_FILE, description)
     write_json(run_dir / CURVES_FILE, curves(evaluation))
     _log_summary(trainer, description, metrics)

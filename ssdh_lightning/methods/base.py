@@ -1,0 +1,100 @@
+"""What every training method is: a module that owns its loss, its code rule and its state.
+
+The LightningModule gives a method the latent layer's pre-activations ``latent`` (B, hash_bits)
+and, for the methods that classify, the head's classifier; the method says what the loss is and
+which bits are on. Labels are class indices (B,) or multi-hot rows (B, num_classes). A method's
+state (HashNet's beta, CSQ's centres) lives in buffers, so the checkpoint's state dict carries it
+as plain tensors and ``load_state_dict`` restores it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssdh_lightning.models.head import LATENT_BIAS
+
+
+class MethodLoss(NamedTuple):
+    loss: torch.Tensor
+    logits: torch.Tensor | None  # class scores, for the methods that classify
+
+
+def is_multi_label(labels: torch.Tensor) -> bool:
+    """Multi-hot rows (B, C) rather than class indices (B,)."""
+    return labels.dim() == 2
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy of class indices; sigmoid cross-entropy (mean over items and
+    classes) of multi-hot rows, as SSDH (TPAMI 2017, Sec. 3.3) does for multi-label data."""
+    if is_multi_label(labels):
+        return F.binary_cross_entropy_with_logits(logits, labels.float())
+    return F.cross_entropy(logits, labels)
+
+
+class HashingMethod(nn.Module):
+    """Subclasses set ``name`` (what ``method=`` and run.json call it), ``classifies`` (whether
+    the module builds a classifier for it) and implement ``loss`` and ``codes``."""
+
+    name: ClassVar[str]
+    classifies: ClassVar[bool] = False
+    single_label_only: ClassVar[bool] = False
+    # The latent layer's initial bias: the paper's 1 (every sigmoid unit starts on).
+    latent_bias: ClassVar[float] = LATENT_BIAS
+
+    def __init__(self, hash_bits: int, num_classes: int) -> None:
+        super().__init__()
+        self.hash_bits = hash_bits
+        self.num_classes = num_classes
+
+    def loss(
+        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
+    ) -> MethodLoss:
+        raise NotImplementedError
+
+    def codes(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, hash_bits) bool: the bits of the binary codes (1 where on)."""
+        raise NotImplementedError
+
+    def start_training_step(self) -> None:
+        """Called at each training step, before its loss: where a schedule (HashNet's beta)
+        advances."""
+
+    def check_labels(self, labels: torch.Tensor) -> None:
+        """Refuse labels this method cannot train on, with what to change."""
+        if is_multi_label(labels):
+            if self.single_label_only:
+                raise ValueError(
+                    f"method={self.name} trains on single-label data only (one class per item), "
+                    f"but the data has multi-hot labels of {labels.shape[1]} classes; choose a "
+                    "method that takes multi-label data: method=lin2015, ssdh, dpsh, hashnet "
+                    "or csq"
+                )
+            if labels.shape[1] != self.num_classes:
+                raise ValueError(
+                    f"multi-hot labels have {labels.shape[1]} columns but the model was built "
+                    f"for num_classes={self.num_classes}; the data module must give one column "
+                    "per class"
+                )
+
+
+class SigmoidCodes(HashingMethod):
+    """Codes of the latent sigmoid layer: ``probs > 0.5``, strictly (PROTOCOL.md)."""
+
+    def codes(self, latent: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(latent) > 0.5
+
+
+class SignCodes(HashingMethod):
+    """Codes of the methods that hash by ``sign``: a bit is on where sign(relaxed) > 0."""
+
+    def relaxed(self, latent: torch.Tensor) -> torch.Tensor:
+        """The continuous codes the loss sees; ``tanh`` or the identity, both keep the sign."""
+        return latent
+
+    def codes(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.relaxed(latent).sign() > 0

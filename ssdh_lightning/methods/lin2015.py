@@ -1,0 +1,22 @@
+"""Lin et al., CVPRW 2015: the classifier's loss on the latent sigmoid layer, nothing else."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ssdh_lightning.methods.base import MethodLoss, SigmoidCodes, classification_loss
+
+
+class Lin2015(SigmoidCodes):
+    """Softmax loss of the classifier on ``sigmoid(latent)`` (sigmoid cross-entropy for
+    multi-hot labels); codes ``probs > 0.5``."""
+
+    name = "lin2015"
+    classifies = True
+
+    def loss(
+        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
+    ) -> MethodLoss:
+        logits = classifier(torch.sigmoid(latent))
+        return MethodLoss(classification_loss(logits, labels), logits)

@@ -1,0 +1,196 @@
+"""Every method in the one LightningModule: its training step learns, its state survives a
+checkpoint, multi-hot labels train the methods that take them, and bad choices stop early."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
+
+from conftest import run_tool
+from ssdh_lightning.checkpoints import read_checkpoint, trained_module
+from ssdh_lightning.cli import CONFIG_DIR
+from ssdh_lightning.cli.train import main
+from ssdh_lightning.data import DigitsDataModule
+from ssdh_lightning.data.base import Batch, Splits
+from ssdh_lightning.data.in_memory import InMemoryImages
+from ssdh_lightning.methods import METHODS
+from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
+
+METHOD_NAMES = [cls.name for cls in METHODS.values()]
+SMALL_CNN = {"name": "small_cnn", "widths": [16, 32], "feature_dim": 64}
+
+
+def compose_train(*overrides: str):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def method_config(name: str) -> dict:
+    """conf/method/NAME.yaml as the module receives it."""
+    return OmegaConf.to_container(compose_train(f"method={name}").method, resolve=True)
+
+
+@pytest.fixture(scope="module")
+def digits() -> DigitsDataModule:
+    datamodule = DigitsDataModule(seed=0)
+    datamodule.setup()
+    return datamodule
+
+
+def small_module(digits, method: str, **options) -> SSDHModule:
+    torch.manual_seed(0)
+    return SSDHModule(
+        hash_bits=16,
+        num_classes=digits.num_classes,
+        preprocessing=digits.preprocessing.as_dict(),
+        backbone=SMALL_CNN,
+        latent_init_std=0.05,
+        optimizer={"lr": 0.01},
+        method=method_config(method),
+        **options,
+    )
+
+
+def first_batch(digits, size: int = 64) -> Batch:
+    return digits.splits.train.__getitems__(list(range(size)))
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_a_few_training_steps_of_every_method_lower_its_loss(digits, method):
+    module = small_module(digits, method)
+    batch = first_batch(digits)
+    optimizer = module.configure_optimizers()
+
+    def loss() -> torch.Tensor:
+        return module.method_loss(batch.images, batch.labels).loss
+
+    with torch.no_grad():
+        before = loss().item()
+    for _ in range(8):
+        optimizer.zero_grad()
+        module.method.start_training_step()
+        loss().backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = loss().item()
+    assert after < before, (method, before, after)
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_every_methods_checkpoint_rebuilds_the_same_model_and_state(digits, method, tmp_path):
+    module = small_module(digits, method, data_config={"_target_": "x"})
+    for _ in range(3):
+        module.method.start_training_step()
+    path = tmp_path / "model.ckpt"
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
+    rebuilt = trained_module(read_checkpoint(path))  # weights_only: plain data
+    assert rebuilt.method.name == method
+    for name, buffer in module.method.state_dict().items():
+        assert torch.equal(rebuilt.method.state_dict()[name], buffer), name
+    images = first_batch(digits).images
+    module.eval()
+    with torch.no_grad():
+        assert torch.equal(rebuilt.encode(images).codes, module.encode(images).codes)
+
+
+class MultiHotDigits(DigitsDataModule):
+    """Digits with multi-hot labels: the digit, and class 10 'even' for 0, 2, 4, 6, 8."""
+
+    def load_splits(self) -> Splits:
+        splits = super().load_splits()
+
+        def multi_hot(dataset: InMemoryImages) -> InMemoryImages:
+            labels = torch.nn.functional.one_hot(dataset.labels, 11)
+            labels[:, 10] = (dataset.labels % 2 == 0).long()
+            return InMemoryImages(dataset.images, labels.float())
+
+        database = multi_hot(splits.database)
+        splits.train, splits.query, splits.database = database, multi_hot(splits.query), database
+        splits.class_names = [*splits.class_names, "even"]
+        return splits
+
+
+def fit_briefly(module: SSDHModule, datamodule, tmp_path) -> L.Trainer:
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=3,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    return trainer
+
+
+@pytest.mark.parametrize("method", ["lin2015", "ssdh", "dpsh", "csq"])
+def test_multi_hot_labels_train_and_the_classifier_is_scored_by_its_map(method, tmp_path):
+    datamodule = MultiHotDigits(seed=0)
+    datamodule.setup()
+    module = small_module(datamodule, method)
+    metrics = fit_briefly(module, datamodule, tmp_path).callback_metrics
+    assert "val/loss" in metrics and "val/accuracy" not in metrics
+    assert ("val/classifier_map" in metrics) == module.method.classifies
+    if module.method.classifies:
+        assert 0 <= metrics["val/classifier_map"] <= 1
+
+
+def test_a_single_label_method_given_multi_hot_labels_stops_before_any_update(tmp_path):
+    datamodule = MultiHotDigits(seed=0)
+    datamodule.setup()
+    module = small_module(datamodule, "greedyhash")
+    start = {name: p.detach().clone() for name, p in module.named_parameters()}
+    with pytest.raises(ValueError, match="method=greedyhash trains on single-label data only"):
+        fit_briefly(module, datamodule, tmp_path)
+    assert all(torch.equal(p, start[name]) for name, p in module.named_parameters())
+
+
+def test_csq_with_more_classes_than_centres_stops_before_training(tmp_path):
+    cfg = compose_train("method=csq", "model.hash_bits=3", f"output_dir={tmp_path}")
+    with pytest.raises(ValueError, match=r"method=csq .*num_classes=10 .*model.hash_bits=4"):
+        main(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_an_unknown_method_lists_the_choices():
+    with pytest.raises(MissingConfigException, match=r"(?s)method.*csq.*dpsh.*greedyhash.*lin2015"):
+        compose_train("method=foo")
+
+
+def test_run_json_records_the_method(tmp_path):
+    cfg = compose_train(
+        "method=hashnet",
+        "trainer.max_steps=2",
+        "trainer.enable_progress_bar=false",
+        "baselines=[]",
+        f"output_dir={tmp_path}",
+    )
+    main(cfg)
+    assert json.loads((tmp_path / RUN_FILE).read_text())["method"] == "hashnet"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_every_method_learns_digits_with_its_defaults_and_ssdh_eval_agrees(method, tmp_path):
+    """The default run (30 epochs, 48 bits) of each method; then ssdh-eval on its last.ckpt."""
+    run_dir, eval_dir = tmp_path / "run", tmp_path / "eval"
+    quiet = ("trainer.enable_progress_bar=false", "baselines=[]")
+    run_tool("ssdh-train", f"method={method}", *quiet, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    trained = json.loads((run_dir / METRICS_FILE).read_text())
+    assert trained["bcs/map@all"] >= 0.90, trained["bcs/map@all"]
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    run_tool(
+        "ssdh-eval", f"ckpt_path={checkpoint}", *quiet, f"hydra.run.dir={eval_dir}", cwd=tmp_path
+    )
+    evaluated = json.loads((eval_dir / METRICS_FILE).read_text())
+    for key in ("bcs/map@all", "es/map@all", "hds/map@all", "bcs/precision_r2", "loss"):
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
