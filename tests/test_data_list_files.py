@@ -11,7 +11,6 @@ import torch
 from writers import class_patterns, encode_image
 
 from conftest import run_tool
-from ssdh_lightning import methods
 from ssdh_lightning.data import ListFileDataModule
 from ssdh_lightning.data.list_files import ListFileError
 from ssdh_lightning.images.skipped import SKIPPED_FILES
@@ -212,10 +211,6 @@ def test_ssdh_train_on_lists_skips_and_lists_an_unreadable_image(tmp_path):
     assert json.loads((run_dir / "run.json").read_text())["data"] == "list"
 
 
-@pytest.mark.skipif(
-    not hasattr(methods, "is_multi_label"),
-    reason="needs branch methods: the module's sigmoid cross-entropy on multi-hot labels",
-)
 def test_ssdh_train_on_multi_hot_lists_scores_the_multi_label_measures(tmp_path):
     root = tmp_path / "data"
     write_multi_hot_lists(root)
