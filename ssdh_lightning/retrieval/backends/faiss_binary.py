@@ -250,19 +250,25 @@ def build_faiss_backend(index: Index, kind: str, settings: MultiHashSettings | I
             faiss_index, faiss.PyCallbackIOWriter(stream.write)
         ),
     )
-    record = {
+    record = _codes_identity(index, kind) | {
+        "settings": asdict(settings),
+        "faiss_version": faiss.__version__,
+        "sha256": file_sha256(path),
+    }
+    write_json(index.folder / backend_file(kind, index.generation, "json"), record)
+    return path
+
+
+def _codes_identity(index: Index, kind: str) -> dict[str, Any]:
+    """What a backend's record must say of the codes it was built from, and its file's name."""
+    return {
         "kind": kind,
         "generation": index.generation,
         "hash_bits": index.hash_bits,
         "count": len(index),
         "codes_sha256": index.manifest["arrays"]["codes"]["sha256"],
-        "settings": asdict(settings),
-        "faiss_version": faiss.__version__,
-        "file": path.name,
-        "sha256": file_sha256(path),
+        "file": backend_file(kind, index.generation, "bin"),
     }
-    write_json(index.folder / backend_file(kind, index.generation, "json"), record)
-    return path
 
 
 def _not_built(index: Index, kind: str, problem: str) -> FileNotFoundError:
@@ -276,15 +282,7 @@ def _not_built(index: Index, kind: str, problem: str) -> FileNotFoundError:
 def _check_record(index: Index, kind: str, record: Any, path: Path) -> None:
     if not isinstance(record, dict):
         raise ValueError(f"{path} is not the record of a FAISS backend")
-    wanted = {
-        "kind": kind,
-        "generation": index.generation,
-        "hash_bits": index.hash_bits,
-        "count": len(index),
-        "codes_sha256": index.manifest["arrays"]["codes"]["sha256"],
-        "file": backend_file(kind, index.generation, "bin"),
-    }
-    for key, value in wanted.items():
+    for key, value in _codes_identity(index, kind).items():
         if record.get(key) != value:
             raise ValueError(
                 f"the {kind} backend at {path} was built for {key} {record.get(key)!r}, but the "
