@@ -166,7 +166,9 @@ def main() -> None:
     parser.add_argument(
         "--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="the searches to load"
     )
-    parser.add_argument("overrides", nargs="*", help="ssdh-serve overrides, e.g. workers=2")
+    parser.add_argument(
+        "overrides", nargs="*", help="ssdh-serve overrides, e.g. settings.backend=ivf"
+    )
     args = parser.parse_args()
     folder = synthetic_index(args.work, args.items, args.ckpt)
     index = Index.load(folder)
