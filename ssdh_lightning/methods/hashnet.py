@@ -52,10 +52,11 @@ class HashNet(SignCodes):
         return torch.tanh(self.beta * latent)
 
     def start_training_step(self) -> None:
-        # as network.py's forward: count the step, then raise beta if it is a step_size-th
+        # as network.py's forward: count the step, then raise beta if it is a step_size-th; in
+        # tensors, so that a step on a GPU does not wait for the device to read the count
         self.steps += 1
-        if int(self.steps) % self.step_size == 0:
-            self.beta.fill_((1.0 + self.gamma * int(self.steps)) ** self.power)
+        raised = (1.0 + self.gamma * self.steps) ** self.power
+        self.beta.copy_(torch.where(self.steps % self.step_size == 0, raised, self.beta))
 
     def loss(
         self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
