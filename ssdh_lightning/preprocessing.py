@@ -96,11 +96,16 @@ class Preprocessing:
     def from_dict(cls, values: dict) -> Preprocessing:
         return cls(**values)
 
+    @property
+    def stored_size(self) -> tuple[int, int]:
+        """(height, width) of an image as decoded and kept: ``resize``, or ``image_size``."""
+        return tuple(self.resize or self.image_size)
+
     def resized(self, image: Image.Image) -> torch.Tensor:
         """A PIL image in the model's channels, resized to ``resize`` (or ``image_size``), as a
         uint8 tensor (C, H, W): what training crops are cut from."""
         image = convert_image(image, self.channels)
-        resize_height, resize_width = self.resize or self.image_size
+        resize_height, resize_width = self.stored_size
         image = image.resize((resize_width, resize_height), Image.Resampling.BILINEAR)
         array = np.asarray(image, dtype=np.uint8)
         if array.ndim == 2:

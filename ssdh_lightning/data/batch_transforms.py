@@ -74,7 +74,7 @@ def random_mirror_batch(
 
 def evaluation_view(images: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
     """Queries and database: resize to ``resize`` (or ``image_size``), then the centre crop."""
-    resized = resize_batch(images, preprocessing.resize or preprocessing.image_size)
+    resized = resize_batch(images, preprocessing.stored_size)
     return center_crop_batch(resized, preprocessing.image_size)
 
 
@@ -85,6 +85,6 @@ def training_view(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Training: resize to ``resize`` (or ``image_size``), a random crop, a random mirror."""
-    resized = resize_batch(images, preprocessing.resize or preprocessing.image_size)
+    resized = resize_batch(images, preprocessing.stored_size)
     cropped = random_crop_batch(resized, preprocessing.image_size, generator)
     return random_mirror_batch(cropped, generator) if mirror else cropped

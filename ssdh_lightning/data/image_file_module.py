@@ -85,7 +85,7 @@ class ImageFileDataModule(RetrievalDataModule):
     def _in_memory_if_it_fits(self, splits: Splits) -> Splits:
         # a split that serves twice (a folder's training set is its database) is decoded once
         distinct = {id(files): files for files in (splits.train, splits.query, splits.database)}
-        height, width = self._preprocessing.resize or self._preprocessing.image_size
+        height, width = self._preprocessing.stored_size
         mib = sum(map(len, distinct.values())) * 3 * height * width / 2**20
         if mib > self.decoded_cache_mib:
             log.info(
@@ -114,7 +114,7 @@ class ImageFileDataModule(RetrievalDataModule):
 
     def _decoded(self, files: ImageFiles) -> InMemoryImages:
         """Every readable image of ``files``, in order, as uint8 tensors; the rest is skipped."""
-        height, width = self._preprocessing.resize or self._preprocessing.image_size
+        height, width = self._preprocessing.stored_size
         images = torch.empty((len(files), 3, height, width), dtype=torch.uint8)
         kept: list[torch.Tensor] = []
         filled = 0
@@ -149,7 +149,7 @@ class ImageFileDataModule(RetrievalDataModule):
             images, labels, positions, skipped = batch
             self.skipped.add(skipped)
             if images is None:  # every file of this batch was skipped
-                shape = (0, 3, *(self.preprocessing.resize or self.preprocessing.image_size))
+                shape = (0, 3, *self.preprocessing.stored_size)
                 images = torch.empty(shape, dtype=torch.uint8, device=labels.device)
             batch = Batch(images, labels, positions)
         return super().on_after_batch_transfer(batch, dataloader_idx)
