@@ -281,7 +281,10 @@ def _not_built(index: Index, kind: str, problem: str) -> FileNotFoundError:
 
 def _check_record(index: Index, kind: str, record: Any, path: Path) -> None:
     if not isinstance(record, dict):
-        raise ValueError(f"{path} is not the record of a FAISS backend")
+        raise ValueError(
+            f"{path} is not the record of a FAISS backend; build it again with "
+            f"`ssdh-index ... out={index.folder} backends=[{kind}]`"
+        )
     for key, value in _codes_identity(index, kind).items():
         if record.get(key) != value:
             raise ValueError(
