@@ -8,10 +8,12 @@ import pytest
 from ssdh_lightning.retrieval import (
     PackedCodes,
     hamming_distances,
+    kernels,
     pack_codes,
     search,
     unpack_codes,
 )
+from ssdh_lightning.retrieval.kernels import top_k
 
 
 def brute_force(query, database, query_features, database_features, mode, pool_rule=None):
@@ -58,6 +60,40 @@ def test_bcs_search_is_the_stable_hamming_ranking(data, k):
     k = min(k, 90)
     np.testing.assert_array_equal(result.indices, expected[:, :k])
     np.testing.assert_array_equal(result.distances, np.take_along_axis(hamming, expected[:, :k], 1))
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 7])
+@pytest.mark.parametrize("k", [1, 4, 100])
+def test_a_database_split_into_parts_ranks_as_one_scan(n_parts, k):
+    """Parts of fewer items than k, ties across part borders and queries past one tile (16)."""
+    rng = np.random.default_rng(n_parts)
+    query = rng.integers(0, 2, (20, 5)).astype(bool)
+    database = rng.integers(0, 2, (9000, 5)).astype(bool)
+    hamming = (query[:, None, :] != database[None, :, :]).sum(axis=2)
+    database = pack_codes(database)
+    for rows in (slice(0, 1), slice(0, 20)):
+        for n_database in (9000, 10):
+            kept = min(k, n_database)
+            indices = np.empty((rows.stop, kept), np.int64)
+            distances = np.empty((rows.stop, kept), np.int32)
+            columns = np.ascontiguousarray(database.columns[:, :n_database])
+            words = pack_codes(query[rows]).words()
+            kernels.hamming_top_k(words, columns, kept, n_parts, indices, distances)
+            truth = np.argsort(hamming[rows, :n_database], axis=1, kind="stable")[:, :kept]
+            np.testing.assert_array_equal(indices, truth)
+            np.testing.assert_array_equal(distances, np.take_along_axis(hamming[rows], truth, 1))
+
+
+def test_one_query_over_a_large_database_is_split_across_threads(monkeypatch, data):
+    monkeypatch.setattr(top_k, "_PART_ITEMS", 8)
+    monkeypatch.setattr(top_k.nb, "get_num_threads", lambda: 4)
+    assert kernels.database_parts(1, 90) == 4
+    assert kernels.database_parts(1, 20) == 2
+    assert kernels.database_parts(64, 90) == 1
+    expected, _, _ = brute_force(**data, mode="bcs")
+    for rows in (slice(0, 1), slice(0, 7)):
+        result = search(data["query"][rows], data["database"], 10)
+        np.testing.assert_array_equal(result.indices, expected[rows, :10])
 
 
 @pytest.mark.parametrize("budget", [1, 10_000, 2**29])

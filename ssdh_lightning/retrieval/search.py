@@ -65,7 +65,8 @@ def search(
     HDS pool and the Hamming order after it) in place of the exact scan; positions it does not
     reach are -1, with distance ``hash_bits + 1`` (BCS) or inf (HDS).
 
-    A single query runs on the calling thread: waking numba's threads costs more than its search.
+    A single query runs on the calling thread (waking numba's threads costs more than its search)
+    unless the database is large enough to split across them (``kernels.database_parts``).
     """
     (mode,) = check_modes(mode)
     check_hds_pool(hds_threshold, hds_pool_size)
@@ -101,7 +102,7 @@ def search(
         if n_database == 0:
             raise ValueError("the database is empty: there is nothing to rank")
     k = min(int(k), n_database)
-    with kernels.calling_thread_only(n_query == 1):
+    with kernels.calling_thread_only(n_query == 1 and kernels.database_parts(1, n_database) == 1):
         if mode == "bcs":
             return hamming.top_k(slice(None), k)
         if mode == "es":
@@ -122,11 +123,12 @@ def search(
 def _hamming_search(query_words, database_columns, k, memory_budget) -> SearchResult:
     indices = np.empty((len(query_words), k), dtype=np.int64)
     distances = np.empty((len(query_words), k), dtype=np.int32)
-    step = rows_per_chunk(k * 12, memory_budget)
+    n_parts = kernels.database_parts(len(query_words), database_columns.shape[1])
+    step = rows_per_chunk(k * 12 * n_parts, memory_budget)
     for start in range(0, len(query_words), step):
         rows = slice(start, start + step)
         kernels.hamming_top_k(
-            query_words[rows], database_columns, k, indices[rows], distances[rows]
+            query_words[rows], database_columns, k, n_parts, indices[rows], distances[rows]
         )
     return SearchResult(indices, distances)
 

@@ -36,6 +36,7 @@ from ssdh_lightning.retrieval.kernels.ties import harmonic_numbers, tie_scores
 from ssdh_lightning.retrieval.kernels.top_k import (
     collect_within,
     count_within,
+    database_parts,
     hamming_matrix,
     hamming_top_k,
     merge_top_k,
@@ -48,6 +49,7 @@ __all__ = [
     "calling_thread_only",
     "collect_within",
     "count_within",
+    "database_parts",
     "distance_scores",
     "hamming_histograms",
     "hamming_matrix",
