@@ -38,7 +38,7 @@ def clustered_bits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return centres[labels] ^ (rng.random((count, BITS)) < 0.06), labels
 
 
-def write_index(folder, count: int = 400, seed: int = 0) -> Index:
+def write_index(folder, count: int = 400, seed: int = 0, ids=None) -> Index:
     bits, labels = clustered_bits(count, seed)
     rng = np.random.default_rng(seed + 1)
     with IndexWriter(folder, count, BITS, DIM) as writer:
@@ -50,6 +50,7 @@ def write_index(folder, count: int = 400, seed: int = 0) -> Index:
             file_sizes=np.full(count, 100),
             file_mtimes_ns=np.arange(count),
             metadata={"class_names": [f"c{c}" for c in range(CLASSES)]},
+            ids=ids,
         )
 
 

@@ -1,7 +1,8 @@
 """An index exported to a real Milvus server (the ``milvus`` package's embedded Milvus 2.3.5,
 started once for this module) and searched through it: BCS by Milvus's binary search, HDS with
-the pool and its features from Milvus, equal to the exact engine's up to ties. The server takes
-10 to 40 s to start, so these tests are slow."""
+the pool and its features from Milvus, equal to the exact engine's up to ties; then the same
+through ``ssdh-index backends=[milvus]`` and a running ``ssdh-serve settings.backend=milvus``.
+Items are keyed in Milvus by their stable ids, which here are not their positions."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from test_backends import hamming, write_index
+from test_faults import index_command
+from test_indexing import write_digits
+from test_serve import Server, upload
 
+from conftest import run_tool
+from ssdh_lightning.indexing import search_images
+from ssdh_lightning.indexing.views import json_report
 from ssdh_lightning.retrieval import Index
 
-pytestmark = pytest.mark.slow
 milvus = pytest.importorskip("milvus")
 pytest.importorskip("pymilvus")
 
@@ -36,7 +42,8 @@ def server(tmp_path_factory) -> MilvusSettings:
 
 @pytest.fixture(scope="module")
 def exported(server, tmp_path_factory) -> Index:
-    index = write_index(tmp_path_factory.mktemp("index") / "index")
+    ids = 7 + 3 * np.arange(400)  # ids that are not positions, as after an index's updates
+    index = write_index(tmp_path_factory.mktemp("index") / "index", ids=ids)
     export_to_milvus(index, server)
     return Index.load(index.folder)
 
@@ -87,3 +94,54 @@ def test_collections_of_other_codes_are_refused(server, tmp_path):
     (first.folder / record_file(1)).unlink()
     with pytest.raises(FileNotFoundError, match="was not exported to Milvus"):
         Index.load(first.folder).search(first.codes[:1], 3, backend="milvus")
+
+
+def test_an_id_the_index_does_not_hold_is_refused(server, tmp_path):
+    index = write_index(tmp_path / "index", ids=2 * np.arange(400))
+    foreign = replace(server, collection="foreign")
+    export_to_milvus(index, foreign)
+    pymilvus = pytest.importorskip("pymilvus")
+    pymilvus.connections.connect("foreign", host=server.host, port=str(server.port))
+    codes = pymilvus.Collection("foreign_codes", using="foreign")
+    codes.insert([[1], [bytes(np.asarray(index.codes.bytes[0]))], [0], ["elsewhere.png"]])
+    codes.flush()
+    with pytest.raises(ValueError, match=r"holds item ids the index does not \(\[1\]\)"):
+        Index.load(index.folder).search(index.codes[:1], 5, backend="milvus")
+
+
+def test_ssdh_index_exports_and_ssdh_serve_searches_through_milvus(server, trained_run, tmp_path):
+    checkpoint = trained_run / "checkpoints" / "last.ckpt"
+    images, out = tmp_path / "images", tmp_path / "digits.index"
+    paths = write_digits(images, range(30))
+    run_tool("ssdh-index", *index_command(checkpoint, images, out), cwd=tmp_path)
+    paths[3].unlink()  # the second generation's ids skip it: ids are not positions
+    write_digits(images, range(30, 34))
+    export = ["backends=[milvus]", f"milvus.host={server.host}", f"milvus.port={server.port}"]
+    result = run_tool(
+        "ssdh-index", *index_command(checkpoint, images, out, *export, "milvus.collection=served"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "backend milvus: collections served_codes and _features" in result.stdout
+    index = Index.load(out)
+    assert index.ids.tolist() != list(range(len(index)))
+    (tmp_path / "serve").mkdir()
+    running = Server(out, tmp_path / "serve", "settings.backend=milvus")
+    try:
+        query = images / "5" / "0005.png"
+        truth = hamming(index.codes, index.codes)[index.paths.tolist().index("5/0005.png")]
+        for mode in ("bcs", "hds"):
+            answer = upload(running, query, k=8, mode=mode)
+            assert answer.status_code == 200, answer.text
+            found = answer.json()["queries"][0]["results"]
+            expected = json_report(index, search_images(index, query, k=8, mode=mode))
+            expected = expected["queries"][0]["results"]
+            assert [hit["distance"] for hit in found] == [hit["distance"] for hit in expected]
+            for hit in found:  # ties may come in another order: each hit is what it says
+                assert hit["path"] == index.paths[hit["position"]]
+                assert hit["id"] == index.ids[hit["position"]]
+                if mode == "bcs":
+                    assert hit["distance"] == truth[hit["position"]]
+            if mode == "hds":  # the pool is every item (1,000 > 33): the engine's own ranking
+                assert found == expected
+    finally:
+        running.close()

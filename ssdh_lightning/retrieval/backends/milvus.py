@@ -4,7 +4,8 @@ machine.
 ``export_to_milvus`` writes an index into two collections of a Milvus server or cluster (one
 vector field a collection, as Milvus 2.3 allows):
 
-- ``<collection>_codes``: ``id`` (INT64, the item's position in the index, primary key),
+- ``<collection>_codes``: ``id`` (INT64, the item's id in the index, primary key: stable across
+  the index's generations, so other systems may hold it),
   ``codes`` (BINARY_VECTOR of the packed codes, a BIN_FLAT index under HAMMING), ``label``
   (INT64) and ``path`` (VARCHAR);
 - ``<collection>_features``: ``id`` and ``features`` (FLOAT_VECTOR, the float16 features as
@@ -137,7 +138,7 @@ def export_to_milvus(index: Index, settings: MilvusSettings) -> None:
     features = pymilvus.Collection(names[1], features_schema, using=alias)
     for start in range(0, len(index), INSERT_ROWS):
         rows = np.arange(start, min(start + INSERT_ROWS, len(index)))
-        ids = rows.tolist()
+        ids = index.ids[rows].tolist()
         packed = np.asarray(index.codes.bytes[rows])
         paths = [index.paths[int(row)] for row in rows]
         codes.insert([ids, [bytes(code) for code in packed], index.labels[rows].tolist(), paths])
@@ -190,6 +191,21 @@ class MilvusBackend:
             len(index),
             index.feature_dim,
         )
+        self.ids = np.asarray(index.ids)
+
+    def _rows(self, ids) -> np.ndarray:
+        """The index rows of Milvus's item ids (the index's ids ascend: a bisection)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size == 0:
+            return ids
+        rows = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        unknown = ids[self.ids[rows] != ids]
+        if unknown.size:
+            raise ValueError(
+                f"the Milvus collection {self.collections[0].name} holds item ids the index does "
+                f"not ({unknown[:5].tolist()}): export the index again"
+            )
+        return rows
 
     def _search(self, query: PackedCodes, limit: int, params: dict[str, Any]):
         if limit > MAX_LIMIT:
@@ -208,7 +224,7 @@ class MilvusBackend:
         indices = np.full((len(query), k), -1, dtype=np.int64)
         distances = np.full((len(query), k), self.hash_bits + 1, dtype=np.int32)
         for a, hits in enumerate(self._search(query, min(k, self.count), {})):
-            indices[a, : len(hits)] = hits.ids
+            indices[a, : len(hits)] = self._rows(hits.ids)
             distances[a, : len(hits)] = np.rint(hits.distances)
         return SearchResult(indices, distances)
 
@@ -229,23 +245,24 @@ class MilvusBackend:
                     f"as many as Milvus returns: lower hds_threshold, or use hds_pool_size"
                 )
             sizes[a] = len(hits)
-            pools.append(np.sort(np.asarray(hits.ids, dtype=np.int64)))
+            pools.append(np.sort(self._rows(hits.ids)))
         return sizes, np.concatenate(pools) if pools else np.empty(0, dtype=np.int64)
 
     def features(self, items: np.ndarray) -> np.ndarray:
-        """(len(items), feature_dim) float32: the features of ``items``, fetched by id."""
-        wanted = np.unique(items)
-        rows: dict[int, Any] = {}
+        """(len(items), feature_dim) float32: the features of the rows ``items``, fetched by
+        their ids."""
+        wanted = self.ids[np.unique(items)]  # ascending, as the rows are
+        by_id: dict[int, Any] = {}
         for start in range(0, wanted.size, QUERY_IDS):
             ids = wanted[start : start + QUERY_IDS].tolist()
             for row in self.collections[1].query(f"id in {ids}", output_fields=["features"]):
-                rows[row["id"]] = row["features"]
-        missing = [int(i) for i in wanted if int(i) not in rows]
+                by_id[row["id"]] = row["features"]
+        missing = [int(i) for i in wanted if int(i) not in by_id]
         if missing:
             raise ValueError(
                 f"the Milvus collection {self.collections[1].name} lacks the features of items "
                 f"{missing[:5]}: export the index again"
             )
-        fetched = np.asarray([rows[int(i)] for i in wanted], dtype=np.float32)
+        fetched = np.asarray([by_id[int(i)] for i in wanted], dtype=np.float32)
         fetched = fetched.reshape(wanted.size, self.feature_dim)  # also when there are none
-        return fetched[np.searchsorted(wanted, items)]
+        return fetched[np.searchsorted(wanted, self.ids[items])]
