@@ -6,10 +6,12 @@
 Synthetic codes as near to each other as a trained model's: the default digits model (trained
 once for --epochs into outputs/benchmarks/, or --ckpt) encodes scikit-learn's 1,797 digits; each
 class's centre is the majority vote of its codes. Measured there: every code's distance to its
-class centre (a fraction of the bits) and the distances between class centres. The synthetic
-database has --classes centres, drawn around one random code so that their distances match the
-measured mean; each item is a centre with its bits flipped with a probability drawn from the
-measured item-to-centre fractions (so the within-class spread is the model's, not one rate).
+class centre (a fraction of the bits), and the mean distances of pairs of one class and of
+different classes. The synthetic database has --classes centres, drawn around one random code;
+each item is a centre with its bits flipped with a rate drawn from the measured item-to-centre
+fractions (so the within-class spread has the model's shape, not one rate), scaled so that pairs
+of one class are as far apart as the model's, and the centres as far apart as makes pairs of
+different classes as far as the model's.
 Both distributions, measured and drawn, are printed. The codes go to a memory-mapped file in
 --work, chunk by chunk, and are reused by later runs.
 
@@ -88,6 +90,16 @@ def draw_codes(rng, count: int, bits: int, centres: np.ndarray, flips: np.ndarra
     return centres[labels] ^ noise, labels
 
 
+def matched_flips(to_centre: np.ndarray, within: float) -> np.ndarray:
+    """The item-to-centre rates scaled by s so that two items of a class, flipped
+    independently, differ in ``within`` of their bits: E[p1 + p2 - 2 p1 p2] = 2 s m - 2 s^2 m^2
+    for rates of mean m. (The model's deviations share bits, so unscaled rates would spread
+    its classes wider than they are.)"""
+    mean = float(to_centre.mean())
+    scale = (1 - np.sqrt(max(1 - 2 * within, 0))) / (2 * mean)
+    return np.clip(to_centre * scale, 0, 0.5)
+
+
 def draw_centres(rng, classes: int, bits: int, pairs: dict[str, float]) -> np.ndarray:
     """Centres around one random code, as far apart as makes pairs of different classes as far
     as the trained ones: an item pair differs in a bit when the centres do xor the two items'
@@ -164,7 +176,7 @@ def build(name: str, codes: PackedCodes, args) -> FaissBackend:
 def run(args, bits: int, statistics: dict[str, np.ndarray], pairs: dict[str, float]) -> list[dict]:
     rng = np.random.default_rng(args.seed + bits)
     centres = draw_centres(rng, args.classes, bits, pairs)
-    flips = statistics["to_centre"]
+    flips = matched_flips(statistics["to_centre"], pairs["within"])
     path = args.work / f"backends_{args.items}x{bits}_seed{args.seed}.npy"
     started = time.perf_counter()
     database = PackedCodes(

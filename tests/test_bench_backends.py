@@ -31,6 +31,18 @@ def test_statistics_and_the_codes_drawn_to_match_them():
     assert abs(measured["between"] - 0.5) < 0.03
 
 
+def test_flip_rates_are_scaled_to_the_measured_within_class_pairs():
+    rng = np.random.default_rng(0)
+    to_centre = rng.uniform(0.02, 0.12, 500)
+    flips = bench_backends.matched_flips(to_centre, 0.1)
+    assert np.allclose(flips / to_centre, flips[0] / to_centre[0])  # one scale: the same shape
+    centres = bench_backends.draw_centres(rng, 100, 128, {"within": 0.1, "between": 0.45})
+    drawn, labels = bench_backends.draw_codes(rng, 20_000, 128, centres, flips)
+    measured = bench_backends.pair_distances(drawn, labels, rng)
+    assert abs(measured["within"] - 0.1) < 0.01
+    assert abs(measured["between"] - 0.45) < 0.03
+
+
 def test_recall_counts_ties_at_the_kth_distance_as_found():
     found = np.array([[4, 7, -1]])
     assert bench_backends.recall_at(found, np.array([3]), np.array([[2, 3, 49]])) == 2 / 3
