@@ -72,7 +72,7 @@ def test_a_database_split_into_parts_ranks_as_one_scan(n_parts, k):
     hamming = (query[:, None, :] != database[None, :, :]).sum(axis=2)
     database = pack_codes(database)
     for rows in (slice(0, 1), slice(0, 20)):
-        for n_database in (9000, 10):
+        for n_database in (9000, 10, 2):
             kept = min(k, n_database)
             indices = np.empty((rows.stop, kept), np.int64)
             distances = np.empty((rows.stop, kept), np.int32)

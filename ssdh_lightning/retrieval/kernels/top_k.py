@@ -47,6 +47,7 @@ def hamming_top_k(query_words, database_columns, k, n_parts, indices, distances)
     n_query = query_words.shape[0]
     n_database = database_columns.shape[1]
     n_tiles = (n_query + _TILE_QUERIES - 1) // _TILE_QUERIES
+    n_parts = max(1, min(n_parts, n_database))  # an empty part would keep items it has no room for
     if n_parts == 1:
         for tile in nb.prange(n_tiles):
             first = tile * _TILE_QUERIES
