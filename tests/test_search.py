@@ -64,11 +64,14 @@ def test_bcs_search_is_the_stable_hamming_ranking(data, k):
 
 @pytest.mark.parametrize("n_parts", [1, 2, 3, 7])
 @pytest.mark.parametrize("k", [1, 4, 100])
-def test_a_database_split_into_parts_ranks_as_one_scan(n_parts, k):
-    """Parts of fewer items than k, ties across part borders and queries past one tile (16)."""
+@pytest.mark.parametrize("bits", [5, 100, 150])
+def test_a_database_split_into_parts_ranks_as_one_scan(n_parts, k, bits):
+    """Parts of fewer items than k, ties across part borders, queries past one tile (16), and
+    codes of one, two and three words (the scan's nearest-in-span check differs for each)."""
     rng = np.random.default_rng(n_parts)
-    query = rng.integers(0, 2, (20, 5)).astype(bool)
-    database = rng.integers(0, 2, (9000, 5)).astype(bool)
+    centres = rng.integers(0, 2, (4, bits)).astype(bool)  # near codes: the cut falls and skips
+    query = centres[rng.integers(0, 4, 20)] ^ (rng.random((20, bits)) < 0.1)
+    database = centres[rng.integers(0, 4, 9000)] ^ (rng.random((9000, bits)) < 0.1)
     hamming = (query[:, None, :] != database[None, :, :]).sum(axis=2)
     database = pack_codes(database)
     for rows in (slice(0, 1), slice(0, 20)):

@@ -75,3 +75,31 @@ def distances_into(query_words, a, database_columns, first, out):
         else:
             for i in range(out.size):
                 out[i] += np.uint16(popcount(word ^ column[i]))
+
+
+@nb.njit(inline="always")
+def nearest_in_span(query_words, a, database_columns, first, row):
+    """The smallest Hamming distance of query a to database items first .. first + row.size - 1.
+
+    Codes of one or two words (up to 128 bits) take one fused pass that stores nothing, so a
+    scan that skips most spans runs at the speed of reading them; longer codes fill ``row``
+    (scratch) by ``distances_into``.
+    """
+    n_words = database_columns.shape[0]
+    nearest = np.uint64(n_words * 64 + 1)
+    if n_words == 1:
+        word = query_words[a, 0]
+        column = database_columns[0, first : first + row.size]
+        for i in range(row.size):
+            nearest = min(nearest, popcount(word ^ column[i]))
+    elif n_words == 2:
+        word_0, word_1 = query_words[a, 0], query_words[a, 1]
+        column_0 = database_columns[0, first : first + row.size]
+        column_1 = database_columns[1, first : first + row.size]
+        for i in range(row.size):
+            nearest = min(nearest, popcount(word_0 ^ column_0[i]) + popcount(word_1 ^ column_1[i]))
+    else:
+        distances_into(query_words, a, database_columns, first, row)
+        for i in range(row.size):
+            nearest = min(nearest, np.uint64(row[i]))
+    return np.int64(nearest)

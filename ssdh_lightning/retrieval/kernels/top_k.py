@@ -6,9 +6,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ssdh_lightning.retrieval.kernels.bits import (
-    distances_into,
-)
+from ssdh_lightning.retrieval.kernels.bits import distances_into, nearest_in_span
 from ssdh_lightning.retrieval.kernels.sorting import stable_argsort
 
 
@@ -114,7 +112,8 @@ def _tile_top_k(query_words, database_columns, lo, hi, k, indices, distances):
 
     An item is kept only if it is nearer than the query's cut: the smallest distance with k kept
     items at it or nearer. So a query keeps at most k items a distance (the buffer's bound), and
-    once the cut is low almost every span of items is passed over after a vectorised minimum.
+    once the cut is low almost every span of items is passed over after its nearest distance
+    (``nearest_in_span``: a read of the span, nothing stored); the rest are computed again.
     The tile's queries share each database block while it is in cache.
     """
     size = query_words.shape[0]
@@ -132,12 +131,9 @@ def _tile_top_k(query_words, database_columns, lo, hi, k, indices, distances):
         for q in range(size):
             for start in range(block, block_end, _SPAN):
                 row = span[: min(_SPAN, block_end - start)]
-                distances_into(query_words, q, database_columns, start, row)
-                nearest = np.uint16(n_buckets)
-                for j in range(row.size):
-                    nearest = min(nearest, row[j])
-                if nearest >= cut[q]:
+                if nearest_in_span(query_words, q, database_columns, start, row) >= cut[q]:
                     continue
+                distances_into(query_words, q, database_columns, start, row)
                 for j in range(row.size):
                     if row[j] < cut[q]:
                         _keep(
