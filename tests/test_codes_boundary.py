@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ssdh_lightning.retrieval import pack_codes, search
+from ssdh_lightning.retrieval import PackedCodes, pack_codes, search
+from ssdh_lightning.retrieval import codes as codes_module
 
 
 def _bits(seed: int = 0, shape=(7, 13)) -> np.ndarray:
@@ -77,3 +78,19 @@ def test_a_multi_label_matrix_with_a_value_other_than_zero_or_one_is_named():
     labels[0, 0] = 3
     with pytest.raises(ValueError, match=r"query_labels must hold only 0 and 1, got 3; "):
         relevance_labels(labels, "query_labels")
+
+
+@pytest.mark.parametrize("bits", [1, 48, 64, 65, 128, 200])
+@pytest.mark.parametrize("count", [0, 1, 7, 9])
+def test_the_column_layout_is_every_code_word_by_word(monkeypatch, bits, count):
+    """Laid out a few rows at a time (3 here), across chunk borders: word w of code j at [w, j],
+    little-endian bytes of the packed code, zero padded."""
+    monkeypatch.setattr(codes_module, "_LAYOUT_ROWS", 3)
+    packed = np.random.default_rng(count).integers(0, 256, (count, (bits + 7) // 8), np.uint8)
+    columns = PackedCodes(packed, bits).columns
+    n_words = (bits + 63) // 64
+    assert columns.shape == (n_words, count) and columns.dtype == np.uint64
+    for j in range(count):
+        padded = packed[j].tobytes().ljust(8 * n_words, b"\0")
+        for w in range(n_words):
+            assert columns[w, j] == int.from_bytes(padded[8 * w : 8 * w + 8], "little")
