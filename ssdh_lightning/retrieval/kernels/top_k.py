@@ -60,27 +60,27 @@ def hamming_top_k(query_words, database_columns, k, n_parts, indices, distances)
                 distances[rows],
             )
         return
+    bounds = n_database * np.arange(n_parts + 1) // n_parts  # part p: bounds[p] .. bounds[p + 1]
+    part_sizes = np.minimum(np.diff(bounds), k)  # how many each part keeps
     part_indices = np.empty((n_parts, n_query, k), np.int64)
     part_distances = np.empty((n_parts, n_query, k), distances.dtype)
     for job in nb.prange(n_tiles * n_parts):
         tile, part = job // n_parts, job % n_parts
         first = tile * _TILE_QUERIES
         rows = slice(first, min(first + _TILE_QUERIES, n_query))
-        lo, hi = n_database * part // n_parts, n_database * (part + 1) // n_parts
-        kept = min(k, hi - lo)
+        kept = part_sizes[part]
         _tile_top_k(
             query_words[rows],
             database_columns,
-            lo,
-            hi,
+            bounds[part],
+            bounds[part + 1],
             kept,
             part_indices[part, rows, :kept],
             part_distances[part, rows, :kept],
         )
     for a in nb.prange(n_query):
         _merge_parts(
-            n_database,
-            n_parts,
+            part_sizes,
             k,
             part_indices[:, a],
             part_distances[:, a],
@@ -90,14 +90,14 @@ def hamming_top_k(query_words, database_columns, k, n_parts, indices, distances)
 
 
 @nb.njit(inline="always")
-def _merge_parts(n_database, n_parts, k, part_indices, part_distances, out_indices, out_distances):
-    """The k best of the parts' sorted top k; a tie goes to the earlier part (lower positions)."""
-    taken = np.zeros(n_parts, np.int64)
+def _merge_parts(part_sizes, k, part_indices, part_distances, out_indices, out_distances):
+    """The k best of the parts' sorted top k (``part_sizes`` each); a tie goes to the earlier
+    part (lower positions)."""
+    taken = np.zeros(part_sizes.size, np.int64)
     for r in range(k):
         best = -1
-        for part in range(n_parts):
-            size = min(k, n_database * (part + 1) // n_parts - n_database * part // n_parts)
-            if taken[part] < size and (
+        for part in range(part_sizes.size):
+            if taken[part] < part_sizes[part] and (
                 best < 0 or part_distances[part, taken[part]] < part_distances[best, taken[best]]
             ):
                 best = part
