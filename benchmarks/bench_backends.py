@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_index import WORK, _checkpoint
-from common import PeakMemory, print_table, resident_bytes, timed
 from sklearn.datasets import load_digits
 
 from ssdh_lightning.checkpoints import load_module
@@ -44,6 +42,10 @@ from ssdh_lightning.retrieval.backends.faiss_binary import (
     ivf_index,
     multihash_index,
 )
+from ssdh_lightning.testing.measure import PeakMemory, print_table, resident_bytes, timed
+from ssdh_lightning.testing.runs import digits_checkpoint
+
+WORK = Path(__file__).resolve().parents[1] / "outputs" / "benchmarks"
 
 CHUNK = 1 << 20
 K = 100
@@ -275,7 +277,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    codes, labels = trained_codes(args.ckpt or _checkpoint(args.work, args.epochs))
+    codes, labels = trained_codes(args.ckpt or digits_checkpoint(args.work, args.epochs))
     statistics = code_statistics(codes, labels)
     pairs = pair_distances(codes, labels, np.random.default_rng(args.seed))
     print(

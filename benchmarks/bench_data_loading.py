@@ -26,12 +26,12 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import CIFAR10
-from writers import write_cifar10, write_mnist
 
 from ssdh_lightning.data.cifar import CIFAR10DataModule
 from ssdh_lightning.data.in_memory import InMemoryDataModule
 from ssdh_lightning.data.mnist import VARIANTS, MNISTDataModule
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.testing.formats import write_cifar10, write_mnist
 
 TEST_IMAGES = 1000  # the readers need a test split; it is not timed
 

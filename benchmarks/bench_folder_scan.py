@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 from torchvision.datasets import ImageFolder
-from writers import encode_image, write_repeated_files
 
 from ssdh_lightning.images import folder_scan as manifests
+from ssdh_lightning.testing.formats import encode_image, write_repeated_files
 
 
 def best_seconds(action: Callable[[], Sized], repeats: int) -> tuple[float, int]:

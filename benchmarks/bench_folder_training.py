@@ -22,13 +22,13 @@ import lightning as L
 import numpy as np
 import torch
 from PIL import Image
-from writers import class_patterns, write_image_folder
 
 from ssdh_lightning.data.base import RetrievalDataModule, Splits
 from ssdh_lightning.data.batch_transforms import training_view
 from ssdh_lightning.data.folder import ImageFolderDataModule
 from ssdh_lightning.data.in_memory import InMemoryImages, stacked_batch
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.testing.formats import class_patterns, write_image_folder
 
 CLASSES = 10
 

@@ -15,11 +15,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from common import print_table, timed
-from synthetic import clustered_codes, clustered_features
 
 from ssdh_lightning.io import atomic_write
 from ssdh_lightning.retrieval import pack_codes, search
+from ssdh_lightning.testing.measure import print_table, timed
+from ssdh_lightning.testing.synthetic import clustered_codes, clustered_features
 
 _CHUNK = 20_000
 

@@ -23,49 +23,26 @@ import argparse
 import gc
 import importlib.util
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from common import print_table, timed
-from PIL import Image
-from sklearn.datasets import load_digits
-from synthetic import clustered_codes, clustered_features
-from writers import digit_multi_hot, encode_image, write_list_file
 
 from ssdh_lightning.indexing import build_index, encode_queries, query_model
-from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes, search
+from ssdh_lightning.retrieval import Index, PackedCodes, pack_codes, search
 from ssdh_lightning.retrieval.index import existing_index
-from ssdh_lightning.strings import PackedStrings
+from ssdh_lightning.testing.formats import (
+    digit_images,
+    digit_multi_hot,
+    encode_image,
+    write_list_file,
+)
+from ssdh_lightning.testing.measure import print_table, timed
+from ssdh_lightning.testing.runs import digits_checkpoint
+from ssdh_lightning.testing.synthetic import write_synthetic_index
 
 WORK = Path(__file__).resolve().parents[1] / "outputs" / "benchmarks"
-CHUNK = 65_536
-CLASSES = 100
 CPU = {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False}
-
-
-def write_synthetic(folder: Path, items: int, bits: int, feature_dim: int, seed: int) -> Index:
-    """A synthetic index, written chunk by chunk (never whole in memory)."""
-    rng = np.random.default_rng(seed)
-    code_centres = rng.random((CLASSES, bits)) < 0.5
-    feature_centres = rng.random((CLASSES, feature_dim), dtype=np.float32)
-    labels = rng.integers(0, CLASSES, items)
-    with IndexWriter(folder, items, bits, feature_dim) as writer:
-        for start in range(0, items, CHUNK):
-            chunk = labels[start : start + CHUNK]
-            rows = slice(start, start + len(chunk))
-            writer.codes[rows] = pack_codes(clustered_codes(rng, chunk, code_centres, 0.1)).bytes
-            writer.features[rows] = clustered_features(rng, chunk, feature_centres, noise=1.0)
-        names = [f"class_{label:03d}/{i:07d}.jpg" for i, label in enumerate(labels)]
-        return writer.commit(
-            labels=labels,
-            paths=PackedStrings.pack(names),
-            file_sizes=np.full(items, 20_000),
-            file_mtimes_ns=np.zeros(items, dtype=np.int64),
-            metadata={"class_names": [f"class_{c:03d}" for c in range(CLASSES)]},
-        )
 
 
 def _synthetic_index(work: Path, items: int, bits: int, feature_dim: int, seed: int) -> Path:
@@ -77,7 +54,7 @@ def _synthetic_index(work: Path, items: int, bits: int, feature_dim: int, seed: 
         ready = False
     if not ready:
         print(f"writing the synthetic index {folder} (once) ...", flush=True)
-        write_synthetic(folder, items, bits, feature_dim, seed)
+        write_synthetic_index(folder, items, bits, feature_dim, seed)
     return folder
 
 
@@ -167,23 +144,6 @@ def run_synthetic(
     return rows
 
 
-def digit_images(count: int, size: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
-    """``count`` grey images of the digits, enlarged to ``size`` pixels, with a little noise
-    when an image repeats (more than 1,797)."""
-    digits = load_digits()
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    for i in range(count):
-        number = i % len(digits.images)
-        pixels = np.round(digits.images[number] * 255 / 16).astype(np.uint8)
-        image = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BILINEAR))
-        if i >= len(digits.images):
-            image = np.clip(image + rng.integers(-8, 9, image.shape), 0, 255).astype(np.uint8)
-        images.append(image)
-        labels.append(digits.target[number])
-    return images, np.array(labels)
-
-
 def write_digits(folder: Path, count: int, size: int, extension: str) -> list[Path]:
     """The digits as image files ``folder/<digit>/<number><extension>``."""
     images, labels = digit_images(count, size)
@@ -194,18 +154,6 @@ def write_digits(folder: Path, count: int, size: int, extension: str) -> list[Pa
         path.write_bytes(encode_image(image, extension))
         paths.append(path)
     return paths
-
-
-def _checkpoint(work: Path, epochs: int) -> Path:
-    run_dir = work / f"digits-{epochs}-epochs"
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
-    if not checkpoint.is_file():
-        print(f"training a digits checkpoint for {epochs} epochs in {run_dir} (once) ...")
-        command = [sys.executable, "-m", "ssdh_lightning.train", f"trainer.max_epochs={epochs}"]
-        command += [f"trainer.check_val_every_n_epoch={epochs}", f"hydra.run.dir={run_dir}"]
-        command += ["trainer.enable_progress_bar=false"]
-        subprocess.run(command, check=True, capture_output=True)
-    return checkpoint
 
 
 def run_folder(
@@ -220,7 +168,7 @@ def run_folder(
     folder = work / f"digits-{images}-jpeg"
     if not folder.is_dir():
         write_digits(folder, images, size=32, extension=".jpg")
-    checkpoint = ckpt or _checkpoint(work, epochs)
+    checkpoint = ckpt or digits_checkpoint(work, epochs)
     out = work / f"digits-{images}.index"
     shutil.rmtree(out, ignore_errors=True)
     options = {"batch_size": batch_size, "num_workers": num_workers, "trainer_options": CPU}

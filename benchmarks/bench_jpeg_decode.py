@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from writers import write_image_folder
 
 from ssdh_lightning.data.folder import ImageFolderDataModule
+from ssdh_lightning.testing.formats import write_image_folder
 
 CLASSES = 10
 

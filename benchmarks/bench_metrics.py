@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import PeakMemory, print_table, timed
-from synthetic import retrieval_problem, sides
 
 from ssdh_lightning.retrieval import RetrievalSettings, score_retrieval
 from ssdh_lightning.retrieval.reference import reference_retrieval
+from ssdh_lightning.testing.measure import PeakMemory, print_table, timed
+from ssdh_lightning.testing.synthetic import retrieval_problem, sides
 
 TARGET_RATIO = 50
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import print_table, timed
-from synthetic import retrieval_problem
 
 from ssdh_lightning.retrieval import PackedCodes, pack_codes, search
+from ssdh_lightning.testing.measure import print_table, timed
+from ssdh_lightning.testing.synthetic import retrieval_problem
 
 
 def _faiss_index(database: PackedCodes):

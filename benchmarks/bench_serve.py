@@ -28,8 +28,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from bench_index import WORK, digit_images, write_synthetic
-from common import print_table
 from PIL import Image
 
 from ssdh_lightning.checkpoints import load_module
@@ -38,6 +36,11 @@ from ssdh_lightning.indexing.encoding import encode_files
 from ssdh_lightning.io import file_sha256, read_json, write_json
 from ssdh_lightning.retrieval import Index
 from ssdh_lightning.retrieval.index import existing_index
+from ssdh_lightning.testing.formats import digit_images
+from ssdh_lightning.testing.measure import print_table
+from ssdh_lightning.testing.synthetic import write_synthetic_index
+
+WORK = Path(__file__).resolve().parents[1] / "outputs" / "benchmarks"
 
 BIN = Path(sys.executable).parent
 KINDS = ("codes", "image-bcs", "image-hds")
@@ -50,7 +53,7 @@ def synthetic_index(work: Path, items: int, ckpt: Path) -> Path:
     folder = work / f"serve-synthetic-{items}x{bits}b-{feature_dim}f"
     if existing_index(folder) is None:
         print(f"writing the synthetic index {folder} (once) ...", flush=True)
-        write_synthetic(folder, items, bits, feature_dim, seed=0)
+        write_synthetic_index(folder, items, bits, feature_dim, seed=0)
     manifest = read_json(folder / "manifest.json")
     manifest["model"] = model_identity(ckpt, model.hparams, file_sha256(ckpt))
     manifest["preprocessing"] = model.preprocessing.as_dict()

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from common import print_table, timed
-from synthetic import retrieval_problem
-
 from ssdh_lightning import metric_names as names
 from ssdh_lightning.retrieval import EvaluationSet, RetrievalSettings, score_retrieval
+from ssdh_lightning.testing.measure import print_table, timed
+from ssdh_lightning.testing.synthetic import retrieval_problem
 
 TARGET_RATIO = 1.5
 

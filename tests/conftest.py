@@ -1,33 +1,13 @@
-"""Shared fixtures: the installed command-line tools run in a temporary folder."""
+"""Fixtures that many test files share: one short training run through the real entry point,
+and a headless browser. Shared functions and constants live in helpers.py."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-# The writers of test files in each real format live with the benchmarks, outside the package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-# A tiny but real training run: 2 epochs of the default config.
-TINY_TRAINING = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
-
-
-def run_tool(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run an installed console script (``ssdh-train``, ...) and capture its output."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(
-        [str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
-    if check and result.returncode != 0:
-        command = " ".join((tool, *args))
-        raise AssertionError(
-            f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-        )
-    return result
+from helpers import CHROMEDRIVER, CHROMIUM, TINY_TRAINING, run_tool
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +25,32 @@ def trained_run(tmp_path_factory) -> Path:
         cwd=workdir,
     )
     return run_dir
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Debian's headless Chromium driven by its chromedriver (Selenium), with no network: every
+    host but the local server is unresolvable."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        # no CDN, no network: a host other than the server's does not resolve
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()

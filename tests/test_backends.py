@@ -9,20 +9,25 @@ import shutil
 
 import numpy as np
 import pytest
-from test_indexing import write_digits
 
-from conftest import run_tool
-from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes
+from helpers import (
+    CLUSTERED_BITS,
+    CLUSTERED_DIM,
+    hamming,
+    run_tool,
+    write_clustered_index,
+    write_digits,
+)
+from ssdh_lightning.retrieval import Index, PackedCodes
 from ssdh_lightning.retrieval.backends.faiss_binary import (
     IVFSettings,
     MultiHashSettings,
     build_faiss_backend,
 )
-from ssdh_lightning.strings import PackedStrings
 
 faiss = pytest.importorskip("faiss")
 
-BITS, DIM, CLASSES = 48, 8, 6
+BITS, DIM = CLUSTERED_BITS, CLUSTERED_DIM
 EXACT = {  # settings under which each backend reaches every item
     "faiss": ({}, None),
     "multihash": ({"nflip": 12}, MultiHashSettings(tables=4, nflip=1)),
@@ -30,39 +35,8 @@ EXACT = {  # settings under which each backend reaches every item
 }
 
 
-def clustered_bits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Codes near their class's centre (6% of bits flipped), as a trained model's are."""
-    rng = np.random.default_rng(seed)
-    centres = rng.random((CLASSES, BITS)) < 0.5
-    labels = rng.integers(0, CLASSES, count)
-    return centres[labels] ^ (rng.random((count, BITS)) < 0.06), labels
-
-
-def write_index(folder, count: int = 400, seed: int = 0, ids=None) -> Index:
-    bits, labels = clustered_bits(count, seed)
-    rng = np.random.default_rng(seed + 1)
-    with IndexWriter(folder, count, BITS, DIM) as writer:
-        writer.codes[:] = np.packbits(bits, axis=1)
-        writer.features[:] = rng.random((count, DIM))
-        return writer.commit(
-            labels=labels,
-            paths=PackedStrings.pack([f"c{label}/{i}.png" for i, label in enumerate(labels)]),
-            file_sizes=np.full(count, 100),
-            file_mtimes_ns=np.arange(count),
-            metadata={"class_names": [f"c{c}" for c in range(CLASSES)]},
-            ids=ids,
-        )
-
-
-def hamming(query: PackedCodes, database: PackedCodes) -> np.ndarray:
-    """Hamming distances by the definition: the bits that differ."""
-    a = np.unpackbits(np.asarray(query.bytes), axis=1)[:, None, :]
-    b = np.unpackbits(np.asarray(database.bytes), axis=1)[None, :, :]
-    return (a != b).sum(axis=2)
-
-
 def with_backend(folder, name: str) -> Index:
-    index = write_index(folder)
+    index = write_clustered_index(folder)
     if EXACT[name][1] is not None:
         build_faiss_backend(index, name, EXACT[name][1])
     return Index.load(folder)  # loaded as a search would: from the files
@@ -107,7 +81,7 @@ def test_hds_pool_by_threshold_is_the_engines(tmp_path, name):
 
 def test_multihash_answers_a_radius_exactly_by_the_pigeonhole_rule(tmp_path):
     """Distance < 9 over 4 tables: some substring is within (9 - 1) // 4 = 2 bits."""
-    index = write_index(tmp_path / "index", seed=2)
+    index = write_clustered_index(tmp_path / "index", seed=2)
     build_faiss_backend(index, "multihash", MultiHashSettings(tables=4, nflip=2))
     query = index.codes[np.arange(0, 400, 11)]
     sizes, items = index.hamming_backend("multihash").within(query, 9)
@@ -119,7 +93,7 @@ def test_multihash_answers_a_radius_exactly_by_the_pigeonhole_rule(tmp_path):
 
 
 def test_what_a_backend_does_not_reach_is_padded(tmp_path):
-    index = write_index(tmp_path / "index")
+    index = write_clustered_index(tmp_path / "index")
     build_faiss_backend(index, "multihash", MultiHashSettings(tables=4, nflip=0))
     rng = np.random.default_rng(5)
     query = PackedCodes(np.packbits(rng.random((6, BITS)) < 0.5, axis=1), BITS)  # far from all
@@ -143,13 +117,14 @@ def test_what_a_backend_does_not_reach_is_padded(tmp_path):
 
 def test_a_backend_of_other_codes_is_refused(tmp_path):
     folder = tmp_path / "index"
-    index = write_index(folder)
+    index = write_clustered_index(folder)
     build_faiss_backend(index, "ivf", IVFSettings(nlist=4, nprobe=1, hnsw_m=8))
     names = sorted(path.name for path in folder.glob("faiss_*"))
     assert names == ["faiss_ivf.000001.bin", "faiss_ivf.000001.json"]
     shutil.copytree(folder, tmp_path / "generation1")
 
-    write_index(folder, seed=1)  # the next generation removes the backend of the codes it replaced
+    # the next generation removes the backend of the codes it replaced
+    write_clustered_index(folder, seed=1)
     assert not list(folder.glob("faiss_*"))
     for name in names:  # put back beside the new codes
         shutil.copy(tmp_path / "generation1" / name, folder / name)
@@ -176,7 +151,7 @@ def test_a_backend_of_other_codes_is_refused(tmp_path):
 
 
 def test_bad_backend_settings_are_refused_with_the_fix(tmp_path):
-    index = write_index(tmp_path / "index")
+    index = write_clustered_index(tmp_path / "index")
     with pytest.raises(ValueError, match="substrings of 0 bits; FAISS needs 1 to 64"):
         build_faiss_backend(index, "multihash", MultiHashSettings(tables=49))
     with pytest.raises(ValueError, match=r"ivf\.nlist=1000 lists need at least as many codes"):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from helpers import load_benchmark
 
-import bench_backends
+bench_backends = load_benchmark("bench_backends")
+
 
 pytest.importorskip("faiss")
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from helpers import load_benchmark
+from ssdh_lightning.testing.synthetic import retrieval_problem
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import bench_doors
-from synthetic import retrieval_problem
+bench_doors = load_benchmark("bench_doors")
 
 
 def test_doors_benchmark_gives_the_same_results_from_either_door():

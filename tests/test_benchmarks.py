@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from helpers import load_benchmark
 
-import bench_hds
-import bench_metrics
-import bench_search
-import bench_ties
+bench_hds = load_benchmark("bench_hds")
+bench_metrics = load_benchmark("bench_metrics")
+bench_search = load_benchmark("bench_search")
+bench_ties = load_benchmark("bench_ties")
 
 
 def test_metrics_benchmark_agrees_with_the_reference():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import TINY_TRAINING, run_tool
+from helpers import TINY_TRAINING, run_tool
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.tasks.run_folder import CLASS_NAMES_FILE

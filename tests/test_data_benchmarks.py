@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def benchmark(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_benchmark
 
 
 @pytest.mark.parametrize("data", ["mnist", "cifar10"])
 def test_loading_benchmark_times_both_pipelines_on_files_in_the_real_format(data, tmp_path):
-    bench = benchmark("bench_data_loading")
+    bench = load_benchmark("bench_data_loading")
     source, results = bench.run(data, images=200, batch_size=50, root=tmp_path / "none", repeats=1)
     assert source == "200 synthetic images in the real format"
     assert list(results) == [
@@ -34,7 +21,7 @@ def test_loading_benchmark_times_both_pipelines_on_files_in_the_real_format(data
 
 
 def test_scan_benchmark_finds_every_file_with_each_method(tmp_path):
-    bench = benchmark("bench_folder_scan")
+    bench = load_benchmark("bench_folder_scan")
     timings, cache_bytes = bench.run(files=300, classes=3, root=tmp_path / "tree", repeats=1)
     assert len(timings) == 3
     assert all(found == 300 and seconds > 0 for seconds, found in timings.values())
@@ -42,13 +29,13 @@ def test_scan_benchmark_finds_every_file_with_each_method(tmp_path):
 
 
 def test_decode_benchmark_reads_every_worker_count():
-    bench = benchmark("bench_jpeg_decode")
+    bench = load_benchmark("bench_jpeg_decode")
     rates = bench.run(images=96, size=(64, 48), workers=(0, 1), batch_size=32)
     assert list(rates) == [0, 1] and all(rate > 0 for rate in rates.values())
 
 
 def test_folder_training_benchmark_times_an_epoch_from_files_and_from_memory():
-    bench = benchmark("bench_folder_training")
+    bench = load_benchmark("bench_folder_training")
     result = bench.run(images=120, size=16, repeats=1)
     assert result["images"] == 110  # the training split: 11 of the 12 images of each class
     assert result["image size"] == [64, 64]  # the small CNN's input for image files

@@ -15,9 +15,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 from torchvision.datasets import ImageFolder
-from writers import class_patterns, encode_image, write_image_folder
 
-from conftest import run_tool
+from helpers import run_tool
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.data.base import Batch
@@ -28,6 +27,7 @@ from ssdh_lightning.images.skipped import SKIPPED_FILES
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.preprocessing import Preprocessing
 from ssdh_lightning.tasks.train import with_model_input
+from ssdh_lightning.testing.formats import class_patterns, encode_image, write_image_folder
 
 CATEGORIES = ["cat", "dog", "emu"]
 GOOD_PER_CATEGORY = 8

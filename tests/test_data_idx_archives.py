@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from writers import write_mnist
 
 from ssdh_lightning.data import MNISTDataModule
 from ssdh_lightning.data.idx_archives import InvalidIdxArchive
 from ssdh_lightning.data.mnist import IDX_FILES
+from ssdh_lightning.testing.formats import write_mnist
 
 
 def arrays(seed: int = 0):

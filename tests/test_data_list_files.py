@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from writers import class_patterns, encode_image
 
-from conftest import run_tool
+from helpers import run_tool
 from ssdh_lightning.data import ListFileDataModule
 from ssdh_lightning.data.list_files import ListFileError
 from ssdh_lightning.images.skipped import SKIPPED_FILES
+from ssdh_lightning.testing.formats import class_patterns, encode_image
 
 CLASSES = 3
 COUNTS = {"train.txt": 12, "test.txt": 6, "database.txt": 15}

@@ -11,14 +11,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from writers import write_cifar10, write_mnist
 
-from conftest import run_tool
+from helpers import run_tool
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data import CIFAR10DataModule, DataFilesMissing, MNISTDataModule
 from ssdh_lightning.data.base import Batch
 from ssdh_lightning.data.in_memory import InMemoryImages
 from ssdh_lightning.data.mnist import IDX_FILES
+from ssdh_lightning.testing.formats import write_cifar10, write_mnist
 
 CLASSES = 10
 CIFAR_NAMES = [f"class_{i}" for i in range(CLASSES)]

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from conftest import run_tool
+from helpers import run_tool
 from ssdh_lightning.module import Encoded, EncodedSet
 from ssdh_lightning.tasks.run_folder import METRICS_FILE
 

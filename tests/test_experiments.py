@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from writers import write_cifar10, write_mnist
 
-from conftest import run_tool
+from helpers import run_tool
 from ssdh_lightning import metric_names
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.tasks.run_folder import METRICS_FILE
+from ssdh_lightning.testing.formats import write_cifar10, write_mnist
 
 EXPERIMENTS = (
     "cifar10_alexnet",

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_indexing import CPU, write_digits
 
-from conftest import BIN, run_tool
+from helpers import BIN, CPU, index_command, run_tool, write_digits
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.images.folder_scan import scan
 from ssdh_lightning.images.skipped import SKIPPED_FILES
@@ -118,18 +117,6 @@ def digits_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(trained_run) -> Path:
     return trained_run / "checkpoints" / "last.ckpt"
-
-
-def index_command(checkpoint: Path, images: Path, out: Path, *options: str) -> list[str]:
-    return [
-        f"ckpt_path={checkpoint}",
-        f"images={images}",
-        f"out={out}",
-        "num_workers=0",
-        "trainer.accelerator=cpu",
-        "trainer.enable_progress_bar=false",
-        *options,
-    ]
 
 
 def test_ssdh_index_on_a_full_disk_ends_with_a_message_and_keeps_the_index(

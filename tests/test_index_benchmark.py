@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from helpers import load_benchmark
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-spec = importlib.util.spec_from_file_location("bench_index", BENCHMARKS / "bench_index.py")
-bench_index = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench_index)
+bench_index = load_benchmark("bench_index")
 
 
 def test_synthetic_index_is_written_once_then_timed(tmp_path):

@@ -8,29 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from ssdh_lightning.retrieval import Index, IndexWriter, pack_codes, search
+from helpers import array_file, write_random_index
+from ssdh_lightning.retrieval import Index, IndexWriter, search
 from ssdh_lightning.retrieval.index import FORMAT_VERSION, existing_index
-from ssdh_lightning.strings import PackedStrings
 
 BITS, DIM = 48, 16
-
-
-def write_index(folder, count: int, seed: int = 0, metadata: dict | None = None) -> Index:
-    rng = np.random.default_rng(seed)
-    with IndexWriter(folder, count, BITS, DIM) as writer:
-        writer.codes[:] = pack_codes(rng.random((count, BITS)) < 0.5).bytes
-        writer.features[:] = rng.random((count, DIM))
-        return writer.commit(
-            labels=np.arange(count) % 3,
-            paths=PackedStrings.pack([f"class_{i % 3}/image_{i}.jpg" for i in range(count)]),
-            file_sizes=np.full(count, 1000),
-            file_mtimes_ns=np.arange(count),
-            metadata=metadata or {"class_names": ["class_0", "class_1", "class_2"]},
-        )
-
-
-def array_file(index: Index, name: str):
-    return index.folder / index.manifest["arrays"][name]["file"]
 
 
 def damage_last_byte(index: Index, name: str) -> None:
@@ -41,7 +23,7 @@ def damage_last_byte(index: Index, name: str) -> None:
 
 
 def test_an_index_reads_back_what_was_written(tmp_path):
-    written = write_index(tmp_path / "index", 50)
+    written = write_random_index(tmp_path / "index", 50)
     index = Index.load(tmp_path / "index", verify=True)
     assert len(index) == 50 and index.hash_bits == BITS and index.feature_dim == DIM
     assert np.array_equal(index.codes.bytes, written.codes.bytes)
@@ -56,7 +38,7 @@ def test_an_index_reads_back_what_was_written(tmp_path):
 
 @pytest.mark.parametrize("mode", ["bcs", "es", "hds"])
 def test_index_search_is_the_engines_search(tmp_path, mode):
-    index = write_index(tmp_path / "index", 300)
+    index = write_random_index(tmp_path / "index", 300)
     query, query_features = index.codes[np.arange(5)], np.asarray(index.features[:5])
     found = index.search(query, 10, mode, query_features=query_features, hds_pool_size=50)
     expected = search(
@@ -76,7 +58,7 @@ def test_index_search_is_the_engines_search(tmp_path, mode):
 
 def test_faiss_backend_gives_the_engines_distances(tmp_path):
     pytest.importorskip("faiss")
-    index = write_index(tmp_path / "index", 300)
+    index = write_random_index(tmp_path / "index", 300)
     query = index.codes[np.arange(8)]
     ours = index.search(query, 10, "bcs")
     theirs = index.search(query, 10, "bcs", backend="faiss")
@@ -87,7 +69,7 @@ def test_faiss_backend_gives_the_engines_distances(tmp_path):
 
 
 def test_search_refuses_queries_of_another_model(tmp_path):
-    index = write_index(tmp_path / "index", 20)
+    index = write_random_index(tmp_path / "index", 20)
     with pytest.raises(ValueError, match="query codes have 16 bits but database codes have 48"):
         index.search(np.zeros((1, 16), dtype=bool), 5, "bcs")
     with pytest.raises(ValueError, match="query_features have 8 values but database_features have"):
@@ -97,8 +79,8 @@ def test_search_refuses_queries_of_another_model(tmp_path):
 
 
 def test_a_new_generation_replaces_the_files_of_the_old(tmp_path):
-    write_index(tmp_path / "index", 20, seed=0)
-    second = write_index(tmp_path / "index", 30, seed=1)
+    write_random_index(tmp_path / "index", 20, seed=0)
+    second = write_random_index(tmp_path / "index", 30, seed=1)
     assert second.generation == 2 and len(Index.load(tmp_path / "index")) == 30
     files = sorted(path.name for path in (tmp_path / "index").iterdir())
     assert files == sorted(
@@ -108,7 +90,7 @@ def test_a_new_generation_replaces_the_files_of_the_old(tmp_path):
 
 
 def test_a_failed_write_leaves_the_previous_index_intact(tmp_path):
-    first = write_index(tmp_path / "index", 20)
+    first = write_random_index(tmp_path / "index", 20)
     before = (tmp_path / "index" / "manifest.json").read_text()
     with (
         pytest.raises(RuntimeError, match="stopped"),
@@ -123,7 +105,7 @@ def test_a_failed_write_leaves_the_previous_index_intact(tmp_path):
 
 
 def test_a_truncated_array_is_refused(tmp_path):
-    index = write_index(tmp_path / "index", 50)
+    index = write_random_index(tmp_path / "index", 50)
     path = array_file(index, "features")
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(ValueError, match=r"cannot be read .*index at .* is damaged: delete"):
@@ -131,14 +113,14 @@ def test_a_truncated_array_is_refused(tmp_path):
 
 
 def test_a_changed_byte_fails_the_checksum(tmp_path):
-    index = write_index(tmp_path / "index", 50)
+    index = write_random_index(tmp_path / "index", 50)
     damage_last_byte(index, "codes")
     with pytest.raises(ValueError, match="does not match its checksum"):
         Index.load(tmp_path / "index")
 
 
 def test_the_features_checksum_is_checked_on_request(tmp_path):
-    index = write_index(tmp_path / "index", 50)
+    index = write_random_index(tmp_path / "index", 50)
     damage_last_byte(index, "features")
     assert len(Index.load(tmp_path / "index")) == 50  # by default: sizes only, no full read
     with pytest.raises(ValueError, match=r"features\.000001\.npy does not match its checksum"):
@@ -146,7 +128,7 @@ def test_the_features_checksum_is_checked_on_request(tmp_path):
 
 
 def test_an_index_of_a_newer_format_asks_for_an_upgrade(tmp_path):
-    write_index(tmp_path / "index", 10)
+    write_random_index(tmp_path / "index", 10)
     manifest_path = tmp_path / "index" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["format_version"] = FORMAT_VERSION + 1
@@ -156,7 +138,7 @@ def test_an_index_of_a_newer_format_asks_for_an_upgrade(tmp_path):
 
 
 def test_a_truncated_manifest_is_refused(tmp_path):
-    write_index(tmp_path / "index", 10)
+    write_random_index(tmp_path / "index", 10)
     manifest_path = tmp_path / "index" / "manifest.json"
     manifest_path.write_text(manifest_path.read_text()[:40])
     with pytest.raises(ValueError, match="not valid JSON"):
@@ -174,5 +156,5 @@ def test_a_folder_of_other_files_is_never_written_into(tmp_path):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"not mine")
     with pytest.raises(ValueError, match=r"holds files that are not an index's \(cat.jpg\)"):
-        write_index(tmp_path / "photos", 10)
+        write_random_index(tmp_path / "photos", 10)
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["cat.jpg"]

@@ -13,13 +13,20 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from test_index_safety import rewrite_array
-from test_indexing import BUILD_LOG, DIGITS, build, write_digits
-from test_serve import Server, reference_bcs
-from test_serve_page import CHROMEDRIVER, CHROMIUM, browser, columns  # noqa: F401 (browser: a fixture)
-from writers import digit_multi_hot, write_list_file
 
-from conftest import run_tool
+from helpers import (
+    BUILD_LOG,
+    CHROMEDRIVER,
+    CHROMIUM,
+    DIGITS,
+    Server,
+    build,
+    columns,
+    reference_bcs,
+    rewrite_array,
+    run_tool,
+    write_digits,
+)
 from ssdh_lightning.data.list_files import ListFileError
 from ssdh_lightning.indexing import search_images
 from ssdh_lightning.indexing.files import list_images
@@ -27,6 +34,7 @@ from ssdh_lightning.indexing.views import json_report
 from ssdh_lightning.retrieval import Index, IndexWriter, evaluate_retrieval
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
 from ssdh_lightning.strings import PackedStrings
+from ssdh_lightning.testing.formats import digit_multi_hot, write_list_file
 
 COUNT = 24
 SINGLE_LABEL_FIELDS = {"rank", "distance", "id", "position", "path", "label", "class_name"}
@@ -186,7 +194,7 @@ def test_ssdh_serve_answers_with_every_class(built, server):
 
 
 @pytest.mark.skipif(not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()), reason="no Chromium")
-def test_the_page_shows_every_class_of_a_result(built, server, browser):  # noqa: F811
+def test_the_page_shows_every_class_of_a_result(built, server, browser):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import re
 import unicodedata
 
@@ -13,35 +12,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_index_format import array_file, write_index
-from test_indexing import build, write_digits
-from writers import encode_image
 
-from conftest import run_tool
+from helpers import build, rewrite_array, rewrite_paths, run_tool, write_digits, write_random_index
 from ssdh_lightning.checkpoints import read_checkpoint
 from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.indexing.views import MISSING, THUMBNAIL, _png, _thumbnail
-from ssdh_lightning.io import file_sha256
 from ssdh_lightning.retrieval import Index, evaluate_retrieval, search
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
 from ssdh_lightning.strings import PackedStrings, first_unsafe_path, printable
-
-
-def rewrite_array(index: Index, name: str, array: np.ndarray) -> None:
-    """Replace one of the index's arrays and keep the manifest consistent with it (its shape and
-    sha256), so that only the rule under test can refuse it."""
-    path = array_file(index, name)
-    np.save(path, array)
-    manifest = json.loads((index.folder / MANIFEST_FILE).read_text())
-    manifest["arrays"][name].update(shape=list(array.shape), sha256=file_sha256(path))
-    (index.folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-
-
-def rewrite_paths(index: Index, paths: list[str]) -> None:
-    packed = PackedStrings.pack(paths)
-    rewrite_array(index, "paths_buffer", packed.buffer)
-    rewrite_array(index, "paths_offsets", packed.offsets)
-
+from ssdh_lightning.testing.formats import encode_image
 
 # --- item 4: names are escaped in text output --------------------------------------------------
 
@@ -88,7 +67,7 @@ def test_first_unsafe_path_follows_its_definition():
     ],
 )
 def test_an_index_whose_paths_leave_its_folder_is_refused(tmp_path, bad, reason):
-    index = write_index(tmp_path / "index", 5)
+    index = write_random_index(tmp_path / "index", 5)
     paths = index.paths.tolist()
     paths[3] = bad
     rewrite_paths(index, paths)
@@ -98,7 +77,7 @@ def test_an_index_whose_paths_leave_its_folder_is_refused(tmp_path, bad, reason)
 
 
 def test_path_offsets_that_do_not_cut_the_buffer_are_refused(tmp_path):
-    index = write_index(tmp_path / "index", 5)
+    index = write_random_index(tmp_path / "index", 5)
     offsets = index.paths.offsets.copy()
     offsets[2], offsets[3] = offsets[3], offsets[2]
     rewrite_array(index, "paths_offsets", offsets)
@@ -221,7 +200,7 @@ def test_the_metrics_rank_non_finite_features_by_the_same_rule():
 
 
 def test_verify_refuses_non_finite_features_that_match_their_checksum(tmp_path):
-    index = write_index(tmp_path / "index", 12)
+    index = write_random_index(tmp_path / "index", 12)
     features = np.array(index.features)
     features[9, 2] = np.nan
     features[4, 0] = -np.inf

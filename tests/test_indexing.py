@@ -11,36 +11,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from sklearn.datasets import load_digits
-from writers import encode_image
 
-from conftest import run_tool
+from helpers import BUILD_LOG, CPU, DIGITS, build, run_tool, write_digits
 from ssdh_lightning.checkpoints import read_checkpoint
-from ssdh_lightning.indexing import build_index, search_images
+from ssdh_lightning.indexing import search_images
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval import Index
 from ssdh_lightning.retrieval.index import ARRAY_DTYPES
-
-DIGITS = load_digits()
-CPU = {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False}
-BUILD_LOG = "ssdh_lightning.indexing.build"
-
-
-def write_digits(root: Path, numbers) -> list[Path]:
-    """Digits ``numbers`` of scikit-learn's set as PNG files ``root/<digit>/<number>.png``."""
-    paths = []
-    for number in numbers:
-        image = np.round(DIGITS.images[number] * 255 / 16).astype(np.uint8)
-        path = root / str(DIGITS.target[number]) / f"{number:04d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encode_image(image, ".png"))
-        paths.append(path)
-    return paths
-
-
-def build(checkpoint: Path, images: Path, out: Path, **options) -> Index:
-    options = {"batch_size": 16, "num_workers": 0, "trainer_options": CPU, **options}
-    return build_index(checkpoint, images, out, **options)
+from ssdh_lightning.testing.formats import encode_image
 
 
 @pytest.fixture(scope="module")

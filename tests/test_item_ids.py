@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_index_format import write_index
-from test_indexing import build, write_digits
 
+from helpers import build, write_digits, write_random_index
 from ssdh_lightning.io import read_json, write_json
 from ssdh_lightning.retrieval import Index, IndexWriter
 from ssdh_lightning.strings import PackedStrings
@@ -62,7 +61,7 @@ def test_a_rebuild_keeps_the_ids_of_unchanged_files(trained_run, tmp_path):
 
 
 def test_row_of_finds_every_id_and_nothing_else(tmp_path):
-    index = write_index(tmp_path / "index", 30)
+    index = write_random_index(tmp_path / "index", 30)
     with IndexWriter(index.folder, 3, index.hash_bits, index.feature_dim) as writer:
         kept = np.array([2, 7, 29])
         next_index = writer.commit(
@@ -83,7 +82,7 @@ def test_row_of_finds_every_id_and_nothing_else(tmp_path):
 
 
 def test_ids_that_do_not_ascend_are_refused(tmp_path):
-    index = write_index(tmp_path / "index", 4)
+    index = write_random_index(tmp_path / "index", 4)
     writer = IndexWriter(index.folder, 2, index.hash_bits, index.feature_dim)
     with writer, pytest.raises(ValueError, match="ids must ascend strictly"):
         writer.commit(
@@ -102,12 +101,12 @@ def test_ids_that_do_not_ascend_are_refused(tmp_path):
 
 
 def test_a_format_1_index_reads_with_rows_as_ids_and_grows_from_there(tmp_path):
-    index = write_index(tmp_path / "index", 5)
+    index = write_random_index(tmp_path / "index", 5)
     manifest = read_json(index.folder / "manifest.json")
     (index.folder / manifest["arrays"].pop("ids")["file"]).unlink()
     del manifest["next_id"]
     write_json(index.folder / "manifest.json", {**manifest, "format_version": 1})
     old = Index.load(index.folder)
     assert old.ids.tolist() == list(range(5)) and old.next_id == 5
-    grown = write_index(tmp_path / "index", 2)  # every item new
+    grown = write_random_index(tmp_path / "index", 2)  # every item new
     assert grown.ids.tolist() == [5, 6] and grown.next_id == 7

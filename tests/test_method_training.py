@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
-from conftest import run_tool
+from helpers import run_tool
 from ssdh_lightning.checkpoints import read_checkpoint, trained_module
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.cli.train import main

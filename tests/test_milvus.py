@@ -11,12 +11,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_backends import hamming, write_index
-from test_faults import index_command
-from test_indexing import write_digits
-from test_serve import Server, upload
 
-from conftest import run_tool
+from helpers import (
+    Server,
+    hamming,
+    index_command,
+    run_tool,
+    upload,
+    write_clustered_index,
+    write_digits,
+)
 from ssdh_lightning.indexing import search_images
 from ssdh_lightning.indexing.views import json_report
 from ssdh_lightning.retrieval import Index
@@ -43,7 +47,7 @@ def server(tmp_path_factory) -> MilvusSettings:
 @pytest.fixture(scope="module")
 def exported(server, tmp_path_factory) -> Index:
     ids = 7 + 3 * np.arange(400)  # ids that are not positions, as after an index's updates
-    index = write_index(tmp_path_factory.mktemp("index") / "index", ids=ids)
+    index = write_clustered_index(tmp_path_factory.mktemp("index") / "index", ids=ids)
     export_to_milvus(index, server)
     return Index.load(index.folder)
 
@@ -83,9 +87,9 @@ def test_hds_through_milvus_is_the_engines(exported, pool):
 
 
 def test_collections_of_other_codes_are_refused(server, tmp_path):
-    first = write_index(tmp_path / "first", seed=3)
+    first = write_clustered_index(tmp_path / "first", seed=3)
     export_to_milvus(first, replace(server, collection="other"))
-    second = write_index(tmp_path / "second", seed=4)
+    second = write_clustered_index(tmp_path / "second", seed=4)
     (second.folder / record_file(1)).write_text(
         json.dumps({**server.__dict__, "collection": "other"})
     )
@@ -97,7 +101,7 @@ def test_collections_of_other_codes_are_refused(server, tmp_path):
 
 
 def test_an_id_the_index_does_not_hold_is_refused(server, tmp_path):
-    index = write_index(tmp_path / "index", ids=2 * np.arange(400))
+    index = write_clustered_index(tmp_path / "index", ids=2 * np.arange(400))
     foreign = replace(server, collection="foreign")
     export_to_milvus(index, foreign)
     pymilvus = pytest.importorskip("pymilvus")

@@ -16,15 +16,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
-from test_indexing import build, write_digits
-from writers import write_image_folder
 
-from conftest import TINY_TRAINING, run_tool
+from helpers import TINY_TRAINING, build, run_tool, write_digits
 from ssdh_lightning import data
 from ssdh_lightning.checkpoints import AtomicCheckpointIO, read_checkpoint
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.io import file_sha256
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
+from ssdh_lightning.testing.formats import write_image_folder
 from ssdh_lightning.untrusted_configs import DATA_MODULES, check_data_config
 
 REFUSED = "holds objects that are not plain data (posix.system): it was not loaded"

@@ -9,9 +9,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from writers import write_cifar10
 
 from ssdh_lightning.data import CIFAR10DataModule
+from ssdh_lightning.testing.formats import write_cifar10
 
 NAMES = [f"class {c}" for c in range(10)]
 

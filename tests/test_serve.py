@@ -7,9 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 import struct
-import subprocess
 import threading
 import time
 import zlib
@@ -19,10 +17,8 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from test_index_safety import rewrite_paths
-from test_indexing import build, write_digits
 
-from conftest import BIN
+from helpers import Server, build, reference_bcs, rewrite_paths, upload, write_digits
 from ssdh_lightning.indexing import search_images
 from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.indexing.views import json_report
@@ -33,54 +29,6 @@ from ssdh_lightning.strings import PackedStrings
 
 MAX_UPLOAD = 100_000  # bytes; the module's server takes no more
 MAX_QUERIES = 5
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """``ssdh-serve index=FOLDER`` through its console script, until ``close``."""
-
-    def __init__(self, index: Path, workdir: Path, *overrides: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / "serve.out"
-        command = [str(BIN / "ssdh-serve"), f"index={index}", f"port={self.port}"]
-        command += [f"hydra.run.dir={workdir / 'run'}", "settings.reload_interval_s=0.2"]
-        with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen(
-                [*command, *overrides], cwd=workdir, stdout=log, stderr=subprocess.STDOUT
-            )
-        self._wait_until_up()
-
-    def _wait_until_up(self, timeout_s: float = 180) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"ssdh-serve exited ({self.process.returncode}):\n{self.log}")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.close()
-        raise AssertionError(f"ssdh-serve did not answer within {timeout_s} s:\n{self.log}")
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -108,21 +56,8 @@ def server(index, tmp_path_factory):
     running.close()
 
 
-def upload(server: Server, path: Path, name: str | None = None, **params) -> httpx.Response:
-    files = {"image": (name or path.name, path.read_bytes(), "image/png")}
-    return httpx.post(f"{server.url}/api/search", params=params, files=files, timeout=60)
-
-
 def detail(response: httpx.Response) -> str:
     return json.dumps(response.json()["detail"])
-
-
-def reference_bcs(index: Index, query_bits: np.ndarray, k: int) -> tuple[list[int], list[int]]:
-    """Hamming ranking by the definition: count differing bits, ties to the lower position."""
-    bits = np.unpackbits(np.asarray(index.codes.bytes), axis=1)[:, : index.hash_bits]
-    distances = (bits != query_bits).sum(axis=1)
-    order = np.lexsort((np.arange(len(distances)), distances))[:k]
-    return order.tolist(), distances[order].tolist()
 
 
 def test_resolve_under_keeps_paths_inside_the_folder(tmp_path):

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
-from test_indexing import build, write_digits
-from test_serve import Server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+from helpers import CHROMEDRIVER, CHROMIUM, Server, build, columns, write_digits
+
 # A file name that would be markup if the page wrote it as HTML.
 MARKUP_NAME = "<img src=x onerror=alert(1)>.png"
 pytestmark = pytest.mark.skipif(
@@ -34,50 +31,6 @@ def served(trained_run, tmp_path_factory):
     server = Server(index.folder, folder, "settings.default_k=6")
     yield server, index, images
     server.close()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        # no CDN, no network: a host other than the server's does not resolve
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-def columns(driver) -> dict[str, list[dict]]:
-    """Each result column's figures in order: whether it is the query, its path and caption."""
-    from selenium.webdriver.common.by import By
-
-    shown = {}
-    for column in driver.find_elements(By.CSS_SELECTOR, "#results section"):
-        shown[column.get_attribute("data-mode")] = [
-            {
-                "query": figure.get_attribute("data-query") == "true",
-                "path": figure.get_attribute("data-path"),
-                "caption": figure.text,
-            }
-            for figure in column.find_elements(By.TAG_NAME, "figure")
-        ]
-    return shown
 
 
 def test_the_page_searches_an_uploaded_image_and_a_clicked_item(served, tmp_path, browser):

@@ -11,7 +11,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import run_tool
+from helpers import run_tool
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.tasks.run_folder import METRICS_FILE
 

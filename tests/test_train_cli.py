@@ -7,7 +7,7 @@ import json
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY_TRAINING, run_tool
+from helpers import TINY_TRAINING, run_tool
 from ssdh_lightning import metric_names
 from ssdh_lightning.tasks.run_folder import METRICS_FILE
 

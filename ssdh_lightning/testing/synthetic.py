@@ -7,9 +7,15 @@ trained model. Features are class centres plus Gaussian noise, after a ReLU like
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from ssdh_lightning.retrieval import EvaluationSet
+from ssdh_lightning.retrieval import EvaluationSet, Index, IndexWriter, pack_codes
+from ssdh_lightning.strings import PackedStrings
+
+INDEX_CLASSES = 100
+INDEX_CHUNK = 65_536
 
 
 def clustered_labels(rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
@@ -65,3 +71,27 @@ def sides(problem: dict) -> tuple[EvaluationSet, EvaluationSet]:
         )
         for side in ("query", "database")
     )
+
+
+def write_synthetic_index(
+    folder: Path, items: int, bits: int, feature_dim: int, seed: int
+) -> Index:
+    """A synthetic index, written chunk by chunk (never whole in memory)."""
+    rng = np.random.default_rng(seed)
+    code_centres = rng.random((INDEX_CLASSES, bits)) < 0.5
+    feature_centres = rng.random((INDEX_CLASSES, feature_dim), dtype=np.float32)
+    labels = rng.integers(0, INDEX_CLASSES, items)
+    with IndexWriter(folder, items, bits, feature_dim) as writer:
+        for start in range(0, items, INDEX_CHUNK):
+            chunk = labels[start : start + INDEX_CHUNK]
+            rows = slice(start, start + len(chunk))
+            writer.codes[rows] = pack_codes(clustered_codes(rng, chunk, code_centres, 0.1)).bytes
+            writer.features[rows] = clustered_features(rng, chunk, feature_centres, noise=1.0)
+        names = [f"class_{label:03d}/{i:07d}.jpg" for i, label in enumerate(labels)]
+        return writer.commit(
+            labels=labels,
+            paths=PackedStrings.pack(names),
+            file_sizes=np.full(items, 20_000),
+            file_mtimes_ns=np.zeros(items, dtype=np.int64),
+            metadata={"class_names": [f"class_{c:03d}" for c in range(INDEX_CLASSES)]},
+        )

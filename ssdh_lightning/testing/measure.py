@@ -1,4 +1,4 @@
-"""Timing, peak memory and tables for the benchmark scripts."""
+"""Timing, peak memory and tables for the benchmark scripts and their tests."""
 
 from __future__ import annotations
 

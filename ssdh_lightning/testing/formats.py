@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sklearn.datasets import load_digits
 
 from ssdh_lightning.data.mnist import IDX_FILES
 
@@ -137,3 +138,20 @@ def write_list_file(path: Path, names: list[str], labels: np.ndarray) -> Path:
     rows = [f"{name} {' '.join(map(str, row))}" for name, row in zip(names, labels, strict=True)]
     Path(path).write_text("\n".join(rows) + "\n")
     return Path(path)
+
+
+def digit_images(count: int, size: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """``count`` grey images of the digits, enlarged to ``size`` pixels, with a little noise
+    when an image repeats (more than 1,797)."""
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for i in range(count):
+        number = i % len(digits.images)
+        pixels = np.round(digits.images[number] * 255 / 16).astype(np.uint8)
+        image = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BILINEAR))
+        if i >= len(digits.images):
+            image = np.clip(image + rng.integers(-8, 9, image.shape), 0, 255).astype(np.uint8)
+        images.append(image)
+        labels.append(digits.target[number])
+    return images, np.array(labels)

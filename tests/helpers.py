@@ -1,0 +1,258 @@
+"""What several test files share: the installed commands, digit images on disk, small indexes
+written directly, a real ssdh-serve process, the browser's view of the page, and the benchmark
+scripts loaded as modules. Fixtures live in conftest.py; everything else shared lives here."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import numpy as np
+from sklearn.datasets import load_digits
+
+from ssdh_lightning.indexing import build_index
+from ssdh_lightning.io import file_sha256
+from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes
+from ssdh_lightning.retrieval.index import MANIFEST_FILE
+from ssdh_lightning.strings import PackedStrings
+from ssdh_lightning.testing.formats import encode_image
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+BIN = Path(sys.executable).parent
+# A tiny but real training run: 2 epochs of the default config.
+TINY_TRAINING = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
+CPU = {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False}
+BUILD_LOG = "ssdh_lightning.indexing.build"
+DIGITS = load_digits()
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+# --- the installed commands ----------------------------------------------------------------------
+
+
+def run_tool(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run an installed console script (``ssdh-train``, ...) and capture its output."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    if check and result.returncode != 0:
+        command = " ".join((tool, *args))
+        raise AssertionError(
+            f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def index_command(checkpoint: Path, images: Path, out: Path, *options: str) -> list[str]:
+    """The arguments of a quiet ``ssdh-index`` on the CPU."""
+    return [
+        f"ckpt_path={checkpoint}",
+        f"images={images}",
+        f"out={out}",
+        "num_workers=0",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        *options,
+    ]
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """The script ``benchmarks/<name>.py`` as a module, to call its functions at small sizes."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- images and indexes ----------------------------------------------------------------------
+
+
+def write_digits(root: Path, numbers) -> list[Path]:
+    """Digits ``numbers`` of scikit-learn's set as PNG files ``root/<digit>/<number>.png``."""
+    paths = []
+    for number in numbers:
+        image = np.round(DIGITS.images[number] * 255 / 16).astype(np.uint8)
+        path = root / str(DIGITS.target[number]) / f"{number:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encode_image(image, ".png"))
+        paths.append(path)
+    return paths
+
+
+def build(checkpoint: Path, images: Path, out: Path, **options) -> Index:
+    """``build_index`` in this process, on the CPU, in small batches."""
+    options = {"batch_size": 16, "num_workers": 0, "trainer_options": CPU, **options}
+    return build_index(checkpoint, images, out, **options)
+
+
+RANDOM_BITS, RANDOM_DIM = 48, 16
+
+
+def write_random_index(folder, count: int, seed: int = 0, metadata: dict | None = None) -> Index:
+    """An index of ``count`` uniformly random 48-bit codes and 16-d features, three classes."""
+    rng = np.random.default_rng(seed)
+    with IndexWriter(folder, count, RANDOM_BITS, RANDOM_DIM) as writer:
+        writer.codes[:] = pack_codes(rng.random((count, RANDOM_BITS)) < 0.5).bytes
+        writer.features[:] = rng.random((count, RANDOM_DIM))
+        return writer.commit(
+            labels=np.arange(count) % 3,
+            paths=PackedStrings.pack([f"class_{i % 3}/image_{i}.jpg" for i in range(count)]),
+            file_sizes=np.full(count, 1000),
+            file_mtimes_ns=np.arange(count),
+            metadata=metadata or {"class_names": ["class_0", "class_1", "class_2"]},
+        )
+
+
+CLUSTERED_BITS, CLUSTERED_DIM, CLUSTERED_CLASSES = 48, 8, 6
+
+
+def clustered_bits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes near their class's centre (6% of bits flipped), as a trained model's are."""
+    rng = np.random.default_rng(seed)
+    centres = rng.random((CLUSTERED_CLASSES, CLUSTERED_BITS)) < 0.5
+    labels = rng.integers(0, CLUSTERED_CLASSES, count)
+    return centres[labels] ^ (rng.random((count, CLUSTERED_BITS)) < 0.06), labels
+
+
+def write_clustered_index(folder, count: int = 400, seed: int = 0, ids=None) -> Index:
+    """An index of ``count`` 48-bit codes clustered by class (``clustered_bits``), 6 classes."""
+    bits, labels = clustered_bits(count, seed)
+    rng = np.random.default_rng(seed + 1)
+    with IndexWriter(folder, count, CLUSTERED_BITS, CLUSTERED_DIM) as writer:
+        writer.codes[:] = np.packbits(bits, axis=1)
+        writer.features[:] = rng.random((count, CLUSTERED_DIM))
+        return writer.commit(
+            labels=labels,
+            paths=PackedStrings.pack([f"c{label}/{i}.png" for i, label in enumerate(labels)]),
+            file_sizes=np.full(count, 100),
+            file_mtimes_ns=np.arange(count),
+            metadata={"class_names": [f"c{c}" for c in range(CLUSTERED_CLASSES)]},
+            ids=ids,
+        )
+
+
+def array_file(index: Index, name: str) -> Path:
+    """The file of the index's array ``name`` in its current generation."""
+    return index.folder / index.manifest["arrays"][name]["file"]
+
+
+def rewrite_array(index: Index, name: str, array: np.ndarray) -> None:
+    """Replace one of the index's arrays and keep the manifest consistent with it (its shape and
+    sha256), so that only the rule under test can refuse it."""
+    path = array_file(index, name)
+    np.save(path, array)
+    manifest = json.loads((index.folder / MANIFEST_FILE).read_text())
+    manifest["arrays"][name].update(shape=list(array.shape), sha256=file_sha256(path))
+    (index.folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def rewrite_paths(index: Index, paths: list[str]) -> None:
+    """Give the index's items the relative ``paths``, consistently with its manifest."""
+    packed = PackedStrings.pack(paths)
+    rewrite_array(index, "paths_buffer", packed.buffer)
+    rewrite_array(index, "paths_offsets", packed.offsets)
+
+
+# --- Hamming rankings by their definition -----------------------------------------------------
+
+
+def hamming(query: PackedCodes, database: PackedCodes) -> np.ndarray:
+    """Hamming distances by the definition: the bits that differ."""
+    a = np.unpackbits(np.asarray(query.bytes), axis=1)[:, None, :]
+    b = np.unpackbits(np.asarray(database.bytes), axis=1)[None, :, :]
+    return (a != b).sum(axis=2)
+
+
+def reference_bcs(index: Index, query_bits: np.ndarray, k: int) -> tuple[list[int], list[int]]:
+    """Hamming ranking by the definition: count differing bits, ties to the lower position."""
+    bits = np.unpackbits(np.asarray(index.codes.bytes), axis=1)[:, : index.hash_bits]
+    distances = (bits != query_bits).sum(axis=1)
+    order = np.lexsort((np.arange(len(distances)), distances))[:k]
+    return order.tolist(), distances[order].tolist()
+
+
+# --- a real ssdh-serve ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """``ssdh-serve index=FOLDER`` through its console script, until ``close``."""
+
+    def __init__(self, index: Path, workdir: Path, *overrides: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "serve.out"
+        command = [str(BIN / "ssdh-serve"), f"index={index}", f"port={self.port}"]
+        command += [f"hydra.run.dir={workdir / 'run'}", "settings.reload_interval_s=0.2"]
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [*command, *overrides], cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        self._wait_until_up()
+
+    def _wait_until_up(self, timeout_s: float = 180) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"ssdh-serve exited ({self.process.returncode}):\n{self.log}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.close()
+        raise AssertionError(f"ssdh-serve did not answer within {timeout_s} s:\n{self.log}")
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def upload(server: Server, path: Path, name: str | None = None, **params) -> httpx.Response:
+    """POST the image at ``path`` to the server's search, as the page does."""
+    files = {"image": (name or path.name, path.read_bytes(), "image/png")}
+    return httpx.post(f"{server.url}/api/search", params=params, files=files, timeout=60)
+
+
+def columns(driver) -> dict[str, list[dict]]:
+    """Each result column's figures on the page, in order: whether it is the query, its path
+    and caption."""
+    from selenium.webdriver.common.by import By
+
+    shown = {}
+    for column in driver.find_elements(By.CSS_SELECTOR, "#results section"):
+        shown[column.get_attribute("data-mode")] = [
+            {
+                "query": figure.get_attribute("data-query") == "true",
+                "path": figure.get_attribute("data-path"),
+                "caption": figure.text,
+            }
+            for figure in column.find_elements(By.TAG_NAME, "figure")
+        ]
+    return shown
