@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numba
 import pytest
 
 from helpers import CHROMEDRIVER, CHROMIUM, TINY_TRAINING, run_tool
+
+# The in-process app (helpers.app_client) runs searches on several threads, as ssdh-serve does;
+# numba's default layer aborts on that. Set before any kernel runs, as tasks/serve.py does.
+numba.config.THREADING_LAYER = "threadsafe"
 
 
 @pytest.fixture(scope="session")

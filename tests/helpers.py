@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -232,6 +234,23 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@contextmanager
+def app_client(index: Path, *, ckpt_path: Path | None = None, **settings) -> Iterator:
+    """The app of ``ssdh-serve index=INDEX`` in this process, through FastAPI's TestClient: the
+    same routes, checks and answers as a real server, with no process start and no port. Use a
+    real ``Server`` only where only a process proves it (a crash, a hang, the browser)."""
+    from fastapi.testclient import TestClient
+
+    from ssdh_lightning.serve import ServeSettings
+    from ssdh_lightning.serve.app import create_app
+    from ssdh_lightning.serve.served import ServedIndex
+
+    served = ServedIndex.open(index, ckpt_path=ckpt_path)
+    app = create_app(served, ServeSettings(**{"reload_interval_s": 0.2, **settings}))
+    with TestClient(app) as client:  # runs the app's lifespan: its watcher of new generations
+        yield client
 
 
 def upload(server: Server, path: Path, name: str | None = None, **params) -> httpx.Response:
