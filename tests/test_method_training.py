@@ -23,7 +23,7 @@ from ssdh_lightning.methods import METHODS
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
 
-METHOD_NAMES = [cls.name for cls in METHODS.values()]
+METHOD_NAMES = list(METHODS)
 SMALL_CNN = {"name": "small_cnn", "widths": [16, 32], "feature_dim": 64}
 
 

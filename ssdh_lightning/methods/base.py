@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.models.head import LATENT_BIAS
+from ssdh_lightning.registry import Registry
 
 
 class MethodLoss(NamedTuple):
@@ -37,10 +38,10 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
 
 
 class HashingMethod(nn.Module):
-    """Subclasses set ``name`` (what ``method=`` and run.json call it), ``classifies`` (whether
-    the module builds a classifier for it) and implement ``loss`` and ``codes``."""
+    """Subclasses are registered in ``METHODS`` under the name that ``method=`` and run.json call
+    them, set ``classifies`` (whether the module builds a classifier for them) and implement
+    ``loss`` and ``codes``."""
 
-    name: ClassVar[str]
     classifies: ClassVar[bool] = False
     single_label_only: ClassVar[bool] = False
     # The latent layer's initial bias: the paper's 1 (every sigmoid unit starts on).
@@ -50,6 +51,11 @@ class HashingMethod(nn.Module):
         super().__init__()
         self.hash_bits = hash_bits
         self.num_classes = num_classes
+
+    @property
+    def name(self) -> str:
+        """What ``method=``, run.json and the report call this method."""
+        return METHODS.name_of(type(self))
 
     def loss(
         self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
@@ -80,6 +86,14 @@ class HashingMethod(nn.Module):
                     f"for num_classes={self.num_classes}; the data module must give one column "
                     "per class"
                 )
+
+
+# Every training method, by the name that ``method=`` takes; filled where each is defined.
+METHODS: Registry[type[HashingMethod]] = Registry("method", "method=NAME")
+
+
+def multi_label_methods() -> list[str]:
+    return [name for name, cls in METHODS.items() if not cls.single_label_only]
 
 
 class SigmoidCodes(HashingMethod):

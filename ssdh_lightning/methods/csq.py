@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssdh_lightning.methods.base import MethodLoss, SignCodes, is_multi_label
+from ssdh_lightning.methods.base import METHODS, MethodLoss, SignCodes, is_multi_label
 from ssdh_lightning.methods.csq_centres import hash_centres
 
 
@@ -37,13 +37,12 @@ def csq_loss(
     return central + quantisation_weight * quantisation
 
 
+@METHODS.register("csq")
 class CSQ(SignCodes):
     """u = tanh(latent); centres drawn once from ``centre_seed`` and kept as buffers, so a
     checkpoint's centres (Bernoulli draws included) are the ones it was trained towards.
     ``quantisation_weight`` 0.05: lambda2 of the authors' options.py (lambda0, the centre
     loss's, is 1)."""
-
-    name = "csq"
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssdh_lightning.methods.base import MethodLoss, SigmoidCodes, classification_loss
+from ssdh_lightning.methods.base import METHODS, MethodLoss, SigmoidCodes, classification_loss
 
 
 def binarisation_term(probs: torch.Tensor) -> torch.Tensor:
@@ -22,11 +22,11 @@ def balance_term(probs: torch.Tensor) -> torch.Tensor:
     return (probs.mean(dim=1) - 0.5).pow(2).mean() / 2
 
 
+@METHODS.register("ssdh")
 class SSDH(SigmoidCodes):
     """classification_weight * classification + binarisation_weight * K1 + balance_weight * K2;
     the released train_val.prototxt gives every one loss_weight 1."""
 
-    name = "ssdh"
     classifies = True
 
     def __init__(

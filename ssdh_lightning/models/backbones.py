@@ -1,4 +1,5 @@
-"""Backbones by name: each maps normalised images to ``features`` and tells ``feature_dim``."""
+"""Backbones by name (``BACKBONES``, what ``model.backbone.name`` takes): each builder maps
+normalised images to ``features`` and tells ``feature_dim``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from torch import nn
 from ssdh_lightning.models.small_cnn import SmallCNN
 from ssdh_lightning.models.torchvision_backbones import NETWORKS, build_torchvision_backbone
 from ssdh_lightning.preprocessing import Preprocessing
+from ssdh_lightning.registry import Registry
+
+# builder(preprocessing, weights_path, **options) -> a module with ``feature_dim``
+BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone", "model.backbone.name")
 
 
+@BACKBONES.register("small_cnn")
 def _small_cnn(preprocessing: Preprocessing, weights_path: str | None, **options) -> nn.Module:
     if weights_path is not None:
         raise ValueError(
@@ -41,18 +47,12 @@ def input_size(name: str) -> dict[str, tuple[int, int]] | None:
     return IMAGENET_INPUT if name in NETWORKS else None
 
 
-BACKBONES: dict[str, Callable[..., nn.Module]] = {
-    "small_cnn": _small_cnn,
-    **{name: _torchvision(name) for name in NETWORKS},
-}
+for _network in NETWORKS:
+    BACKBONES.register(_network)(_torchvision(_network))
 
 
 def build_backbone(
     name: str, preprocessing: Preprocessing, weights_path: str | None = None, **options
 ) -> nn.Module:
     """The backbone ``name``; ``weights_path`` is a local file of pretrained weights."""
-    if name not in BACKBONES:
-        raise ValueError(
-            f"unknown backbone {name!r}; model.backbone.name must be one of {sorted(BACKBONES)}"
-        )
     return BACKBONES[name](preprocessing, weights_path, **options)
