@@ -69,7 +69,7 @@ def test_a_few_training_steps_of_every_method_lower_its_loss(digits, method):
     optimizer = module.configure_optimizers()
 
     def loss() -> torch.Tensor:
-        return module.method_loss(batch.images, batch.labels).loss
+        return module.method_loss(batch).loss
 
     with torch.no_grad():
         before = loss().item()

@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from ssdh_lightning.methods import CSQ, METHODS, GreedyHash, HashNet, Lin2015, build_method
+from ssdh_lightning.methods import (
+    CSQ,
+    METHODS,
+    GreedyHash,
+    HashNet,
+    LatentBatch,
+    Lin2015,
+    build_method,
+)
 from ssdh_lightning.methods.csq import csq_loss
 from ssdh_lightning.methods.csq_centres import hash_centres
 from ssdh_lightning.methods.dpsh import dpsh_loss
@@ -158,6 +166,11 @@ WEIGHTS = [[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.0, 0.2], [0.1, 0.1, -0.3, -0.5]]
 BIAS = [0.05, -0.1, 0.2]
 
 
+def _batch(latent: torch.Tensor, labels: torch.Tensor) -> LatentBatch:
+    """What the module gives a method's loss; these methods read the latent layer and labels."""
+    return LatentBatch(latent, labels, torch.zeros(len(latent), 5), torch.arange(len(latent)))
+
+
 def _classifier() -> nn.Linear:
     classifier = nn.Linear(4, 3)
     with torch.no_grad():
@@ -252,7 +265,9 @@ def test_method_objects_losses_match_the_papers_formulas(labels):
 
     def loss(config: dict) -> float:
         method = build_method(config, hash_bits=4, num_classes=3)
-        return method.loss(latent, target, _classifier() if method.classifies else None).loss.item()
+        return method.loss(
+            _batch(latent, target), _classifier() if method.classifies else None
+        ).loss.item()
 
     assert math.isclose(loss({"name": "lin2015"}), _direct_lin2015(labels), rel_tol=1e-5)
     ssdh = {
@@ -271,7 +286,7 @@ def test_method_objects_losses_match_the_papers_formulas(labels):
     csq = build_method({"name": "csq"}, hash_bits=4, num_classes=3)
     targets = _direct_csq_targets(labels, csq.centres.tolist(), csq.tie_centre.tolist())
     expected = _direct_csq(tanh, targets, 0.05)
-    assert math.isclose(csq.loss(latent, target, None).loss.item(), expected, rel_tol=1e-5)
+    assert math.isclose(csq.loss(_batch(latent, target), None).loss.item(), expected, rel_tol=1e-5)
     if labels is SINGLE:
         greedy = {"name": "greedyhash", "alpha": 0.7}
         assert math.isclose(loss(greedy), _direct_greedyhash(labels, 0.7), rel_tol=1e-5)

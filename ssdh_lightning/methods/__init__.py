@@ -10,6 +10,7 @@ from typing import Any
 from ssdh_lightning.methods.base import (
     METHODS,
     HashingMethod,
+    LatentBatch,
     MethodLoss,
     is_multi_label,
     multi_label_methods,
@@ -69,6 +70,7 @@ __all__ = [
     "GreedyHash",
     "HashNet",
     "HashingMethod",
+    "LatentBatch",
     "Lin2015",
     "MethodLoss",
     "build_method",

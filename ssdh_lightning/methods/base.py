@@ -1,10 +1,11 @@
 """What every training method is: a module that owns its loss, its code rule and its state.
 
-The LightningModule gives a method the latent layer's pre-activations ``latent`` (B, hash_bits)
-and, for the methods that classify, the head's classifier; the method says what the loss is and
-which bits are on. Labels are class indices (B,) or multi-hot rows (B, num_classes). A method's
-state (HashNet's beta, CSQ's centres) lives in buffers, so the checkpoint's state dict carries it
-as plain tensors and ``load_state_dict`` restores it.
+The LightningModule gives a method a ``LatentBatch`` (the latent layer's pre-activations
+``latent`` (B, hash_bits), the labels, the backbone's ``features`` that feed the latent layer, and
+each item's position in its set) and, for the methods that classify, the head's classifier; the
+method says what the loss is and which bits are on. Labels are class indices (B,) or multi-hot
+rows (B, num_classes). A method's state (HashNet's beta, CSQ's centres) lives in buffers, so the
+checkpoint's state dict carries it as plain tensors and ``load_state_dict`` restores it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from torch import nn
 
 from ssdh_lightning.models.head import LATENT_BIAS
 from ssdh_lightning.registry import Registry
+
+
+class LatentBatch(NamedTuple):
+    """What a method's loss sees of a batch. ``positions`` index the training set while the
+    method is in training mode (``self.training``), the evaluated set otherwise."""
+
+    latent: torch.Tensor  # (B, hash_bits): the latent layer's pre-activations
+    labels: torch.Tensor  # (B,) class ids or (B, num_classes) multi-hot rows
+    features: torch.Tensor  # (B, feature_dim): the backbone's features, input of the latent layer
+    positions: torch.Tensor  # (B,) int64
 
 
 class MethodLoss(NamedTuple):
@@ -57,9 +68,7 @@ class HashingMethod(nn.Module):
         """What ``method=``, run.json and the report call this method."""
         return METHODS.name_of(type(self))
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
         raise NotImplementedError
 
     def codes(self, latent: torch.Tensor) -> torch.Tensor:

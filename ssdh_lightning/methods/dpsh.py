@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssdh_lightning.methods.base import METHODS, MethodLoss, SignCodes
+from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
 from ssdh_lightning.methods.pairs import label_similarity
 
 
@@ -36,7 +36,6 @@ class DPSH(SignCodes):
         super().__init__(hash_bits, num_classes)
         self.eta = eta
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         return MethodLoss(dpsh_loss(self.relaxed(latent), labels, self.num_classes, self.eta), None)

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssdh_lightning.methods.base import METHODS, MethodLoss, SignCodes
+from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
 
 
 class _SignStraightThrough(torch.autograd.Function):
@@ -41,9 +41,8 @@ class GreedyHash(SignCodes):
         super().__init__(hash_bits, num_classes)
         self.alpha = alpha
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         logits = classifier(sign_straight_through(latent))
         loss = F.cross_entropy(logits, labels) + self.alpha * cubic_penalty(latent)
         return MethodLoss(loss, logits)

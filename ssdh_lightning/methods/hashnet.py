@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssdh_lightning.methods.base import METHODS, MethodLoss, SignCodes
+from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
 from ssdh_lightning.methods.pairs import label_similarity
 
 
@@ -57,8 +57,7 @@ class HashNet(SignCodes):
         raised = (1.0 + self.gamma * self.steps) ** self.power
         self.beta.copy_(torch.where(self.steps % self.step_size == 0, raised, self.beta))
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         relaxed = self.relaxed(latent)
         return MethodLoss(hashnet_loss(relaxed, labels, self.num_classes, self.alpha), None)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssdh_lightning.methods.base import METHODS, MethodLoss, SigmoidCodes, classification_loss
+from ssdh_lightning.methods.base import (
+    METHODS,
+    LatentBatch,
+    MethodLoss,
+    SigmoidCodes,
+    classification_loss,
+)
 
 
 @METHODS.register("lin2015")
@@ -15,8 +21,7 @@ class Lin2015(SigmoidCodes):
 
     classifies = True
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         logits = classifier(torch.sigmoid(latent))
         return MethodLoss(classification_loss(logits, labels), logits)
