@@ -459,14 +459,15 @@ class Index:
         """Map the index at ``folder`` into memory: nothing is parsed or copied.
 
         Always checked: the manifest whole (``read_manifest``: the format version, a newer one
-        asking to upgrade ssdh-lightning, and every key's type and range), every array's dtype, shape and file size against it (a truncated file
-        is caught), the sha256 of every array but the features, every item's path (relative,
-        under the images root: no absolute path, no ``..``, no empty path, no NUL byte), and
-        the labels against their kind and the class names (a class id names a class; multi-hot:
-        one 0/1 column per class name). ``verify=True`` also checks the features' sha256 and
-        that every feature is finite, which reads the whole file (0.7 s a GB on a 2-core
-        machine). The arrays' files stay open (``files``), so that a reader can tell when one
-        is changed in place under its map (``check_files``).
+        asking to upgrade ssdh-lightning, and every key's type and range), every array's dtype,
+        shape and file size against it (a truncated file is caught), the sha256 of every array
+        but the features, every item's path (relative, under the images root: no absolute
+        path, no ``..``, no empty path, no NUL byte), and the labels against their kind and the
+        class names (a class id names a class; multi-hot: one 0/1 column per class name).
+        ``verify=True`` also checks the features' sha256 and that every feature is finite,
+        which reads the whole file (0.7 s a GB on a 2-core machine). The arrays' files stay
+        open (``files``), so that a reader can tell when one is changed in place under its map
+        (``check_files``).
         """
         folder = Path(folder)
         manifest = read_manifest(folder)
