@@ -8,9 +8,11 @@ import importlib.util
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -167,6 +169,21 @@ def rewrite_paths(index: Index, paths: list[str]) -> None:
     rewrite_array(index, "paths_offsets", packed.offsets)
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels but holds one row: a decompression bomb's
+    header, refused before anything is decoded."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * (width + 1))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
 # --- Hamming rankings by their definition -----------------------------------------------------
 
 
@@ -237,7 +254,9 @@ class Server:
 
 
 @contextmanager
-def app_client(index: Path, *, ckpt_path: Path | None = None, **settings) -> Iterator:
+def app_client(
+    index: Path, *, ckpt_path: Path | None = None, images: Path | None = None, **settings
+) -> Iterator:
     """The app of ``ssdh-serve index=INDEX`` in this process, through FastAPI's TestClient: the
     same routes, checks and answers as a real server, with no process start and no port. Use a
     real ``Server`` only where only a process proves it (a crash, a hang, the browser)."""
@@ -247,7 +266,7 @@ def app_client(index: Path, *, ckpt_path: Path | None = None, **settings) -> Ite
     from ssdh_lightning.serve.app import create_app
     from ssdh_lightning.serve.served import ServedIndex
 
-    served = ServedIndex.open(index, ckpt_path=ckpt_path)
+    served = ServedIndex.open(index, ckpt_path=ckpt_path, images=images)
     app = create_app(served, ServeSettings(**{"reload_interval_s": 0.2, **settings}))
     with TestClient(app) as client:  # runs the app's lifespan: its watcher of new generations
         yield client
