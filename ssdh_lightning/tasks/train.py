@@ -104,7 +104,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
     data_cfg = with_model_input(cfg.data, cfg.model.backbone.name)
-    datamodule = loaded_datamodule(data_cfg, run_dir)
+    datamodule = loaded_datamodule(instantiate(data_cfg, report_dir=str(run_dir)), run_dir)
     if resumed is not None:
         check_same_data(
             cfg.ckpt_path,
