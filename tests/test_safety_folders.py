@@ -1,0 +1,79 @@
+"""Folders from elsewhere and folders that cannot be written: symbolic links out of an images
+folder are neither indexed nor trained on but listed with the reason, a report's file names
+stay inside its folder, and an output folder that cannot be written is named with what to set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import build, write_digits
+from ssdh_lightning.data import ImageFolderDataModule
+from ssdh_lightning.images.folder_scan import scan
+from ssdh_lightning.images.skipped import SKIPPED_FILES
+
+
+@pytest.fixture(scope="module")
+def checkpoint(trained_run) -> Path:
+    return trained_run / "checkpoints" / "last.ckpt"
+
+
+# --- symbolic links out of the images folder ------------------------------------------------
+
+
+def linked_folder(tmp_path: Path) -> tuple[Path, list[str], dict[str, str]]:
+    """An images folder of 20 digits with a file link and a folder link that lead out of it, and
+    a link that stays inside; returns the folder, the relative paths a scan takes, and the
+    reason given for each entry left out."""
+    root, elsewhere = tmp_path / "images", tmp_path / "elsewhere"
+    kept = [str(path.relative_to(root)) for path in write_digits(root, range(20))]
+    secrets = write_digits(elsewhere, range(20, 24))  # two class folders, 2 and 3
+    (root / "0" / "link_out.png").symlink_to(secrets[0])
+    (root / "linked").symlink_to(elsewhere / "2")
+    (root / "1" / "alias.png").symlink_to(root / "0" / "0000.png")  # inside: taken
+    kept.append("1/alias.png")
+    out = "outside the images folder {root}: not read"
+    left_out = {
+        "0/link_out.png": f"a symbolic link to {secrets[0]}, {out}",
+        "linked": f"a symbolic link to {elsewhere / '2'}, {out}",
+    }
+    return root, sorted(kept), {k: v.format(root=root) for k, v in left_out.items()}
+
+
+def relative_skipped(lines: list[tuple[str, str]], root: Path) -> dict[str, str]:
+    return {str(Path(path).relative_to(root)): reason for path, reason in lines}
+
+
+def skipped_files(run_dir: Path) -> list[tuple[str, str]]:
+    lines = (run_dir / SKIPPED_FILES).read_text().splitlines()[1:]
+    return [tuple(line.split("\t")) for line in lines]
+
+
+def test_a_scan_leaves_out_links_that_lead_out_of_the_folder(tmp_path):
+    root, kept, left_out = linked_folder(tmp_path)
+    manifest = scan(root)
+    assert sorted(manifest.relative_path(i) for i in range(len(manifest))) == kept
+    assert relative_skipped(manifest.skipped, root) == left_out
+
+
+def test_ssdh_index_neither_encodes_nor_names_files_out_of_its_folder(checkpoint, tmp_path):
+    root, kept, left_out = linked_folder(tmp_path)
+    index = build(checkpoint, root, tmp_path / "index", report_dir=tmp_path / "run")
+    assert sorted(index.paths.tolist()) == kept
+    assert relative_skipped(skipped_files(tmp_path / "run"), root) == left_out
+
+
+def test_training_on_a_folder_leaves_out_files_out_of_it(tmp_path):
+    root, kept, left_out = linked_folder(tmp_path)
+    module = ImageFolderDataModule(
+        root=root, image_size=(8, 8), resize=(8, 8), report_dir=tmp_path / "run", seed=0
+    )
+    module.setup()
+    used = {
+        str(split.path_of(int(i)).relative_to(root))
+        for split in (module.files.train, module.files.query)
+        for i in split.positions
+    }
+    assert sorted(used) == kept
+    assert relative_skipped(skipped_files(tmp_path / "run"), root) == left_out
