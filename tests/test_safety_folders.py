@@ -4,6 +4,7 @@ stay inside its folder, and an output folder that cannot be written is named wit
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from helpers import build, write_digits
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.images.folder_scan import scan
 from ssdh_lightning.images.skipped import SKIPPED_FILES
+from ssdh_lightning.report import file_name, write_report
+from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,47 @@ def test_training_on_a_folder_leaves_out_files_out_of_it(tmp_path):
     }
     assert sorted(used) == kept
     assert relative_skipped(skipped_files(tmp_path / "run"), root) == left_out
+
+
+# --- a report's file names --------------------------------------------------------------------
+
+
+def write_run(folder: Path, data: str, seed: int = 0) -> None:
+    """A run folder as ssdh-train leaves it, reduced to what the report reads."""
+    folder.mkdir(parents=True)
+    (folder / RUN_FILE).write_text(json.dumps({"data": data, "hash_bits": 16, "seed": seed}))
+    (folder / METRICS_FILE).write_text(json.dumps({"bcs/map@all": 0.5, "es/map@all": 0.4}))
+    curves = {
+        "precision_at_k": {"bcs": [1.0, 0.5], "es": [1.0, 0.75]},
+        "bcs_pr": {"precision": [1.0, 0.5], "recall": [0.1, 1.0]},
+    }
+    (folder / CURVES_FILE).write_text(json.dumps(curves))
+
+
+def test_a_data_set_name_never_leads_a_plot_out_of_the_report_folder(tmp_path):
+    # The issue's case: the plot's name joined to the folder climbed out of it.
+    root = tmp_path / "sweep"
+    victim = tmp_path / "victim_plot.png"
+    victim.write_bytes(b"kept")
+    write_run(root / "0", "../../../victim_plot")
+    (root / "precision_at_k_..").mkdir()  # a folder the crafted path climbs through to tmp_path
+    written = write_report(root)[0]
+    assert victim.read_bytes() == b"kept"
+    assert all(path.parent == root for path in written)
+    assert root / file_name("precision_at_k_", "../../../victim_plot", ".png") in written
+    plots = sorted(path.name for path in root.iterdir() if path.suffix == ".png")
+    assert plots == [
+        "precision_at_k__.._.._victim_plot-f9a149ca.png",
+        "precision_recall__.._.._victim_plot-f9a149ca.png",
+    ]
+
+
+def test_file_names_from_names_in_files_are_plain_and_distinct():
+    assert file_name("precision_at_k_", "cifar10", ".png") == "precision_at_k_cifar10.png"
+    names = ["a/b", "a_b", "a\\b", "..", ".", "/etc/passwd", "x" * 300, "d\x00e", "é"]
+    made = [file_name("p_", name, ".png") for name in names]
+    assert len(set(made)) == len(made)
+    for made_name in made:
+        assert "/" not in made_name and "\\" not in made_name and "\x00" not in made_name
+        assert made_name.startswith("p_") and made_name.endswith(".png")
+        assert len(made_name) <= len("p_") + 64 + 9 + len(".png")
