@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ssdh_lightning import metric_names, report_tables
+from ssdh_lightning.config_checks import check_writable
 from ssdh_lightning.io import atomic_write, read_json, write_text
 from ssdh_lightning.plots import draw_precision_curves, draw_precision_recall
 from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
@@ -340,6 +341,12 @@ def write_report(root: str | Path, skip_broken: bool = False) -> tuple[list[Path
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder; give a run or sweep folder")
+    check_writable(
+        root,
+        "the report folder",
+        "ssdh-report writes into the folder it reads: make it writable, or copy the run "
+        "folders to one you can write and report there",
+    )
     runs, broken = find_runs(root, skip_broken)
     rows, names = summarize(runs)
     tables = report_tables.paper_tables(runs)

@@ -12,8 +12,9 @@ import torch
 
 from helpers import compose_config, run_tool
 from ssdh_lightning.checkpoints import load_module, read_checkpoint
+from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.data import DigitsDataModule, ImageFolderDataModule
-from ssdh_lightning.tasks import evaluate
+from ssdh_lightning.tasks import evaluate, index, train
 from ssdh_lightning.tasks.run_folder import CLASS_NAMES_FILE
 from ssdh_lightning.untrusted_configs import (
     DATA_MODULES,
@@ -272,3 +273,59 @@ def test_the_real_checkpoint_loads_as_it_was_trained(checkpoint):
     module = load_module(checkpoint)
     state = contents(checkpoint)["state_dict"]
     assert all(torch.equal(module.state_dict()[name], tensor) for name, tensor in state.items())
+
+
+# --- config values checked before any data is read --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("retrieval.hds_threshold=-1", "retrieval.hds_threshold must be an integer >= 0, got -1"),
+        ("retrieval.hds_pool_size=0", "retrieval.hds_pool_size must be an integer >= 1, got 0"),
+        ("retrieval.radius=-2", "retrieval.radius must be an integer >= 0, got -2"),
+        ("retrieval.modes=[bcs,xyz]", "retrieval.modes must be distinct names among"),
+        ("+retrieval.pool=3", "unknown retrieval keys ['pool']; allowed: ['modes', 'map_at'"),
+        ("trainer.devices=0", "trainer.devices=0: must be a number of devices >= 1, -1 (all)"),
+        ("trainer.devices=[]", "trainer.devices=[]: must be a number of devices"),
+        ("trainer.devices=-2", "trainer.devices=-2: must be a number of devices"),
+        ("trainer.num_nodes=0", "trainer.num_nodes=0: must be a positive integer"),
+    ],
+)
+def test_train_and_eval_name_a_bad_retrieval_or_trainer_value_with_its_group(
+    tmp_path, override, message
+):
+    cfg = compose_config("train", override, f"output_dir={tmp_path}")
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        train(cfg)
+    assert not (tmp_path / CLASS_NAMES_FILE).exists()  # refused before the data was loaded
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        check_eval_config(compose_config("eval", "ckpt_path=x", override))
+
+
+def test_both_hds_pools_are_named_with_their_group():
+    cfg = compose_config("train", "retrieval.hds_threshold=3", "retrieval.hds_pool_size=10")
+    with pytest.raises(ValueError, match=r"^retrieval\.hds_threshold=3 and hds_pool_size=10: "):
+        check_train_config(cfg)
+
+
+@pytest.mark.parametrize("devices", ["auto", "-1", "1", "[0]", "[0,1]", "'0,1'"])
+def test_every_way_lightning_takes_devices_passes(devices):
+    check_train_config(compose_config("train", f"trainer.devices={devices}"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.devices=0", "trainer.devices=0: must be a number of devices"),
+        ("batch_size=0", "batch_size=0: must be a positive integer"),
+        ("num_workers=-1", "num_workers=-1: must be an integer >= 0"),
+    ],
+)
+def test_ssdh_index_names_a_bad_value_before_it_scans(tmp_path, override, message):
+    cfg = compose_config(
+        "index", "ckpt_path=x.ckpt", f"images={tmp_path}", f"out={tmp_path / 'i'}", override
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        index(cfg)
+    assert not (tmp_path / "i.work").exists()

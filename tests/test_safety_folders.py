@@ -4,16 +4,23 @@ stay inside its folder, and an output folder that cannot be written is named wit
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import build, write_digits
+from helpers import build, compose_config, run_tool, write_digits
+from ssdh_lightning.cli.report import main as report_main
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.images.folder_scan import scan
 from ssdh_lightning.images.skipped import SKIPPED_FILES
 from ssdh_lightning.report import file_name, write_report
+from ssdh_lightning.tasks import index, train
 from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
@@ -124,3 +131,82 @@ def test_file_names_from_names_in_files_are_plain_and_distinct():
         assert "/" not in made_name and "\\" not in made_name and "\x00" not in made_name
         assert made_name.startswith("p_") and made_name.endswith(".png")
         assert len(made_name) <= len("p_") + 64 + 9 + len(".png")
+
+
+# --- an output folder that cannot be written -----------------------------------------------
+
+
+@pytest.fixture
+def read_only(tmp_path) -> Iterator[Callable[[Path], str]]:
+    """Makes a folder one in which nothing can be created, and returns the reason a write then
+    gets: read-only for a user, immutable (chattr +i) for root, whom permissions do not stop."""
+    made: list[Path] = []
+    as_root = os.geteuid() == 0
+
+    def make(folder: Path) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not as_root:
+            folder.chmod(0o555)
+            made.append(folder)
+            return os.strerror(errno.EACCES)
+        chattr = shutil.which("chattr")
+        if chattr is None or subprocess.run([chattr, "+i", folder], check=False).returncode:
+            pytest.skip("root without chattr +i here: no folder can be made read-only")
+        made.append(folder)
+        return os.strerror(errno.EPERM)
+
+    yield make
+    for folder in made:
+        if as_root:
+            subprocess.run(["chattr", "-i", folder], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+def test_training_into_a_folder_it_cannot_write_says_what_to_set(read_only, tmp_path):
+    folder = tmp_path / "out"
+    reason = read_only(folder)
+    with pytest.raises(PermissionError) as error:
+        train(compose_config("train", f"output_dir={folder / 'run'}"))
+    assert str(error.value) == (
+        f"cannot write the run folder {folder / 'run'} (it would be made in {folder}): "
+        f"{reason}; set hydra.run.dir=FOLDER (output_dir=FOLDER from Python) to a folder you "
+        "can write"
+    )
+
+
+def test_ssdh_train_stops_before_hydra_creates_a_folder_it_cannot_write(read_only, tmp_path):
+    # Hydra makes the run folder before the task runs: only a real process shows what it says
+    folder = tmp_path / "out"
+    read_only(folder)
+    result = run_tool("ssdh-train", f"hydra.run.dir={folder / 'run'}", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"cannot write the run folder {folder / 'run'} (it would")
+    assert "set hydra.run.dir=FOLDER" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ssdh_index_into_a_folder_it_cannot_write_says_what_to_set(read_only, tmp_path):
+    folder = tmp_path / "out"
+    reason = read_only(folder)
+    write_digits(tmp_path / "images", range(4))
+    images, out = f"images={tmp_path / 'images'}", f"out={folder / 'index'}"
+    with pytest.raises(PermissionError) as error:
+        index(compose_config("index", "ckpt_path=x.ckpt", images, out))
+    assert str(error.value) == (
+        f"cannot write the folder that holds the index and its .work folder {folder}: "
+        f"{reason}; set out=FOLDER to a folder you can write"
+    )
+
+
+def test_ssdh_report_of_a_folder_it_cannot_write_says_so(read_only, tmp_path, capsys):
+    folder = tmp_path / "sweep"
+    write_run(folder / "0", "digits")
+    reason = read_only(folder)
+    with pytest.raises(SystemExit) as exit_code:
+        report_main([str(folder)])
+    assert exit_code.value.code == 2
+    assert capsys.readouterr().err == (
+        f"ssdh-report: cannot write the report folder {folder}: {reason}; ssdh-report writes "
+        "into the folder it reads: make it writable, or copy the run folders to one you can "
+        "write and report there\n"
+    )

@@ -17,7 +17,13 @@ from ssdh_lightning.checkpoints import (
     read_checkpoint,
     trained_module,
 )
-from ssdh_lightning.config_checks import check_eval_config, check_seed
+from ssdh_lightning.config_checks import (
+    RUN_FOLDER,
+    RUN_FOLDER_FIX,
+    check_eval_config,
+    check_seed,
+    check_writable,
+)
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import (
     build_trainer,
@@ -45,6 +51,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     with the baseline rows of ``cfg.baselines``."""
     check_eval_config(cfg)
     run_dir = Path(cfg.output_dir)
+    check_writable(run_dir, RUN_FOLDER, RUN_FOLDER_FIX)
     baselines = check_baselines(cfg.get("baselines") or [])
     checkpoint = read_checkpoint(cfg.ckpt_path)
     source = f"checkpoint {cfg.ckpt_path}"
