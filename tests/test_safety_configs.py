@@ -14,7 +14,7 @@ from helpers import compose_config, run_tool
 from ssdh_lightning.checkpoints import load_module, read_checkpoint
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.data import DigitsDataModule, ImageFolderDataModule
-from ssdh_lightning.tasks import evaluate, index, train
+from ssdh_lightning.tasks import evaluate, index, search, train
 from ssdh_lightning.tasks.run_folder import CLASS_NAMES_FILE
 from ssdh_lightning.untrusted_configs import (
     DATA_MODULES,
@@ -329,3 +329,16 @@ def test_ssdh_index_names_a_bad_value_before_it_scans(tmp_path, override, messag
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         index(cfg)
     assert not (tmp_path / "i.work").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("hds_threshold=-1", "hds_threshold must be an integer >= 0, got -1"),
+        ("hds_pool_size=0", "hds_pool_size must be an integer >= 1, got 0"),
+    ],
+)
+def test_ssdh_search_names_a_bad_pool_before_it_reads_the_index(tmp_path, override, message):
+    cfg = compose_config("search", f"index={tmp_path / 'none'}", "query=q.png", override)
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        search(cfg)  # the index does not exist: this check comes first
