@@ -50,11 +50,11 @@ class _Dtype:
 
     def __setstate__(self, state: Any) -> None:
         # (version, byte order, subarray, names, fields, ...): integers have an order only
-        if not (isinstance(state, tuple) and len(state) >= 5 and state[1] in ("<", ">", "|", "=")):
+        order = state[1] if isinstance(state, tuple) and len(state) >= 5 else None
+        if order not in ("<", ">", "|", "=") or any(part is not None for part in state[2:5]):
             raise pickle.UnpicklingError("it holds an array type that is not a plain integer")
-        if any(part is not None for part in state[2:5]):
-            raise pickle.UnpicklingError("it holds an array type that is not a plain integer")
-        self.dtype = self.dtype.newbyteorder(state[1]) if state[1] in "<>" else self.dtype
+        if order in ("<", ">"):
+            self.dtype = self.dtype.newbyteorder(order)
 
 
 class _Array:
