@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ssdh_lightning.retrieval.settings import RetrievalSettings
-
 MAX_SEED = 2**32 - 1  # numpy's seeds are uint32
 RUN_FOLDER = "the run folder"
 RUN_FOLDER_FIX = (
@@ -169,6 +167,9 @@ def check_retrieval(retrieval: Mapping[str, Any], prefix: str = "retrieval") -> 
     """What an evaluation scores (conf/retrieval/), checked by the engine's own
     ``RetrievalSettings``, whose every message starts with the setting's name: here it is
     named with its group."""
+    # imported here: the engine's package loads numba, which the model and checkpoints need not
+    from ssdh_lightning.retrieval.settings import RetrievalSettings
+
     allowed = [field.name for field in dataclasses.fields(RetrievalSettings)]
     unknown = sorted(set(retrieval) - set(allowed))
     if unknown:
