@@ -10,8 +10,10 @@ seeds) and sets the paper's figure beside the rows where the paper has one.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ssdh_lightning import metric_names, report_tables
+from ssdh_lightning.config_checks import check_writable
 from ssdh_lightning.io import atomic_write, read_json, write_text
 from ssdh_lightning.plots import draw_precision_curves, draw_precision_recall
 from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
@@ -268,13 +271,30 @@ def _csv(rows: list[Row], names: list[str]) -> str:
     return stream.getvalue()
 
 
+# What a name read from a file keeps in a file name: letters, digits, '.', '_' and '-'.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+MAX_NAME_CHARS = 64
+
+
+def file_name(prefix: str, name: str, suffix: str) -> str:
+    """``<prefix><name><suffix>`` for a ``name`` read from a file (run.json's ``data``): the one
+    way such a name becomes a file name, a plain name in the report's folder. Characters other
+    than letters, digits, '.', '_' and '-' become '_', leading dots go, and a name that had to
+    change (or is long) ends with 8 hex digits of its sha256, so two names stay two files."""
+    safe = _UNSAFE.sub("_", name).lstrip(".")[:MAX_NAME_CHARS]
+    if safe != name or not safe:
+        safe += "-" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{prefix}{safe}{suffix}"
+
+
 def _mean_curve(curves: list[list[float]]) -> np.ndarray:
     depth = min(len(c) for c in curves)
     return np.mean([c[:depth] for c in curves], axis=0)
 
 
 def _figures(runs: list[Run]) -> dict[str, Figure]:
-    """Per data set: precision@k of the three modes, a panel per bit length; BCS PR curves."""
+    """Per data set: precision@k of the three modes, a panel per bit length; BCS PR curves;
+    keyed by their file names (``file_name``)."""
     figures = {}
     for data in sorted({run.data for run in runs}):
         mine = [run for run in runs if run.data == data and run.curves]
@@ -293,7 +313,7 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
             }
             axes = precision.add_subplot(1, len(bits), i + 1)
             draw_precision_curves(axes, curves, title=f"{data}, {hash_bits} bits")
-        figures[f"precision_at_k_{data}.png"] = precision
+        figures[file_name("precision_at_k_", data, ".png")] = precision
         with_pr = {b: [r for r in runs if "bcs_pr" in r.curves] for b, runs in by_bits.items()}
         pr_curves = {
             f"{hash_bits} bits": (
@@ -310,7 +330,7 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
                 pr_curves,
                 title=f"{data}: BCS precision-recall over Hamming radii",
             )
-            figures[f"precision_recall_{data}.png"] = pr
+            figures[file_name("precision_recall_", data, ".png")] = pr
     return figures
 
 
@@ -321,6 +341,12 @@ def write_report(root: str | Path, skip_broken: bool = False) -> tuple[list[Path
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder; give a run or sweep folder")
+    check_writable(
+        root,
+        "the report folder",
+        "ssdh-report writes into the folder it reads: make it writable, or copy the run "
+        "folders to one you can write and report there",
+    )
     runs, broken = find_runs(root, skip_broken)
     rows, names = summarize(runs)
     tables = report_tables.paper_tables(runs)

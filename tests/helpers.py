@@ -20,8 +20,10 @@ from types import ModuleType
 
 import httpx
 import numpy as np
+from hydra import compose, initialize_config_dir
 from sklearn.datasets import load_digits
 
+from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.indexing import build_index
 from ssdh_lightning.io import file_sha256
 from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes
@@ -78,6 +80,12 @@ def load_benchmark(name: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses and pickling look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+def compose_config(name: str, *overrides: str):
+    """conf/``name``.yaml composed with ``overrides``, as the command of that config would."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(name, overrides=list(overrides))
 
 
 # --- images and indexes ----------------------------------------------------------------------

@@ -90,7 +90,7 @@ def test_every_methods_checkpoint_rebuilds_the_same_model_and_state(digits, meth
         module.method.start_training_step()
     path = tmp_path / "model.ckpt"
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
-    rebuilt = trained_module(read_checkpoint(path))  # weights_only: plain data
+    rebuilt = trained_module(read_checkpoint(path), path)  # weights_only: plain data
     assert rebuilt.method.name == method
     for name, buffer in module.method.state_dict().items():
         assert torch.equal(rebuilt.method.state_dict()[name], buffer), name

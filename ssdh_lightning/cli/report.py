@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         written, broken = write_report(args.path, skip_broken=args.skip_broken)
     except BrokenRun as error:
         parser.exit(2, f"ssdh-report: {error}; --skip-broken leaves such runs out\n")
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         parser.exit(2, f"ssdh-report: {error}\n")
     for error in broken:
         print(f"ssdh-report: left out {error}", file=sys.stderr)

@@ -11,6 +11,7 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -42,6 +43,26 @@ class InMemoryImages(Dataset):
     def __getitems__(self, indices: list[int]) -> Batch:
         rows = torch.as_tensor(indices)
         return Batch(self.images[rows], self.labels[rows], rows)
+
+
+def check_labels(
+    labels: np.ndarray, count: int, classes: int, labels_source: str, images_source: str, fix: str
+) -> None:
+    """Raise unless ``labels`` (read from ``labels_source``) give one class id below ``classes``
+    to each of the ``count`` images of ``images_source``. Checked before training, which would
+    otherwise stop mid-epoch on the first label past the classifier."""
+    if len(labels) != count:
+        raise ValueError(
+            f"{labels_source} holds {len(labels)} labels but {images_source} {count} images: "
+            f"they are not the same split; {fix}"
+        )
+    outside = np.flatnonzero((labels < 0) | (labels >= classes))
+    if len(outside):
+        first = int(outside[0])
+        raise ValueError(
+            f"{labels_source}: item {first} has the label {int(labels[first])}, not one of the "
+            f"{classes} classes (0 to {classes - 1}; {len(outside)} such labels); {fix}"
+        )
 
 
 def stacked_batch(batch: Batch) -> Batch:

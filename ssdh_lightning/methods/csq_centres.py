@@ -25,5 +25,6 @@ def hash_centres(num_classes: int, bits: int, generator: torch.Generator) -> tor
         return torch.cat([hadamard, -hadamard])[:num_classes]
     while True:  # redraw until distinct; with many spare codes one draw almost always is
         centres = torch.randint(0, 2, (num_classes, bits), generator=generator).float() * 2 - 1
-        if len(torch.unique(centres, dim=0)) == num_classes:
+        # a model built on the meta device (shapes only, checkpoints.py) has no values to compare
+        if centres.is_meta or len(torch.unique(centres, dim=0)) == num_classes:
             return centres

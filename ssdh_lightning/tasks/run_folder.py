@@ -28,10 +28,9 @@ CURVES_FILE = "curves.json"  # precision@k of each mode, BCS precision-recall
 CLASS_NAMES_FILE = "class_names.json"
 
 
-def loaded_datamodule(data_cfg, run_dir: Path) -> RetrievalDataModule:
-    """The data module, loaded (the model needs its classes and preprocessing); its class names,
+def loaded_datamodule(datamodule: RetrievalDataModule, run_dir: Path) -> RetrievalDataModule:
+    """``datamodule``, loaded (the model needs its classes and preprocessing); its class names,
     index by index, are written to the run folder."""
-    datamodule = instantiate(data_cfg, report_dir=str(run_dir))
     datamodule.prepare_data()
     datamodule.setup("fit")
     write_json(run_dir / CLASS_NAMES_FILE, datamodule.class_names)

@@ -15,7 +15,12 @@ from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import check_baselines
 from ssdh_lightning.callbacks import find_evaluation
 from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
-from ssdh_lightning.config_checks import check_train_config
+from ssdh_lightning.config_checks import (
+    RUN_FOLDER,
+    RUN_FOLDER_FIX,
+    check_train_config,
+    check_writable,
+)
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.models.backbones import input_size
@@ -97,6 +102,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
     check_train_config(cfg)
     run_dir = Path(cfg.output_dir)
+    check_writable(run_dir, RUN_FOLDER, RUN_FOLDER_FIX)
     baselines = check_baselines(cfg.get("baselines") or [])
     metric_names.check_objective(cfg.objective)
     resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
@@ -104,7 +110,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
     data_cfg = with_model_input(cfg.data, cfg.model.backbone.name)
-    datamodule = loaded_datamodule(data_cfg, run_dir)
+    datamodule = loaded_datamodule(instantiate(data_cfg, report_dir=str(run_dir)), run_dir)
     if resumed is not None:
         check_same_data(
             cfg.ckpt_path,
