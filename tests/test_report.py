@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from helpers import run_tool
-from ssdh_lightning.report import Run, _metric_names
-from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
+from ssdh_lightning.reporting.report import Run, _metric_names
+from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,7 @@ def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path):
 
 def test_report_of_runs_that_scored_other_modes(sweep, tmp_path):
     """Runs with retrieval.modes without bcs have no BCS curves: the report leaves them out."""
-    from ssdh_lightning.report import write_report
+    from ssdh_lightning.reporting.report import write_report
 
     folder = tmp_path / "sweep"
     shutil.copytree(sweep, folder)
@@ -167,3 +169,17 @@ def test_the_multi_label_measures_are_columns_beside_map_and_precision(tmp_path)
     keys = ["bcs/pool_mean", "bcs/wap@5", "bcs/ndcg@5", "bcs/map@5", "bcs/acg@5", "bcs/precision@5"]
     run = Run(tmp_path, "list", 8, 0, dict.fromkeys(keys, 0.5), {})
     assert _metric_names([run]) == ["map@5", "precision@5", "ndcg@5", "acg@5", "wap@5", "pool_mean"]
+
+
+def test_the_report_loads_no_torch():
+    """ssdh-report turns JSON and numpy files into Markdown: its import path loads neither torch
+    nor Lightning (seconds of start-up, and a report needs neither)."""
+    heavy = ["torch", "lightning", "torchvision", "hydra"]
+    check = (
+        "import sys, ssdh_lightning.cli.report; "
+        f"print([name for name in {heavy!r} if name in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"

@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from helpers import TINY_TRAINING, run_tool
 from ssdh_lightning import metric_names
-from ssdh_lightning.tasks.run_folder import METRICS_FILE
+from ssdh_lightning.run_files import METRICS_FILE
 
 EXPECTED_FINAL_KEYS = {
     "lsh/map@1000",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ssdh_lightning.report import BrokenRun, write_report
+from ssdh_lightning.reporting.report import BrokenRun, write_report
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,12 +20,8 @@ from ssdh_lightning.callbacks import RetrievalEvaluation, find_evaluation
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.module import SSDHModule
-from ssdh_lightning.summary import metrics_table
-
-METRICS_FILE = "metrics.json"  # the final metrics, keyed as metric_names spells them
-RUN_FILE = "run.json"  # what a run was: data set, hash_bits, backbone, seed
-CURVES_FILE = "curves.json"  # precision@k of each mode, BCS precision-recall
-CLASS_NAMES_FILE = "class_names.json"
+from ssdh_lightning.reporting.summary import metrics_table
+from ssdh_lightning.run_files import CLASS_NAMES_FILE, METRICS_FILE
 
 
 def loaded_datamodule(data_cfg, run_dir: Path) -> RetrievalDataModule:

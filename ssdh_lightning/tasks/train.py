@@ -20,9 +20,8 @@ from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.models.backbones import input_size
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.run_files import CURVES_FILE, RUN_FILE
 from ssdh_lightning.tasks.run_folder import (
-    CURVES_FILE,
-    RUN_FILE,
     build_trainer,
     curves,
     final_metrics,

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ssdh_lightning import metric_names, report_tables
+from ssdh_lightning import metric_names
 from ssdh_lightning.io import atomic_write, read_json, write_text
-from ssdh_lightning.plots import draw_precision_curves, draw_precision_recall
-from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
+from ssdh_lightning.reporting import tables as report_tables
+from ssdh_lightning.reporting.plots import draw_precision_curves, draw_precision_recall
+from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
 @dataclass
