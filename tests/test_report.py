@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from helpers import run_tool
-from ssdh_lightning.reporting.report import Run, _metric_names
+from ssdh_lightning.reporting.report import _metric_names
+from ssdh_lightning.reporting.runs import Run
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 

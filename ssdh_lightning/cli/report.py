@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ssdh_lightning.reporting.report import BrokenRun, write_report
+from ssdh_lightning.reporting.report import write_report
+from ssdh_lightning.reporting.runs import BrokenRun
 
 
 def main(argv: list[str] | None = None) -> None:
