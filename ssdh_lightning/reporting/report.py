@@ -20,7 +20,10 @@ from matplotlib.figure import Figure
 
 from ssdh_lightning import metric_names
 from ssdh_lightning.io import atomic_write, write_text
+from ssdh_lightning.reporting import ranking
 from ssdh_lightning.reporting import tables as report_tables
+from ssdh_lightning.reporting.compare import QueryBootstrap
+from ssdh_lightning.reporting.intervals import DEFAULT_RESAMPLES
 from ssdh_lightning.reporting.plots import draw_precision_curves, draw_precision_recall
 from ssdh_lightning.reporting.runs import BrokenRun, Run, find_runs
 
@@ -187,23 +190,42 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
     return figures
 
 
-def write_report(root: str | Path, skip_broken: bool = False) -> tuple[list[Path], list[BrokenRun]]:
-    """Write report.md (the long table, then the paper's layout), report.csv, report_paper.csv
-    and the PNG plots into ``root``; returns their paths and the
-    broken runs left out (``skip_broken``). Every run is checked before anything is written."""
+def write_report(
+    root: str | Path,
+    skip_broken: bool = False,
+    *,
+    against: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    figures: list[str] | None = None,
+) -> tuple[list[Path], list[BrokenRun]]:
+    """Write report.md (the long table, the paper's layout, then which differences are real),
+    report.csv, report_paper.csv, report_compare.csv and the PNG plots into ``root``; returns
+    their paths and the broken runs left out (``skip_broken``). The comparison ranks the rows
+    of each of ``figures`` (default: every mAP@k), each against the best row and ``against``
+    (``TRAINING/ROW``, e.g. ``lin2015/bcs``), with ``resamples`` for the bootstrap over queries.
+    Every run and option is checked before anything is written."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder; give a run or sweep folder")
     runs, broken = find_runs(root, skip_broken)
+    compared = ranking.check_figures(figures, runs) if figures else ranking.figures_of(runs)
+    if against is not None:
+        ranking.check_against(against, runs)
+    bootstrap = QueryBootstrap(resamples, figures=compared)
+    rankings = ranking.rank(runs, compared, against, bootstrap)
     rows, names = summarize(runs)
     tables = report_tables.paper_tables(runs)
     long_table = _markdown(rows, names, runs)
+    text = "\n".join(
+        (long_table, report_tables.markdown(tables), ranking.markdown(rankings, bootstrap))
+    )
     written = [
-        write_text(root / "report.md", long_table + "\n" + report_tables.markdown(tables)),
+        write_text(root / "report.md", text),
         write_text(root / "report.csv", _csv(rows, names)),
         write_text(root / "report_paper.csv", report_tables.csv_text(tables)),
+        write_text(root / ranking.COMPARE_CSV, ranking.csv_text(rankings)),
     ]
-    for name, figure in _figures(runs).items():
+    for name, figure in (_figures(runs) | ranking.figures(rankings)).items():
         written.append(
             atomic_write(root / name, lambda stream, f=figure: f.savefig(stream, format="png"))
         )
