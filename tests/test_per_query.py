@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from helpers import DIGITS
+from helpers import DIGITS, load_benchmark
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data.splits import stratified_split
 from ssdh_lightning.per_query import read_per_query, write_per_query
@@ -151,3 +151,10 @@ def test_written_figures_read_back_as_float32_by_key(tmp_path):
     with pytest.raises(ValueError, match="one number per query"):
         write_per_query(path, [1, 2, 3], {"lsh/map@all": [0.25, 1.0]})
     assert read_per_query(path).query_ids.tolist() == [7, 3]  # left as it was
+
+
+def test_the_per_query_benchmark_at_a_small_size():
+    row = load_benchmark("bench_per_query").run(200, 1000, resamples=200, repeat=1)
+    assert row["arrays"] == 36 and row["raw_bytes"] == 36 * 200 * 4 + 8 * 200
+    assert 0 < row["file_bytes"] < row["raw_bytes"] and row["bootstrap_columns"] == 12
+    assert row["write_s"] > 0 and row["read_s"] > 0 and row["bootstrap_s"] > 0

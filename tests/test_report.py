@@ -36,7 +36,7 @@ def sweep(tmp_path_factory):
 
 
 def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path):
-    result = run_tool("ssdh-report", str(sweep), cwd=tmp_path)
+    result = run_tool("ssdh-report", str(sweep), "--against", "lin2015/bcs", cwd=tmp_path)
     assert "| digits | 16 |" in result.stdout
     jobs = [json.loads((sweep / job / METRICS_FILE).read_text()) for job in "01"]
     with open(sweep / "report.csv", newline="") as stream:
@@ -56,6 +56,14 @@ def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path):
         with Image.open(sweep / name) as image:
             assert image.size[0] > 100 and image.format == "PNG"
     assert (sweep / "report.md").read_text().startswith("# Retrieval report")
+    # the comparison: the two seeds of every row paired by seed number, from their own runs
+    with open(sweep / "report_compare.csv", newline="") as stream:
+        pairs = list(csv.DictReader(stream))
+    assert pairs and all(pair["interval"] == "t" and pair["n"] == "2" for pair in pairs)
+    assert {pair["figure"] for pair in pairs} == {"map@1000", "map@all"}
+    assert any(pair["reference"] == "lin2015/bcs" for pair in pairs)
+    with Image.open(sweep / "compare_digits.png") as image:
+        assert image.format == "PNG"
 
 
 def test_report_of_runs_that_scored_other_modes(sweep, tmp_path):
