@@ -22,8 +22,10 @@ from sklearn.datasets import load_digits
 
 from ssdh_lightning.indexing import build_index
 from ssdh_lightning.io import file_sha256
+from ssdh_lightning.per_query import read_per_query, write_per_query
 from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
+from ssdh_lightning.run_files import METRICS_FILE, PER_QUERY_FILE, RUN_FILE
 from ssdh_lightning.strings import PackedStrings
 from ssdh_lightning.testing.formats import encode_image
 
@@ -294,9 +296,6 @@ def write_run(
     """A run folder as ssdh-train leaves it, written directly: run.json, metrics.json (``metrics``
     and the mean of each per-query figure) and, given ``per_query`` (key -> one value per query),
     per_query.npz with ``query_ids`` (default 0, 1, ...)."""
-    from ssdh_lightning.per_query import read_per_query, write_per_query
-    from ssdh_lightning.run_files import METRICS_FILE, PER_QUERY_FILE, RUN_FILE
-
     folder.mkdir(parents=True, exist_ok=True)
     means = {}
     if per_query:

@@ -9,15 +9,12 @@ import zipfile
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from helpers import DIGITS, load_benchmark
-from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data.splits import stratified_split
 from ssdh_lightning.per_query import read_per_query, write_per_query
 from ssdh_lightning.retrieval import EvaluationSet, RetrievalSettings, score_retrieval
 from ssdh_lightning.run_files import METRICS_FILE, PER_QUERY_FILE
-from ssdh_lightning.tasks.evaluate import evaluate
 
 ROWS = ("bcs", "es", "hds", "lsh", "itq", "initial")  # the default run's rows
 FIGURES = ("map@1000", "map@all", "precision@1", "precision@10", "precision@100", "precision@1000")
@@ -56,42 +53,17 @@ def test_the_engines_per_query_figures_are_ap_and_precision_of_each_query():
         assert np.mean(values) == metrics[key]  # the mean metrics.json keeps, from these
 
 
-def check_run_figures(folder, seed: int) -> None:
-    """per_query.npz of a default digits run: every row and k, the queries of the seed's split,
-    and means that are the run's metrics."""
-    per_query = read_per_query(folder / PER_QUERY_FILE)
-    metrics = json.loads((folder / METRICS_FILE).read_text())
-    digits_query, _ = stratified_split(DIGITS.target, 0.2, seed)  # the split's query ids
+def test_a_training_run_writes_its_per_query_figures(trained_run):
+    """per_query.npz of a default digits run: every row and k, the queries of the run's split
+    (seed 3), and means that are the run's metrics. (ssdh-eval writes the same: test_train_cli.)"""
+    per_query = read_per_query(trained_run / PER_QUERY_FILE)
+    metrics = json.loads((trained_run / METRICS_FILE).read_text())
+    digits_query, _ = stratified_split(DIGITS.target, 0.2, 3)  # the split's query ids
     assert per_query.query_ids.tolist() == digits_query.tolist()
     assert set(per_query.figures) == {f"{row}/{figure}" for row in ROWS for figure in FIGURES}
     for key, values in per_query.figures.items():
         assert values.dtype == np.float32 and values.shape == digits_query.shape
         assert float(np.mean(values, dtype=np.float64)) == pytest.approx(metrics[key], abs=1e-6)
-
-
-def test_a_training_run_writes_its_per_query_figures(trained_run):
-    check_run_figures(trained_run, seed=3)
-
-
-def test_an_evaluation_writes_the_same_per_query_figures(trained_run, tmp_path):
-    """ssdh-eval of the run's checkpoint (in this process): the same queries and figures."""
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose(
-            "eval",
-            overrides=[
-                f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
-                f"output_dir={tmp_path}",
-                "trainer.enable_progress_bar=false",
-                "baselines=[lsh,itq,initial]",
-            ],
-        )
-    evaluate(cfg)
-    check_run_figures(tmp_path, seed=3)
-    trained = read_per_query(trained_run / PER_QUERY_FILE)
-    evaluated = read_per_query(tmp_path / PER_QUERY_FILE)
-    assert evaluated.query_ids.tolist() == trained.query_ids.tolist()
-    for key in ("bcs/map@all", "es/precision@10", "lsh/map@1000"):
-        np.testing.assert_allclose(evaluated.figures[key], trained.figures[key], atol=1e-6)
 
 
 def written(tmp_path, arrays: dict) -> object:

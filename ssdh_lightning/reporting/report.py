@@ -1,10 +1,10 @@
 """``ssdh-report``: the table of a run or sweep folder, one row per data set x hash_bits x
-training method x row (BCS, ES, HDS, baselines).
+training method x row (BCS, ES, HDS, baselines), then the paper's layout (``tables``) and which
+differences between rows are real (``ranking``).
 
-Each training run leaves ``run.json`` (data set, hash_bits, method, backbone, seed),
-``metrics.json`` and ``curves.json`` in its folder; the report averages every metric over the
-runs that share data set, hash_bits and training method (mean and standard deviation over
-seeds) and sets the paper's figure beside the rows where the paper has one.
+The report averages every metric over the runs (``runs``) that share data set, hash_bits and
+training method (mean and standard deviation over seeds) and sets the paper's figure beside the
+rows where the paper has one.
 """
 
 from __future__ import annotations
