@@ -58,6 +58,17 @@ def run_tool(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess
     return result
 
 
+def report_in_process(*argv) -> int:
+    """ssdh-report's own main(), in this process (capsys reads its output): its exit code."""
+    from ssdh_lightning.cli.report import main
+
+    try:
+        main([str(arg) for arg in argv])
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
 def index_command(checkpoint: Path, images: Path, out: Path, *options: str) -> list[str]:
     """The arguments of a quiet ``ssdh-index`` on the CPU."""
     return [

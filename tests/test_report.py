@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import run_tool
+from helpers import report_in_process, run_tool
 from ssdh_lightning.reporting.report import _metric_names
 from ssdh_lightning.reporting.runs import Run
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
@@ -107,17 +107,6 @@ def _edit(folder, name, change):
     path.write_text(json.dumps(change(json.loads(path.read_text()))))
 
 
-def _report(*argv):
-    """ssdh-report's own main(), in this process (capsys reads its output): its exit code."""
-    from ssdh_lightning.cli.report import main
-
-    try:
-        main([str(arg) for arg in argv])
-    except SystemExit as stop:
-        return stop.code
-    return 0
-
-
 BROKEN = [
     (METRICS_FILE, "[]", "metrics.json holds a JSON list, not an object"),
     (METRICS_FILE, '{"bcs/map@all": "0.9"}', "key 'bcs/map@all' is '0.9', not a"),
@@ -139,12 +128,12 @@ def test_a_broken_run_stops_the_report_unless_skipped(
     good = _copy_run(trained_run, tmp_path / "good")
     bad = _copy_run(trained_run, tmp_path / "bad")
     (bad / name).write_text(text)
-    assert _report(tmp_path) == 2
+    assert report_in_process(tmp_path) == 2
     error = capsys.readouterr().err
     assert f"ssdh-report: {bad}: " in error and message in error and "--skip-broken" in error
     assert not (tmp_path / "report.md").exists() and not (tmp_path / "report.csv").exists()
 
-    assert _report(tmp_path, "--skip-broken") == 0
+    assert report_in_process(tmp_path, "--skip-broken") == 0
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1  # one line for the one broken run
     assert lines[0].startswith(f"ssdh-report: left out {bad}: ") and message in lines[0]
@@ -158,7 +147,7 @@ def test_a_broken_run_stops_the_report_unless_skipped(
 def test_a_nan_metric_is_reported_as_nan(trained_run, tmp_path):
     run = _copy_run(trained_run, tmp_path / "run")
     _edit(run, METRICS_FILE, lambda m: m | {"hds/map@1000": float("nan")})
-    assert _report(tmp_path) == 0
+    assert report_in_process(tmp_path) == 0
     with open(tmp_path / "report.csv", newline="") as stream:
         hds = next(row for row in csv.DictReader(stream) if row["method"] == "hds")
     assert hds["map@1000_mean"] == "nan"

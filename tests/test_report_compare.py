@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import write_run
+from helpers import report_in_process, write_run
 from ssdh_lightning.reporting.compare import compare
 from ssdh_lightning.reporting.files import safe_file_name
 from ssdh_lightning.reporting.report import write_report
@@ -173,16 +173,6 @@ def test_safe_file_names():
     assert safe_file_name("a/b") != safe_file_name("a_b")  # two names, two files
 
 
-def _report(*argv):
-    from ssdh_lightning.cli.report import main
-
-    try:
-        main([str(arg) for arg in argv])
-    except SystemExit as stop:
-        return stop.code
-    return 0
-
-
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -194,13 +184,13 @@ def _report(*argv):
 )
 def test_bad_options_stop_the_report_before_it_writes(tmp_path, capsys, options, message):
     write_sweep(tmp_path, {"lin2015": (0.0, (0,))})
-    assert _report(tmp_path, *options) == 2
+    assert report_in_process(tmp_path, *options) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "report.md").exists() and not (tmp_path / "report_compare.csv").exists()
 
 
 def test_figures_chooses_what_is_compared(tmp_path, capsys):
     write_sweep(tmp_path, {"lin2015": (0.0, (0, 1))})
-    assert _report(tmp_path, "--figures", "precision@100", "--resamples", "200") == 0
+    assert report_in_process(tmp_path, "--figures", "precision@100", "--resamples", "200") == 0
     assert {line["figure"] for line in compare_lines(tmp_path)} == {"precision@100"}
     assert "wrote " + str(tmp_path / "report_compare.csv") in capsys.readouterr().out
