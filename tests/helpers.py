@@ -26,8 +26,10 @@ from sklearn.datasets import load_digits
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.indexing import build_index
 from ssdh_lightning.io import file_sha256
+from ssdh_lightning.per_query import read_per_query, write_per_query
 from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
+from ssdh_lightning.run_files import METRICS_FILE, PER_QUERY_FILE, RUN_FILE
 from ssdh_lightning.strings import PackedStrings
 from ssdh_lightning.testing.formats import encode_image
 
@@ -58,6 +60,17 @@ def run_tool(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess
             f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def report_in_process(*argv) -> int:
+    """ssdh-report's own main(), in this process (capsys reads its output): its exit code."""
+    from ssdh_lightning.cli.report import main
+
+    try:
+        main([str(arg) for arg in argv])
+    except SystemExit as stop:
+        return stop.code
+    return 0
 
 
 def index_command(checkpoint: Path, images: Path, out: Path, *options: str) -> list[str]:
@@ -302,3 +315,33 @@ def columns(driver) -> dict[str, list[dict]]:
             for figure in column.find_elements(By.TAG_NAME, "figure")
         ]
     return shown
+
+
+# --- run folders written directly ----------------------------------------------------------------
+
+
+def write_run(
+    folder: Path,
+    *,
+    data: str = "digits",
+    hash_bits: int = 48,
+    seed: int = 0,
+    method: str = "lin2015",
+    per_query: dict[str, np.ndarray] | None = None,
+    query_ids=None,
+    metrics: dict[str, float] | None = None,
+) -> Path:
+    """A run folder as ssdh-train leaves it, written directly: run.json, metrics.json (``metrics``
+    and the mean of each per-query figure) and, given ``per_query`` (key -> one value per query),
+    per_query.npz with ``query_ids`` (default 0, 1, ...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    means = {}
+    if per_query:
+        count = len(next(iter(per_query.values())))
+        ids = np.arange(count) if query_ids is None else query_ids
+        stored = read_per_query(write_per_query(folder / PER_QUERY_FILE, ids, per_query))
+        means = {key: float(np.mean(v, dtype=np.float64)) for key, v in stored.figures.items()}
+    description = {"data": data, "hash_bits": hash_bits, "seed": seed, "method": method}
+    (folder / RUN_FILE).write_text(json.dumps(description))
+    (folder / METRICS_FILE).write_text(json.dumps(means | (metrics or {})))
+    return folder

@@ -21,7 +21,7 @@ from ssdh_lightning.data.base import Batch, Splits
 from ssdh_lightning.data.in_memory import InMemoryImages
 from ssdh_lightning.methods import METHODS
 from ssdh_lightning.module import SSDHModule
-from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
+from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
 METHOD_NAMES = list(METHODS)
 SMALL_CNN = {"name": "small_cnn", "widths": [16, 32], "feature_dim": 64}

@@ -14,8 +14,8 @@ from helpers import compose_config, run_tool
 from ssdh_lightning.checkpoints import load_module, read_checkpoint
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.data import DigitsDataModule, ImageFolderDataModule
+from ssdh_lightning.run_files import CLASS_NAMES_FILE
 from ssdh_lightning.tasks import evaluate, index, search, train
-from ssdh_lightning.tasks.run_folder import CLASS_NAMES_FILE
 from ssdh_lightning.untrusted_configs import (
     DATA_MODULES,
     MAX_IMAGE_SIDE,

@@ -19,9 +19,10 @@ from ssdh_lightning.cli.report import main as report_main
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.images.folder_scan import scan
 from ssdh_lightning.images.skipped import SKIPPED_FILES
-from ssdh_lightning.report import file_name, write_report
+from ssdh_lightning.reporting.files import MAX_NAME, safe_file_name
+from ssdh_lightning.reporting.report import write_report
+from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 from ssdh_lightning.tasks import index, train
-from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
 @pytest.fixture(scope="module")
@@ -114,23 +115,24 @@ def test_a_data_set_name_never_leads_a_plot_out_of_the_report_folder(tmp_path):
     written = write_report(root)[0]
     assert victim.read_bytes() == b"kept"
     assert all(path.parent == root for path in written)
-    assert root / file_name("precision_at_k_", "../../../victim_plot", ".png") in written
+    assert root / f"precision_at_k_{safe_file_name('../../../victim_plot')}.png" in written
     plots = sorted(path.name for path in root.iterdir() if path.suffix == ".png")
     assert plots == [
+        "compare__.._.._victim_plot-f9a149ca.png",
         "precision_at_k__.._.._victim_plot-f9a149ca.png",
         "precision_recall__.._.._victim_plot-f9a149ca.png",
     ]
 
 
 def test_file_names_from_names_in_files_are_plain_and_distinct():
-    assert file_name("precision_at_k_", "cifar10", ".png") == "precision_at_k_cifar10.png"
+    assert safe_file_name("cifar10") == "cifar10"
     names = ["a/b", "a_b", "a\\b", "..", ".", "/etc/passwd", "x" * 300, "d\x00e", "é"]
-    made = [file_name("p_", name, ".png") for name in names]
+    made = [safe_file_name(name) for name in names]
     assert len(set(made)) == len(made)
     for made_name in made:
         assert "/" not in made_name and "\\" not in made_name and "\x00" not in made_name
-        assert made_name.startswith("p_") and made_name.endswith(".png")
-        assert len(made_name) <= len("p_") + 64 + 9 + len(".png")
+        assert made_name and not made_name.startswith(".")
+        assert len(made_name) <= MAX_NAME + 9
 
 
 # --- an output folder that cannot be written -----------------------------------------------

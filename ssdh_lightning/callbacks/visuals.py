@@ -12,7 +12,7 @@ from torchvision.utils import make_grid
 
 from ssdh_lightning import metric_names
 from ssdh_lightning.callbacks.retrieval import RetrievalEvaluation, find_evaluation
-from ssdh_lightning.plots import precision_curve_figure
+from ssdh_lightning.reporting.plots import precision_curve_figure
 from ssdh_lightning.retrieval import PackedCodes, pack_codes, search
 
 CORRECT, WRONG = (0, 200, 0), (220, 0, 0)

@@ -131,7 +131,8 @@ class ImageFileDataModule(RetrievalDataModule):
                 filled += len(positions)
                 kept.append(positions)
         positions = torch.cat(kept) if kept else torch.empty(0, dtype=torch.int64)
-        return InMemoryImages(images[:filled], files.labels[positions])
+        ids = files.ids[positions.numpy()]
+        return InMemoryImages(images[:filled], files.labels[positions], ids)
 
     def loader_settings(self, dataset: Dataset) -> tuple[Callable | None, int]:
         # batches sliced from memory: workers would only copy them between processes

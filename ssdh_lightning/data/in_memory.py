@@ -22,9 +22,13 @@ from ssdh_lightning.preprocessing import Preprocessing, normalization_stats
 
 
 class InMemoryImages(Dataset):
-    """uint8 images (N, C, H, W) with their labels; ``__getitems__`` indexes a batch at once."""
+    """uint8 images (N, C, H, W) with their labels; ``__getitems__`` indexes a batch at once.
+    ``ids``: each item's index in the data set as published (default: its position here), the
+    same in every run of that data set and protocol (``RetrievalDataModule.query_ids``)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, ids: np.ndarray | None = None
+    ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(
                 f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}"
@@ -33,6 +37,9 @@ class InMemoryImages(Dataset):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
         self.labels = labels
+        self.ids = np.arange(len(images)) if ids is None else np.asarray(ids, dtype=np.int64)
+        if len(self.ids) != len(images):
+            raise ValueError(f"{len(images)} images but {len(self.ids)} ids")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -154,9 +161,13 @@ class InMemoryDataModule(RetrievalDataModule):
             std=self.std,
             resize=self.resize,
         )
+        # ids: the index in the pool of the training images, then the test images, as ``cnnh``
+        # draws from it; a query's id is the same under both protocols
+        n_train = len(data.train_images)
         if self.protocol == "paper":
             database = InMemoryImages(data.train_images, data.train_labels)
-            query = InMemoryImages(data.test_images, data.test_labels)
+            test_ids = n_train + np.arange(len(data.test_images))
+            query = InMemoryImages(data.test_images, data.test_labels, test_ids)
             return Splits(database, query, database, data.class_names, preprocessing)
         images = torch.cat([data.train_images, data.test_images])
         labels = torch.cat([data.train_labels, data.test_labels])
@@ -164,7 +175,7 @@ class InMemoryDataModule(RetrievalDataModule):
 
         def subset(positions) -> InMemoryImages:
             rows = torch.from_numpy(positions)
-            return InMemoryImages(images[rows], labels[rows])
+            return InMemoryImages(images[rows], labels[rows], positions)
 
         return Splits(
             train=subset(split.train),

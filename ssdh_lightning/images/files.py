@@ -163,6 +163,12 @@ class ImageFiles(Dataset):
     def __len__(self) -> int:
         return len(self.positions)
 
+    @property
+    def ids(self) -> np.ndarray:
+        """Each item's id: the position ``path_of`` takes (its index in the folder scan or list
+        file), the same in every run over those files."""
+        return self.positions
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int] | Skipped:
         path = self.path_of(int(self.positions[index]))
         try:

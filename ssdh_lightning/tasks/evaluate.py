@@ -27,7 +27,7 @@ from ssdh_lightning.config_checks import (
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import (
     build_trainer,
-    final_metrics,
+    final_scores,
     finish,
     initial_row,
     loaded_datamodule,
@@ -78,6 +78,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg, run_dir, callbacks, False, datamodule)
     initial = initial_row(trainer, untrained, datamodule, baselines, cfg.seed)
     trainer.validate(model, datamodule=datamodule, verbose=False)
-    metrics = final_metrics(trainer, find_evaluation(trainer), initial, baselines, cfg.seed)
-    finish(run_dir, metrics, [str(cfg.ckpt_path)])
-    return metrics
+    final = final_scores(
+        trainer, find_evaluation(trainer), datamodule, initial, baselines, cfg.seed
+    )
+    finish(run_dir, final, [str(cfg.ckpt_path)])
+    return final.metrics

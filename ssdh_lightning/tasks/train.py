@@ -25,12 +25,11 @@ from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.models.backbones import input_size
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.run_files import CURVES_FILE, RUN_FILE
 from ssdh_lightning.tasks.run_folder import (
-    CURVES_FILE,
-    RUN_FILE,
     build_trainer,
     curves,
-    final_metrics,
+    final_scores,
     finish,
     initial_row,
     loaded_datamodule,
@@ -131,13 +130,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     evaluation = find_evaluation(trainer)
     if evaluation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
-    metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
+    final = final_scores(trainer, evaluation, datamodule, initial, baselines, cfg.seed)
+    metrics = final.metrics
     description = _describe(cfg, datamodule, model)
     write_json(run_dir / RUN_FILE, description)
     write_json(run_dir / CURVES_FILE, curves(evaluation))
     _log_summary(trainer, description, metrics)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
-    finish(run_dir, metrics, saved)
+    finish(run_dir, final, saved)
     return metrics
 
 
