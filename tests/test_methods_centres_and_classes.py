@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from ssdh_lightning.methods import DBDH, DPN, LatentBatch, OrthoHash, build_method
-from ssdh_lightning.methods.dbdh import discrete_codes
 
 # 4 items, 4 bits, 3 classes. The multi-hot rows share labels unevenly: label cosines of 1/sqrt(2)
 # and 1/2 (partially similar, for IDHN), 0 and 1. A latent value of exactly 0 is a tie.
@@ -227,7 +226,7 @@ def test_idhn_without_a_similar_pair_is_the_likelihood_of_dissimilar_pairs_only(
 
 
 def _direct_dbdh(latent, labels, balance_weight: float) -> float:
-    b = [[_sign(x) for x in row] for row in latent]
+    b = [[max(-1.0, min(1.0, x)) for x in row] for row in latent]
     sets = _label_sets(labels)
     likelihood = 0.0
     for i in range(len(b)):
@@ -243,20 +242,20 @@ def _direct_dbdh(latent, labels, balance_weight: float) -> float:
     [SINGLE, MULTI, [2, 2, 2, 2], [0, 1, 2]],
     ids=["single", "multi", "all-one-class", "no-similar-pair"],
 )
-def test_dbdh_loss_is_the_likelihood_and_balance_of_the_discrete_codes(labels):
+def test_dbdh_loss_is_the_likelihood_and_balance_of_the_clipped_codes(labels):
     latent = LATENT[: len(labels)]
     expected = _direct_dbdh(latent, labels, 0.3)
     assert _close(_loss({"name": "dbdh", "balance_weight": 0.3}, latent, labels), expected)
 
 
-def test_dbdh_codes_are_signs_and_their_gradient_passes_where_the_unit_is_not_saturated():
+def test_dbdh_gradient_passes_where_a_unit_is_not_saturated_and_balanced_codes_add_nothing():
     latent = torch.tensor([[0.5, -2.0, 0.0, -0.3, 1.0, 1.5]], requires_grad=True)
-    codes = discrete_codes(latent)
-    assert codes.tolist() == [[1.0, -1.0, 0.0, -1.0, 1.0, 1.0]]
-    (codes * torch.tensor([[3.0, -1.0, 2.0, 4.0, 5.0, 6.0]])).sum().backward()
+    relaxed = DBDH(hash_bits=6, num_classes=3).relaxed(latent)
+    assert torch.equal(relaxed, torch.tensor([[0.5, -1.0, 0.0, -0.3, 1.0, 1.0]]))
+    (relaxed * torch.tensor([[3.0, -1.0, 2.0, 4.0, 5.0, 6.0]])).sum().backward()
     assert latent.grad.tolist() == [[3.0, 0.0, 2.0, 4.0, 0.0, 0.0]]
-    # codes with as many bits on as off are balanced: the balance term adds nothing
-    balanced = [[2.0, -2.0, 3.0, -0.5], [-1.5, 0.7, 0.2, -0.9]]
+    # codes with as many bits on as off, by as much, are balanced: the balance term adds nothing
+    balanced = [[2.0, -2.0, 0.4, -0.4], [-1.5, 0.7, 1.2, -0.7]]
     method = DBDH(hash_bits=4, num_classes=3, balance_weight=5.0)
     without = DBDH(hash_bits=4, num_classes=3, balance_weight=0.0)
     batch = _batch(balanced, [0, 1])
