@@ -12,8 +12,9 @@ from ssdh_lightning.methods.pairs import contrastive_loss, label_similarity
 
 
 def dshsd_classification(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The paper's Eq. 7 for class indices, softmax cross-entropy; Eq. 8 for multi-hot rows,
-    the sigmoid cross-entropy summed over the classes, then averaged over the items."""
+    """Softmax cross-entropy for class indices; for multi-hot rows the sigmoid cross-entropy
+    summed over the classes, then averaged over the items (the paper's Eq. 7 and 8, as
+    DeepHash-pytorch DSHSD.py cites them)."""
     if is_multi_label(labels):
         per_class = F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none")
         return per_class.sum(dim=1).mean()
