@@ -19,7 +19,7 @@ from ssdh_lightning.cli.train import main
 from ssdh_lightning.data import DigitsDataModule
 from ssdh_lightning.data.base import Batch, Splits
 from ssdh_lightning.data.in_memory import InMemoryImages
-from ssdh_lightning.methods import METHODS
+from ssdh_lightning.methods import METHODS, multi_label_methods
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
@@ -132,7 +132,7 @@ def fit_briefly(module: SSDHModule, datamodule, tmp_path) -> L.Trainer:
     return trainer
 
 
-@pytest.mark.parametrize("method", ["lin2015", "ssdh", "dpsh", "csq"])
+@pytest.mark.parametrize("method", multi_label_methods())
 def test_multi_hot_labels_train_and_the_classifier_is_scored_by_its_map(method, tmp_path):
     datamodule = MultiHotDigits(seed=0)
     datamodule.setup()

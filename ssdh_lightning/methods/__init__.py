@@ -24,7 +24,12 @@ from ssdh_lightning.methods.ssdh import SSDH
 from ssdh_lightning.methods.dpsh import DPSH
 from ssdh_lightning.methods.hashnet import HashNet
 from ssdh_lightning.methods.greedyhash import GreedyHash
+from ssdh_lightning.methods.idhn import IDHN
+from ssdh_lightning.methods.dshsd import DSHSD
 from ssdh_lightning.methods.csq import CSQ
+from ssdh_lightning.methods.dpn import DPN
+from ssdh_lightning.methods.dbdh import DBDH
+from ssdh_lightning.methods.orthohash import OrthoHash
 # isort: on
 
 NAME = "name"
@@ -64,7 +69,11 @@ def build_method(config: Mapping[str, Any] | None, hash_bits: int, num_classes: 
 
 __all__ = [
     "CSQ",
+    "DBDH",
+    "DPN",
     "DPSH",
+    "DSHSD",
+    "IDHN",
     "METHODS",
     "SSDH",
     "GreedyHash",
@@ -73,6 +82,7 @@ __all__ = [
     "LatentBatch",
     "Lin2015",
     "MethodLoss",
+    "OrthoHash",
     "build_method",
     "is_multi_label",
     "multi_label_methods",
