@@ -38,6 +38,17 @@ def loaded_datamodule(data_cfg, run_dir: Path) -> RetrievalDataModule:
     return datamodule
 
 
+def opening_line(description: dict, datamodule: RetrievalDataModule, run_dir: Path) -> str:
+    """The first line a training run prints: what it trains, on what, and where it writes."""
+    splits = datamodule.splits
+    return (
+        f"Training {description['backbone']} with {description['method']}, "
+        f"{description['hash_bits']} bits, on {description['data']}: {len(splits.train)} "
+        f"training images, {len(splits.query)} queries, {len(splits.database)} in the database. "
+        f"Run folder: {run_dir}"
+    )
+
+
 def build_trainer(
     cfg: DictConfig, run_dir: Path, callbacks: list, logger, datamodule: RetrievalDataModule
 ) -> L.Trainer:

@@ -29,6 +29,7 @@ from ssdh_lightning.tasks.run_folder import (
     finish,
     initial_row,
     loaded_datamodule,
+    opening_line,
 )
 
 
@@ -113,6 +114,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             fix="resume on the data it was trained on, or train anew without ckpt_path",
         )
     model = _built_model(cfg, data_cfg, datamodule)
+    description = _describe(cfg, datamodule, model)
+    print(opening_line(description, datamodule, run_dir), flush=True)
     # callbacks.NAME=null switches one off
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
@@ -126,7 +129,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if evaluation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
-    description = _describe(cfg, datamodule, model)
     write_json(run_dir / RUN_FILE, description)
     write_json(run_dir / CURVES_FILE, curves(evaluation))
     _log_summary(trainer, description, metrics)
