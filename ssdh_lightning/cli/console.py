@@ -11,7 +11,14 @@ import warnings
 # logger is configured), the device summary (a GPU left unused gets a warning of its own, which
 # stays) and the seed just set (the run's config and run.json hold it).
 LIGHTNING_LINES = ("💡 Tip:", "GPU available:", "TPU available:", "Seed set to")
-LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed")
+# MLflow setting up the run folder's new store, and Lightning saying it made the experiment.
+MLFLOW_LINES = ("MLflow database tables", "not found. Creating it.")
+FILTERS = {
+    "lightning.pytorch.utilities.rank_zero": LIGHTNING_LINES,
+    "lightning.fabric.utilities.seed": LIGHTNING_LINES,
+    "lightning.pytorch.loggers.mlflow": MLFLOW_LINES,
+    "mlflow.store.db.utils": MLFLOW_LINES,
+}
 # Lightning 2.6 calling a pytree API that torch deprecated: nothing a user can change.
 WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
 
@@ -31,9 +38,9 @@ class _DropLines(logging.Filter):
 def quiet_console() -> None:
     """Filter Lightning's and torch's lines that are not the user's business; call it first in a
     command's main function (in each job process of a sweep too). Calling it again adds nothing."""
-    for name in LIGHTNING_LOGGERS:
+    for name, lines in FILTERS.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropLines) for f in logger.filters):
-            logger.addFilter(_DropLines(LIGHTNING_LINES))
+            logger.addFilter(_DropLines(lines))
     for message in WARNINGS:
         warnings.filterwarnings("ignore", message=message)

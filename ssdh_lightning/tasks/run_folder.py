@@ -124,3 +124,9 @@ def finish(run_dir: Path, metrics: dict[str, float], checkpoints: list[str]) -> 
         print(f"  checkpoint:  {checkpoint}")
     if (run_dir / "tensorboard").is_dir():
         print(f"  TensorBoard: tensorboard --logdir {run_dir}")
+    if (run_dir / "csv").is_dir():
+        print(f"  CSV:         {run_dir / 'csv' / 'metrics.csv'}")
+    if (run_dir / "mlflow.db").is_file():
+        print(
+            f"  MLflow:      mlflow ui --backend-store-uri sqlite:///{run_dir.resolve()}/mlflow.db"
+        )

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning import metric_names
@@ -18,6 +16,7 @@ from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_ch
 from ssdh_lightning.config_checks import check_train_config
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
+from ssdh_lightning.loggers import build_loggers, close_loggers, log_summary
 from ssdh_lightning.models.backbones import input_size
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import (
@@ -71,15 +70,6 @@ def _built_model(
         raise
 
 
-def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float]) -> None:
-    """TensorBoard's HParams tab: the run's description against its final metrics."""
-    params = {key: value for key, value in description.items() if value is not None}
-    finals = {f"hparams/{key}": value for key, value in metrics.items() if np.isfinite(value)}
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, finals)
-
-
 def with_model_input(data_cfg: DictConfig, backbone: str) -> DictConfig:
     """``data_cfg`` with the input size of ``backbone`` where it leaves ``image_size`` null, so
     that the preprocessing follows the model (AlexNet 256/227, the small CNN its own); an
@@ -118,8 +108,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     print(opening_line(description, datamodule, run_dir), flush=True)
     # callbacks.NAME=null switches one off
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
+    loggers = build_loggers(cfg.get("logger"))
+    trainer = build_trainer(cfg, run_dir, callbacks, loggers, datamodule)
     initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
     # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
@@ -131,7 +121,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
     write_json(run_dir / RUN_FILE, description)
     write_json(run_dir / CURVES_FILE, curves(evaluation))
-    _log_summary(trainer, description, metrics)
+    log_summary(trainer.loggers, description, metrics, trainer.global_step)
+    close_loggers(trainer.loggers)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
     finish(run_dir, metrics, saved)
     return metrics
