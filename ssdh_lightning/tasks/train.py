@@ -17,7 +17,7 @@ from ssdh_lightning.config_checks import check_train_config
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.loggers import build_loggers, close_loggers, log_summary
-from ssdh_lightning.models.backbones import input_size
+from ssdh_lightning.models.backbones import backbone_label, model_input
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import (
     CURVES_FILE,
@@ -38,7 +38,7 @@ def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModul
         "data": datamodule.name,
         "hash_bits": model.hash_bits,
         "method": model.method.name,
-        "backbone": cfg.model.backbone.name if cfg.get("model") else None,
+        "backbone": backbone_label(cfg.model.backbone) if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
         "seed": int(cfg.seed),
     }
@@ -70,16 +70,22 @@ def _built_model(
         raise
 
 
-def with_model_input(data_cfg: DictConfig, backbone: str) -> DictConfig:
-    """``data_cfg`` with the input size of ``backbone`` where it leaves ``image_size`` null, so
-    that the preprocessing follows the model (AlexNet 256/227, the small CNN its own); an
-    explicit ``data.image_size`` (or a data set without one, as digits) is kept as it is."""
-    size = input_size(backbone)
-    if size is None or "image_size" not in data_cfg or data_cfg.image_size is not None:
+def with_model_input(data_cfg: DictConfig, backbone: DictConfig) -> DictConfig:
+    """``data_cfg`` with what the backbone of ``model.backbone`` expects (``model_input``) where
+    it leaves ``image_size`` or ``normalization`` null, so that the preprocessing follows the
+    model (AlexNet 256/227 and ImageNet's statistics, a timm model its pretrained config's, the
+    small CNN the data set's own); explicit values (or a data set without the key, as digits) are
+    kept as they are."""
+    wanted = model_input(backbone)
+    if wanted is None:
         return data_cfg
-    filled = {key: list(value) for key, value in size.items()}
-    if data_cfg.get("resize") is not None:
-        filled.pop("resize")
+    filled = {}
+    if "image_size" in data_cfg and data_cfg.image_size is None:
+        filled["image_size"] = wanted["image_size"]
+        if data_cfg.get("resize") is None:
+            filled["resize"] = wanted["resize"]
+    if "normalization" in data_cfg and data_cfg.normalization is None:
+        filled["normalization"] = wanted["normalization"]
     return OmegaConf.merge(data_cfg, filled)
 
 
@@ -94,7 +100,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if resumed is not None:
         check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
-    data_cfg = with_model_input(cfg.data, cfg.model.backbone.name)
+    data_cfg = with_model_input(cfg.data, cfg.model.backbone)
     datamodule = loaded_datamodule(data_cfg, run_dir)
     if resumed is not None:
         check_same_data(
