@@ -161,6 +161,9 @@ def trained_module(checkpoint: dict[str, Any]) -> SSDHModule:
     if "weights" in backbone:
         backbone["weights"] = None
     hparams["backbone"], hparams["weights_path"] = backbone, None
+    # Inference needs no compilation (a machine that serves may have no compiler for it); the
+    # weights are the same compiled or not.
+    hparams["compile"] = False
     module = SSDHModule(**hparams)
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()

@@ -13,11 +13,14 @@ import warnings
 LIGHTNING_LINES = ("💡 Tip:", "GPU available:", "TPU available:", "Seed set to")
 # MLflow setting up the run folder's new store, and Lightning saying it made the experiment.
 MLFLOW_LINES = ("MLflow database tables", "not found. Creating it.")
+# torch.compile on a machine without CUDA, saying which CUDA_HOME it did not need.
+TORCH_LINES = ("No CUDA runtime is found",)
 FILTERS = {
     "lightning.pytorch.utilities.rank_zero": LIGHTNING_LINES,
     "lightning.fabric.utilities.seed": LIGHTNING_LINES,
     "lightning.pytorch.loggers.mlflow": MLFLOW_LINES,
     "mlflow.store.db.utils": MLFLOW_LINES,
+    "torch.utils.cpp_extension": TORCH_LINES,
 }
 # Lightning 2.6 calling a pytree API that torch deprecated: nothing a user can change.
 WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
