@@ -62,8 +62,8 @@ def normalization_stats(
     allowed = NORMALIZATIONS if dataset_stats is not None else NORMALIZATIONS[:2]
     if normalization not in allowed:
         raise ValueError(
-            f"data.normalization must be one of {list(allowed)}, null (the model's) or "
-            f"{{mean: [...], std: [...]}} for this data set, got {normalization!r}"
+            f"data.normalization must be null (the model's), {{mean: [...], std: [...]}} or one "
+            f"of {list(allowed)} for this data set, got {normalization!r}"
         )
     if normalization == "dataset":
         return dataset_stats
