@@ -21,8 +21,12 @@ from ssdh_lightning.methods.base import (
 # isort: off
 from ssdh_lightning.methods.lin2015 import Lin2015
 from ssdh_lightning.methods.ssdh import SSDH
+from ssdh_lightning.methods.dhn import DHN
+from ssdh_lightning.methods.dsh import DSH
 from ssdh_lightning.methods.dpsh import DPSH
+from ssdh_lightning.methods.dtsh import DTSH
 from ssdh_lightning.methods.hashnet import HashNet
+from ssdh_lightning.methods.dch import DCH
 from ssdh_lightning.methods.greedyhash import GreedyHash
 from ssdh_lightning.methods.csq import CSQ
 # isort: on
@@ -64,7 +68,11 @@ def build_method(config: Mapping[str, Any] | None, hash_bits: int, num_classes: 
 
 __all__ = [
     "CSQ",
+    "DCH",
+    "DHN",
     "DPSH",
+    "DSH",
+    "DTSH",
     "METHODS",
     "SSDH",
     "GreedyHash",
