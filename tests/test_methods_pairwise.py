@@ -1,4 +1,4 @@
-"""The pairwise and triplet methods (dsh, dhn, dtsh, dch) against their formulas
+"""The pairwise and triplet methods (dsh, dhn, dtsh, lcdsh, dch, dfh) against their formulas
 written out here with plain loops, on fixed single-label and multi-hot batches and on the edge
 cases each has: no similar pair, one class only, a margin reached, one item."""
 
@@ -9,7 +9,8 @@ import math
 import pytest
 import torch
 
-from ssdh_lightning.methods import DTSH, LatentBatch, build_method
+from ssdh_lightning.methods import DFH, DTSH, LatentBatch, build_method
+from ssdh_lightning.methods.dfh import class_weights, update_centres
 from ssdh_lightning.methods.dhn import log_cosh
 
 # 5 items, 4 bits; a latent value of exactly 0 (sign 0, as torch's and the authors' sign).
@@ -30,6 +31,8 @@ LABEL_SETS = {
     "one_class": ([1, 1, 1, 1, 1], 3),
     "no_similar_pair": ([0, 1, 2, 3, 4], 5),
 }
+# DFH's class centres before the batch (one row per class)
+CENTRES = [[1, -1, 1, 1], [-1, -1, 1, -1], [1, 1, -1, -1], [-1, 1, 1, 1], [1, 1, 1, -1]]
 
 
 def _sign(x: float) -> float:
@@ -211,6 +214,39 @@ def test_dtsh_scores_a_large_batch_in_chunks_as_one_whole():
     assert math.isclose(actual, expected, rel_tol=1e-5)
 
 
+# --- LCDSH ---------------------------------------------------------------------------------------
+
+
+def _direct_lcdsh(u, similar, weight: float) -> float:
+    n = len(u)
+    b = [[_sign(x) for x in row] for row in u]
+    likelihood = locality = 0.0
+    for i in range(n):
+        for j in range(n):
+            theta = _dot(u[i], u[j]) / 2
+            label = 1 if similar[i][j] else -1
+            likelihood += math.log(1 + math.exp(-label * theta))
+            locality += (_sigmoid(theta) - _sigmoid(_dot(b[i], b[j]) / 2)) ** 2
+    return likelihood / n**2 + weight * locality / n**2
+
+
+@pytest.mark.parametrize("case", LABEL_SETS)
+def test_lcdsh_loss_is_the_likelihood_plus_the_locality_constraint(case):
+    labels, classes = LABEL_SETS[case]
+    similar = _similar(labels, classes)
+    expected = _direct_lcdsh(LATENT, similar, 3.0)
+    assert math.isclose(_loss({"name": "lcdsh"}, labels, classes).item(), expected, rel_tol=1e-5)
+    options = {"name": "lcdsh", "locality_weight": 0.25}
+    expected = _direct_lcdsh(LATENT, similar, 0.25)
+    assert math.isclose(_loss(options, labels, classes).item(), expected, rel_tol=1e-5)
+
+
+def test_lcdsh_locality_vanishes_once_the_codes_are_binary():
+    latent = [[1.0, -1.0, 1.0, 1.0], [1.0, 1.0, -1.0, -1.0]]
+    likelihood = _loss({"name": "lcdsh", "locality_weight": 0.0}, [0, 1], 2, latent)
+    assert _loss({"name": "lcdsh"}, [0, 1], 2, latent).item() == likelihood.item()
+
+
 # --- DCH -----------------------------------------------------------------------------------------
 
 
@@ -257,3 +293,106 @@ def test_dch_keeps_a_dissimilar_pair_with_equal_codes_finite_and_pairs_no_item_w
     h = [math.tanh(x) for x in (0.4, 0.8, 1.2, 0.3)]
     expected = math.log(1 + _hamming(h, [1.0] * 4) / 20)
     assert math.isclose(one.item(), expected, rel_tol=1e-5)
+
+
+# --- DFH -----------------------------------------------------------------------------------------
+
+
+def _weights(labels, num_classes: int) -> list[list[float]]:
+    rows = _label_rows(labels, num_classes)
+    return [[y / max(sum(row), 1) for y in row] for row in rows]
+
+
+def _direct_targets(u, weights, centres, mu: float) -> list[list[float]]:
+    """b = sign(mu Y C + u)."""
+    return [
+        [
+            _sign(mu * sum(w[c] * centres[c][k] for c in range(len(centres))) + u[n][k])
+            for k in range(len(u[0]))
+        ]
+        for n, w in enumerate(weights)
+    ]
+
+
+def _direct_centres(centres, weights, codes, separation: float) -> list[list[float]]:
+    """Discretecenter: class by class, c_i = sign(sum_n y_ni b_n - sum_{j != i} (y_j . y_i) c_j
+    - separation sum_{j != i} c_j), later classes seeing the earlier ones' new centres."""
+    centres = [row[:] for row in centres]
+    classes, bits = len(centres), len(centres[0])
+    column = [[w[c] for w in weights] for c in range(classes)]
+    for i in range(classes):
+        new = []
+        for k in range(bits):
+            value = sum(column[i][n] * codes[n][k] for n in range(len(codes)))
+            for j in range(classes):
+                if j != i:
+                    value -= _dot(column[j], column[i]) * centres[j][k]
+                    value -= separation * centres[j][k]
+            new.append(_sign(value))
+        centres[i] = new
+    return centres
+
+
+def _direct_dfh(u, similar, codes, margin: float, eta: float) -> float:
+    n = len(u)
+    likelihood = 0.0
+    for i in range(n):
+        for j in range(n):
+            theta = _dot(u[i], u[j]) / 2
+            s = similar[i][j]
+            likelihood += s * _softplus(margin - theta) + (1 - s) * _softplus(margin + theta)
+    quantisation = sum(
+        (b - x) ** 2 for row, bs in zip(u, codes, strict=True) for b, x in zip(bs, row, strict=True)
+    )
+    return likelihood / n**2 + eta * quantisation / (n * len(u[0]))
+
+
+@pytest.mark.parametrize("case", LABEL_SETS)
+def test_dfh_loss_aims_at_the_centres_codes_and_a_training_step_updates_the_centres(case):
+    labels, classes = LABEL_SETS[case]
+    similar = _similar(labels, classes)
+    centres = [row[:BITS] for row in CENTRES[:classes]]
+    for options, (margin, eta, mu, vul) in (
+        ({"name": "dfh"}, (0.0, 0.5, 1.0, 1.0)),
+        (
+            {
+                "name": "dfh",
+                "margin": 1.5,
+                "quantisation_weight": 0.2,
+                "centre_weight": 3.0,
+                "separation": 0.5,
+            },
+            (1.5, 0.2, 3.0, 0.5),
+        ),
+    ):
+        method = build_method(options, hash_bits=BITS, num_classes=classes)
+        method.centres.copy_(torch.tensor(centres, dtype=torch.float))
+        weights = _weights(labels, classes)
+        codes = _direct_targets(LATENT, weights, centres, mu)
+        expected = _direct_dfh(LATENT, similar, codes, margin, eta)
+        assert math.isclose(_method_loss(method, LATENT, labels).item(), expected, rel_tol=1e-5)
+        assert method.centres.tolist() == _direct_centres(centres, weights, codes, vul)
+
+
+def test_dfh_centres_stay_put_in_evaluation_and_travel_in_the_state_dict():
+    labels, classes = LABEL_SETS["multi"]
+    method = DFH(hash_bits=BITS, num_classes=classes)
+    method.eval()
+    _method_loss(method, LATENT, labels)
+    assert not method.centres.any()  # evaluation scores against the centres, never moves them
+    method.train()
+    _method_loss(method, LATENT, labels)
+    assert method.centres.abs().sum() > 0
+    restored = DFH(hash_bits=BITS, num_classes=classes)
+    restored.load_state_dict(method.state_dict())
+    assert torch.equal(restored.centres, method.centres)
+
+
+def test_dfh_weighs_each_label_of_a_multi_hot_row_equally_and_an_empty_row_not_at_all():
+    labels = torch.tensor([[1, 1, 0], [0, 0, 0], [1, 1, 1]])
+    codes = torch.tensor([[1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    weights = [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]]
+    centres = [[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0]]
+    assert torch.allclose(class_weights(labels, 3), torch.tensor(weights))
+    updated = update_centres(torch.tensor(centres), class_weights(labels, 3), codes, 1.0)
+    assert updated.tolist() == _direct_centres(centres, weights, codes.tolist(), 1.0)

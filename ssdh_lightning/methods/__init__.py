@@ -25,9 +25,11 @@ from ssdh_lightning.methods.dhn import DHN
 from ssdh_lightning.methods.dsh import DSH
 from ssdh_lightning.methods.dpsh import DPSH
 from ssdh_lightning.methods.dtsh import DTSH
+from ssdh_lightning.methods.lcdsh import LCDSH
 from ssdh_lightning.methods.hashnet import HashNet
 from ssdh_lightning.methods.dch import DCH
 from ssdh_lightning.methods.greedyhash import GreedyHash
+from ssdh_lightning.methods.dfh import DFH
 from ssdh_lightning.methods.csq import CSQ
 # isort: on
 
@@ -69,10 +71,12 @@ def build_method(config: Mapping[str, Any] | None, hash_bits: int, num_classes: 
 __all__ = [
     "CSQ",
     "DCH",
+    "DFH",
     "DHN",
     "DPSH",
     "DSH",
     "DTSH",
+    "LCDSH",
     "METHODS",
     "SSDH",
     "GreedyHash",
