@@ -10,16 +10,19 @@ from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCo
 from ssdh_lightning.methods.pairs import label_similarity
 
 
+def squared_distances(relaxed: torch.Tensor) -> torch.Tensor:
+    """(B, B) ||u_i - u_j||^2."""
+    norms = relaxed.pow(2).sum(dim=1)
+    return (norms[:, None] + norms[None, :] - 2 * relaxed @ relaxed.T).clamp(min=0)
+
+
 def contrastive_term(
     relaxed: torch.Tensor, similarity: torch.Tensor, margin: float
 ) -> torch.Tensor:
     """Sum over the pairs i < j of 1/2 s D + 1/2 (1 - s) max(margin - D, 0), D = ||u_i - u_j||^2,
     divided by N (N - 1): the paper's pair loss, scaled as the authors' hashing_loss_layer.cpp
     scales its gradient (a batch of one item has no pair and adds 0)."""
-    squared_norms = relaxed.pow(2).sum(dim=1)
-    distance = (squared_norms[:, None] + squared_norms[None, :] - 2 * relaxed @ relaxed.T).clamp(
-        min=0
-    )
+    distance = squared_distances(relaxed)
     pair_loss = 0.5 * (similarity * distance + (1 - similarity) * (margin - distance).clamp(min=0))
     count = len(relaxed)
     upper = torch.ones(count, count, dtype=torch.bool, device=relaxed.device).triu(diagonal=1)
