@@ -199,19 +199,22 @@ def test_dtsh_triplet_costs_log_2_at_its_margin_and_less_past_it():
 
 
 def test_dtsh_scores_a_large_batch_in_chunks_as_one_whole():
+    # 300 items of 2 classes: about 300 x 149 (anchor, positive) pairs against 300 items each,
+    # over 2^22 cells: scored in 4 chunks
     generator = torch.Generator().manual_seed(0)
-    latent = torch.randn(200, 8, generator=generator)  # 200^3 cells: scored in two chunks
-    labels = torch.randint(0, 4, (200,), generator=generator)
-    method = DTSH(hash_bits=8, num_classes=4, quantisation_weight=0.0)
+    latent = torch.randn(300, 8, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, 2, (300,), generator=generator)
     theta = latent @ latent.T / 2
-    similar = labels[:, None] == labels[None, :]
-    positive = similar & ~torch.eye(200, dtype=torch.bool)
-    cells = positive[:, :, None] & ~similar[:, None, :]
-    scores = theta[:, :, None] - theta[:, None, :] - 4.0
-    losses = torch.where(cells, -torch.nn.functional.logsigmoid(scores), 0.0).double()
-    expected = (losses.sum(dim=(1, 2)) / cells.sum(dim=(1, 2))).mean().item()
-    actual = _method_loss(method, latent.tolist(), labels).item()
-    assert math.isclose(actual, expected, rel_tol=1e-5)
+    anchor_means = []
+    for a in range(300):
+        same = labels == labels[a]
+        positives = same & (torch.arange(300) != a)
+        scores = theta[a, positives][:, None] - theta[a, ~same][None, :] - 4.0
+        anchor_means.append(-torch.nn.functional.logsigmoid(scores).mean().item())
+    method = DTSH(hash_bits=8, num_classes=2, quantisation_weight=0.0)
+    batch = LatentBatch(latent, labels, torch.zeros(300, 3), torch.arange(300))
+    actual = method.loss(batch, None).loss.item()
+    assert math.isclose(actual, sum(anchor_means) / 300, rel_tol=1e-9)
 
 
 # --- LCDSH ---------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCo
 from ssdh_lightning.methods.pairs import label_similarity
 from ssdh_lightning.methods.quantisation import sign_quantisation
 
-# Cells of (anchor, positive, negative) scored at once: a batch of B items has B^3 triplet
-# cells, so anchors are taken a chunk at a time (a validation batch of 512 would need 134M).
+# Triplet cells scored at once: each (anchor, positive) pair is scored against every item of the
+# batch, so a batch of B items with P such pairs has P x B cells, up to B^3 (134M for a validation
+# batch of 512 items of one or two classes); the pairs are taken a chunk at a time.
 _TRIPLET_CELLS = 2**22
 
 
@@ -25,16 +26,16 @@ def triplet_term(relaxed: torch.Tensor, similarity: torch.Tensor, margin: float)
     others = ~torch.eye(count, dtype=torch.bool, device=relaxed.device)
     positive = (similarity > 0) & others
     negative = similarity == 0
-    chunk = max(1, _TRIPLET_CELLS // count**2)
-    sums, counts = [], []
-    for start in range(0, count, chunk):
-        anchors = slice(start, start + chunk)
-        triplets = positive[anchors, :, None] & negative[anchors, None, :]
-        scores = theta[anchors, :, None] - theta[anchors, None, :] - margin
-        sums.append((F.softplus(-scores) * triplets).sum(dim=(1, 2)))
-        counts.append(triplets.sum(dim=(1, 2)))
-    per_anchor = torch.cat(counts)
-    anchor_means = torch.cat(sums) / per_anchor.clamp(min=1)  # 0 for an anchor without any
+    anchors, positives = positive.nonzero(as_tuple=True)
+    sums = torch.zeros(count, dtype=theta.dtype, device=theta.device)
+    chunk = max(1, _TRIPLET_CELLS // count)
+    for start in range(0, len(anchors), chunk):
+        anchor, positive_item = anchors[start : start + chunk], positives[start : start + chunk]
+        scores = theta[anchor, positive_item][:, None] - theta[anchor] - margin
+        losses = (F.softplus(-scores) * negative[anchor]).sum(dim=1)
+        sums = sums.index_add(0, anchor, losses)
+    per_anchor = positive.sum(dim=1) * negative.sum(dim=1)
+    anchor_means = sums / per_anchor.clamp(min=1)  # 0 for an anchor without any
     return anchor_means.sum() / (per_anchor > 0).sum().clamp(min=1)
 
 
