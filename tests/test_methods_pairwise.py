@@ -73,6 +73,16 @@ def _method_loss(method, latent, labels) -> torch.Tensor:
     return method.loss(batch, None).loss
 
 
+def _loss_and_gradient(options: dict, labels, num_classes: int, latent) -> tuple[float, list]:
+    """The loss and its gradient with respect to the latent layer."""
+    method = build_method(options, hash_bits=len(latent[0]), num_classes=num_classes)
+    z = torch.tensor(latent, requires_grad=True)
+    batch = LatentBatch(z, torch.as_tensor(labels), torch.zeros(len(z), 3), torch.arange(len(z)))
+    loss = method.loss(batch, None).loss
+    loss.backward()
+    return loss.item(), z.grad.tolist()
+
+
 # --- DSH -----------------------------------------------------------------------------------------
 
 
@@ -104,9 +114,9 @@ def test_dsh_loss_is_the_authors_contrastive_loss_and_regulariser(case):
 def test_dsh_dissimilar_pairs_beyond_the_margin_and_binary_outputs_cost_nothing():
     # distance 16 between the two items: at the margin 2 x 4 = 8 and beyond
     latent = [[1.0, 1.0, -1.0, 1.0], [-1.0, -1.0, 1.0, -1.0]]
-    loss = _loss({"name": "dsh"}, [0, 1], 2, latent)
-    assert loss.item() == 0.0
-    loss.backward()  # no gradient from a pair beyond its margin, nor from +-1 outputs
+    loss, gradient = _loss_and_gradient({"name": "dsh"}, [0, 1], 2, latent)
+    # no gradient from a pair beyond its margin, nor from +-1 outputs
+    assert loss == 0.0 and gradient == [[0.0] * 4] * 2
     # a batch of one item has no pair: only the regulariser
     one = _loss({"name": "dsh"}, [0], 2, [[0.5, -2.0, 1.0, 0.0]])
     assert math.isclose(one.item(), 0.01 * (0.5 + 1.0 + 0.0 + 1.0), rel_tol=1e-6)
@@ -180,11 +190,14 @@ def test_dtsh_loss_is_the_triplet_likelihood_of_every_in_batch_triplet(case):
 
 def test_dtsh_without_any_triplet_only_quantises_and_still_backpropagates():
     # one class: no negative; all classes apart: no positive
-    quantisation = sum((x - _sign(x)) ** 2 for row in LATENT for x in row) / len(LATENT)
+    n = len(LATENT)
+    quantisation = sum((x - _sign(x)) ** 2 for row in LATENT for x in row) / n
+    pull = [[2 * (x - _sign(x)) / n for x in row] for row in LATENT]  # its gradient
     for labels, classes in (LABEL_SETS["one_class"], LABEL_SETS["no_similar_pair"]):
-        loss = _loss({"name": "dtsh", "quantisation_weight": 1.0}, labels, classes)
-        assert math.isclose(loss.item(), quantisation, rel_tol=1e-6)
-        loss.backward()
+        options = {"name": "dtsh", "quantisation_weight": 1.0}
+        loss, gradient = _loss_and_gradient(options, labels, classes, LATENT)
+        assert math.isclose(loss, quantisation, rel_tol=1e-6)
+        assert [pytest.approx(row) for row in pull] == gradient
 
 
 def test_dtsh_triplet_costs_log_2_at_its_margin_and_less_past_it():
@@ -288,9 +301,9 @@ def test_dch_loss_is_the_balanced_cauchy_cross_entropy_plus_cauchy_quantisation(
 
 def test_dch_keeps_a_dissimilar_pair_with_equal_codes_finite_and_pairs_no_item_with_itself():
     same = [[0.4, -0.8, 1.2, 0.3]] * 2
-    loss = _loss({"name": "dch"}, [0, 1], 2, same)
-    assert torch.isfinite(loss) and loss.item() > 10  # log(1 + 20 / (2 x 1e-6))
-    loss.backward()
+    loss, gradient = _loss_and_gradient({"name": "dch"}, [0, 1], 2, same)
+    assert 10 < loss < math.inf  # log(1 + 20 / (2 x 1e-6))
+    assert all(math.isfinite(g) for row in gradient for g in row)
     # one item: no pair, only the quantisation
     one = _loss({"name": "dch", "quantisation_weight": 1.0}, [0], 2, [[0.4, -0.8, 1.2, 0.3]])
     h = [math.tanh(x) for x in (0.4, 0.8, 1.2, 0.3)]
