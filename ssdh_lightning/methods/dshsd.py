@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes, is_multi_label
-from ssdh_lightning.methods.pairs import contrastive_loss, label_similarity
+from ssdh_lightning.methods.pairs import contrastive_pairs, label_similarity
 
 
 def dshsd_classification(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -24,9 +24,10 @@ def dshsd_classification(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
 @METHODS.register("dshsd")
 class DSHSD(SignCodes):
     """u = tanh(latent), codes sign(u); the head's classifier on u. Loss: classification +
-    ``alpha`` * contrastive_loss(u) with margin 2 x hash_bits (DeepHash-pytorch DSHSD.py and
-    PaddleClas deephashloss.py alike: alpha 0.05, m = 2 * bit). The latent layer starts with a
-    bias of 0, as their plain linear hash layer does."""
+    ``alpha`` x the mean over the batch's B x B pairs of pairs.contrastive_pairs(u), margin
+    2 x hash_bits (DeepHash-pytorch DSHSD.py and PaddleClas deephashloss.py alike: alpha 0.05,
+    m = 2 * bit). The latent layer starts with a bias of 0, as their plain linear hash layer
+    does."""
 
     classifies = True
     latent_bias = 0.0
@@ -42,6 +43,6 @@ class DSHSD(SignCodes):
         relaxed = self.relaxed(batch.latent)
         logits = classifier(relaxed)
         similarity = label_similarity(batch.labels, self.num_classes)
-        distance = contrastive_loss(relaxed, similarity, margin=2.0 * self.hash_bits)
+        distance = contrastive_pairs(relaxed, similarity, margin=2.0 * self.hash_bits).mean()
         loss = dshsd_classification(logits, batch.labels) + self.alpha * distance
         return MethodLoss(loss, logits)

@@ -26,12 +26,30 @@ def label_cosine_similarity(labels: torch.Tensor, num_classes: int) -> torch.Ten
     return rows @ rows.T
 
 
-def contrastive_loss(
+def squared_distances(relaxed: torch.Tensor) -> torch.Tensor:
+    """(B, B) ||u_i - u_j||^2."""
+    norms = relaxed.pow(2).sum(dim=1)
+    return (norms[:, None] + norms[None, :] - 2 * relaxed @ relaxed.T).clamp(min=0)
+
+
+def contrastive_pairs(
     relaxed: torch.Tensor, similarity: torch.Tensor, margin: float
 ) -> torch.Tensor:
-    """Mean over in-batch pairs of s d / 2 + (1 - s) max(margin - d, 0) / 2, d = ||u_i - u_j||^2:
-    similar pairs pulled together, dissimilar ones pushed until d reaches the margin (DSH's
-    contrastive loss on relaxed codes)."""
-    distance = (relaxed.unsqueeze(1) - relaxed.unsqueeze(0)).pow(2).sum(dim=2)
+    """(B, B) s D / 2 + (1 - s) max(margin - D, 0) / 2, D = ||u_i - u_j||^2: similar pairs pulled
+    together, dissimilar ones pushed until D reaches the margin (DSH's contrastive loss on relaxed
+    codes). Each method reduces it as its authors do."""
+    distance = squared_distances(relaxed)
     pushed = (margin - distance).clamp(min=0)
-    return (similarity * distance + (1 - similarity) * pushed).mean() / 2
+    return 0.5 * (similarity * distance + (1 - similarity) * pushed)
+
+
+def pair_likelihood(theta: torch.Tensor, similarity: torch.Tensor, margin: float = 0.0):
+    """(B, B) negative log-likelihood of each pair's label when a pair with score ``theta`` is
+    similar with probability sigmoid(theta - margin) and dissimilar with sigmoid(-theta - margin):
+    s log(1 + e^(margin - theta)) + (1 - s) log(1 + e^(margin + theta)).
+
+    At margin 0 it is DPSH's log(1 + e^theta) - s theta; softplus keeps large scores finite.
+    """
+    similar = torch.nn.functional.softplus(margin - theta)
+    dissimilar = torch.nn.functional.softplus(margin + theta)
+    return similarity * similar + (1 - similarity) * dissimilar
