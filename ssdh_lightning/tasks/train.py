@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import check_baselines
 from ssdh_lightning.callbacks import find_evaluation
+from ssdh_lightning.callbacks.timing import EpochTimer
 from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
 from ssdh_lightning.config_checks import (
     RUN_FOLDER,
@@ -119,8 +120,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     print(opening_line(description, datamodule, run_dir), flush=True)
     # callbacks.NAME=null switches one off
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    timer = EpochTimer()
     loggers = build_loggers(cfg.get("logger"))
-    trainer = build_trainer(cfg, run_dir, callbacks, loggers, datamodule)
+    trainer = build_trainer(cfg, run_dir, [*callbacks, timer], loggers, datamodule)
     initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
     # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
@@ -131,7 +133,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     final = final_scores(trainer, evaluation, datamodule, initial, baselines, cfg.seed)
     metrics = final.metrics
-    write_json(run_dir / RUN_FILE, description)
+    # this process's epochs: a resumed run times those after its checkpoint
+    write_json(run_dir / RUN_FILE, description | {"seconds_per_epoch": timer.seconds_per_epoch})
     write_json(run_dir / CURVES_FILE, curves(evaluation))
     log_summary(trainer.loggers, description, metrics, trainer.global_step)
     close_loggers(trainer.loggers)
