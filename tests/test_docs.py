@@ -52,7 +52,7 @@ def prerequisites(block: CommandBlock) -> list[str]:
     """The commands of the blocks this one runs after, first to last."""
     if block.after is None:
         return []
-    (before,) = {b for b in command_blocks() if b.name == block.after}
+    before = next(b for b in command_blocks() if b.name == block.after)
     return [*prerequisites(before), *marked_commands(before.name)]
 
 
