@@ -7,6 +7,7 @@ an epoch. Convertible files (CMYK, 16-bit, palette, transparency) are converted 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -46,6 +47,14 @@ class Skipped(NamedTuple):
 
     path: str
     reason: str
+
+
+def path_key(path: str | Path) -> int:
+    """A file's identity as a nonzero int64: 8 bytes of the BLAKE2b hash of its resolved
+    absolute path. What a method that learned the codes of its training items (ADSH) knows them
+    by, so that an index of the same files gives them those codes; 0 stands for no file."""
+    digest = hashlib.blake2b(str(Path(path).resolve()).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) or 1
 
 
 def is_image_name(name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -22,6 +23,7 @@ from ssdh_lightning.models.backbones import input_size
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.tasks.run_folder import (
     CURVES_FILE,
+    METRICS_FILE,
     RUN_FILE,
     build_trainer,
     curves,
@@ -30,6 +32,8 @@ from ssdh_lightning.tasks.run_folder import (
     initial_row,
     loaded_datamodule,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModule) -> dict:
@@ -63,6 +67,7 @@ def _built_model(
             class_names=datamodule.class_names,
             data_config=OmegaConf.to_container(data_cfg, resolve=True),
             method=_method_config(cfg),
+            train_size=datamodule.train_size,
         )
     except InstantiationException as error:
         if isinstance(error.__cause__, ValueError):
@@ -117,26 +122,55 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
+    if not datamodule.labelled:
+        log.warning(
+            "the data has no labels: method=%s trains on it, but retrieval is not scored (no "
+            "validation, no baseline rows, no figures in %s); the checkpoints are written. "
+            "Score it with ssdh-eval ckpt_path=... data=... on labelled data",
+            model.method.name,
+            METRICS_FILE,
+        )
+        baselines = []
     initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
     # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-    # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
-    # own last validation did, unless training stopped between two of them.
-    evaluation = find_evaluation(trainer)
-    if evaluation.step != trainer.global_step:
-        trainer.validate(model, datamodule=datamodule, verbose=False)
-    metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
     description = _describe(cfg, datamodule, model)
     write_json(run_dir / RUN_FILE, description)
-    write_json(run_dir / CURVES_FILE, curves(evaluation))
+    metrics = _scored(cfg, trainer, model, datamodule, initial, baselines, run_dir)
     _log_summary(trainer, description, metrics)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
     finish(run_dir, metrics, saved)
     return metrics
 
 
+def _scored(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: SSDHModule,
+    datamodule: RetrievalDataModule,
+    initial: dict[str, float],
+    baselines: list[str],
+    run_dir: Path,
+) -> dict[str, float]:
+    """The final metrics of the last model, with the curves written beside; none for data
+    without labels."""
+    if not datamodule.labelled:
+        return {}
+    # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
+    # own last validation did, unless training stopped between two of them.
+    evaluation = find_evaluation(trainer)
+    if evaluation.step != trainer.global_step:
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+    metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
+    write_json(run_dir / CURVES_FILE, curves(evaluation))
+    return metrics
+
+
 def objective(cfg: DictConfig, metrics: dict[str, float]) -> float:
-    """The final metric named by ``cfg.objective``: what the training command returns."""
+    """The final metric named by ``cfg.objective``: what the training command returns; NaN
+    for a run with no metrics (data without labels: nothing was scored)."""
+    if not metrics:
+        return float("nan")
     if cfg.objective not in metrics:
         raise ValueError(
             f"objective={cfg.objective!r} is not among the run's final metrics; choose one of "
