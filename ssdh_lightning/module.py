@@ -102,6 +102,9 @@ class SSDHModule(L.LightningModule):
     ``train_size``: the number of training items, for the methods that keep a row per item.
     ``freeze_backbone``: train the latent layer (and classifier) only; the backbone gets no
     gradient and stays in evaluation mode (batch norm statistics, dropout).
+    ``channels_last`` lays images and convolution weights out channels last (NHWC, which tensor
+    cores and oneDNN run fastest); ``compile`` compiles the backbone with ``torch.compile`` in
+    place, so that its state dict, and a checkpoint, is the same compiled or not.
     """
 
     def __init__(
@@ -120,6 +123,8 @@ class SSDHModule(L.LightningModule):
         method: dict | None = None,
         train_size: int | None = None,
         freeze_backbone: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         optimizer = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
@@ -131,6 +136,8 @@ class SSDHModule(L.LightningModule):
                 "latent_init_std": latent_init_std,
                 "optimizer": optimizer,
                 "scheduler": scheduler,
+                "channels_last": channels_last,
+                "compile": compile,
             }
         )
         integer("num_classes", num_classes, 10, minimum=0)
@@ -152,6 +159,11 @@ class SSDHModule(L.LightningModule):
         )
         if freeze_backbone:
             self.backbone.requires_grad_(False)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        if compile:
+            self.backbone.compile()
         # Built before the head: a method may refuse the bits or classes (CSQ's centres).
         self.method = build_method(method, hash_bits, num_classes, train_size)
         if num_classes == 0 and self.method.uses_labels:
@@ -191,7 +203,8 @@ class SSDHModule(L.LightningModule):
 
     def _outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``features`` and the latent layer's pre-activations of uint8 images."""
-        features = self.backbone(self.normalize(images))
+        images = self.normalize(images).contiguous(memory_format=self.memory_format)
+        features = self.backbone(images)
         return features, self.head(features)
 
     def _encoded(self, features: torch.Tensor, latent: torch.Tensor) -> Encoded:

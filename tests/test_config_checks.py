@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from helpers import TINY_TRAINING, run_tool
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
-from ssdh_lightning.tasks.run_folder import CLASS_NAMES_FILE
+from ssdh_lightning.run_files import CLASS_NAMES_FILE
 
 
 def _train_config(*overrides: str):

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from helpers import run_tool
 from ssdh_lightning import metric_names
 from ssdh_lightning.cli import CONFIG_DIR
-from ssdh_lightning.tasks.run_folder import METRICS_FILE
+from ssdh_lightning.run_files import METRICS_FILE
 from ssdh_lightning.testing.formats import write_cifar10, write_mnist
 
 EXPERIMENTS = (
@@ -22,6 +22,7 @@ EXPERIMENTS = (
     "mnist_small",
     "cifar10_small",
     "cifar10_lists",
+    "cifar10_vit",
     "imagenet100",
     "nus_wide_21",
     "coco",

@@ -24,8 +24,8 @@ from ssdh_lightning.data.splits import cnnh_split
 from ssdh_lightning.indexing.encoding import encode_files
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval import pack_codes
+from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 from ssdh_lightning.tasks import evaluate, objective, train
-from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
 from ssdh_lightning.testing.formats import encode_image
 
 TINY_MODEL = [

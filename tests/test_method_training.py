@@ -22,7 +22,7 @@ from ssdh_lightning.data.base import Batch, Splits
 from ssdh_lightning.data.in_memory import InMemoryImages
 from ssdh_lightning.methods import METHODS, build_method, unsupervised_methods
 from ssdh_lightning.module import SSDHModule
-from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
+from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
 METHOD_NAMES = list(METHODS)
 SMALL_CNN = {"name": "small_cnn", "widths": [16, 32], "feature_dim": 64}
@@ -80,26 +80,27 @@ STATEFUL = [
     if build_method(method_config(name), hash_bits=4, num_classes=10, train_size=8).state_dict()
 ]
 
+# Training steps within which a method's loss must fall below its first value. Most fall after
+# one step. DFH's and LCDSH's first rise: their targets (DFH's codes drawn toward the centres,
+# LCDSH's binary similarities) are signs, which move while the relaxed codes cross zero; DFH's
+# falls below its start after about 10 steps, LCDSH's after about 45.
+MOST_STEPS = 60
+
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
 def test_a_few_training_steps_of_every_method_lower_its_loss(digits, method):
     module = bound(small_module(digits, method), digits)
     batch = first_batch(digits)
     optimizer = module.configure_optimizers()
-
-    def loss() -> torch.Tensor:
-        return module.method_loss(batch).loss
-
-    with torch.no_grad():
-        before = loss().item()
-    for _ in range(8):
+    losses: list[float] = []
+    while len(losses) < 2 or (losses[-1] >= losses[0] and len(losses) < MOST_STEPS):
         optimizer.zero_grad()
         module.method.start_training_step()
-        loss().backward()
+        loss = module.method_loss(batch).loss
+        losses.append(loss.item())
+        loss.backward()
         optimizer.step()
-    with torch.no_grad():
-        after = loss().item()
-    assert after < before, (method, before, after)
+    assert losses[-1] < losses[0], (method, losses)
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
@@ -113,7 +114,7 @@ def test_every_methods_checkpoint_rebuilds_the_same_model_and_state(digits, meth
     module.method.end_training_epoch()
     path = tmp_path / "model.ckpt"
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
-    rebuilt = trained_module(read_checkpoint(path))  # weights_only: plain data
+    rebuilt = trained_module(read_checkpoint(path), path)  # weights_only: plain data
     assert rebuilt.method.name == method
     for name, buffer in module.method.state_dict().items():
         assert torch.equal(rebuilt.method.state_dict()[name], buffer), name

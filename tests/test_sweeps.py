@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from helpers import run_tool
 from ssdh_lightning.cli import CONFIG_DIR
-from ssdh_lightning.tasks.run_folder import METRICS_FILE
+from ssdh_lightning.run_files import METRICS_FILE
 
 # one short epoch a job, no shallow baselines: the sweep machinery is what is tested
 SHORT = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "baselines=[]"]

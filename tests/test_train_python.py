@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.cli.train import main
-from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
+from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
 
 def compose_train(*overrides: str):

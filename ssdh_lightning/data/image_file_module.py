@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import lightning as L
@@ -66,7 +66,7 @@ class ImageFileDataModule(RetrievalDataModule):
         image_size: tuple[int, int] | None = None,
         resize: tuple[int, int] | None = None,
         mirror: bool = True,
-        normalization: str = "torchvision",
+        normalization: str | Mapping | None = "torchvision",
         decoded_cache_mib: float = 2048,
         **loader_options,
     ) -> None:
@@ -168,7 +168,9 @@ class ImageFileDataModule(RetrievalDataModule):
                 filled += len(positions)
                 kept.append(positions)
         positions = torch.cat(kept) if kept else torch.empty(0, dtype=torch.int64)
-        return InMemoryImages(images[:filled], files.labels[positions]), positions.numpy()
+        in_files = positions.numpy()
+        ids = files.ids[in_files]
+        return InMemoryImages(images[:filled], files.labels[positions], ids), in_files
 
     def loader_settings(self, dataset: Dataset) -> tuple[Callable | None, int]:
         # batches sliced from memory: workers would only copy them between processes

@@ -23,14 +23,25 @@ from ssdh_lightning.methods.base import (
 # isort: off
 from ssdh_lightning.methods.lin2015 import Lin2015
 from ssdh_lightning.methods.ssdh import SSDH
+from ssdh_lightning.methods.dhn import DHN
+from ssdh_lightning.methods.dsh import DSH
 from ssdh_lightning.methods.dpsh import DPSH
+from ssdh_lightning.methods.dtsh import DTSH
+from ssdh_lightning.methods.lcdsh import LCDSH
 from ssdh_lightning.methods.hashnet import HashNet
 from ssdh_lightning.methods.dsdh import DSDH
 from ssdh_lightning.methods.adsh import ADSH
+from ssdh_lightning.methods.dch import DCH
 from ssdh_lightning.methods.greedyhash import GreedyHash
 from ssdh_lightning.methods.greedyhash_u import GreedyHashUnsupervised
+from ssdh_lightning.methods.idhn import IDHN
+from ssdh_lightning.methods.dshsd import DSHSD
+from ssdh_lightning.methods.dfh import DFH
 from ssdh_lightning.methods.csq import CSQ
+from ssdh_lightning.methods.dpn import DPN
+from ssdh_lightning.methods.dbdh import DBDH
 from ssdh_lightning.methods.bihalf import BiHalf
+from ssdh_lightning.methods.orthohash import OrthoHash
 # isort: on
 
 NAME = "name"
@@ -81,8 +92,18 @@ def build_method(
 __all__ = [
     "ADSH",
     "CSQ",
+    "DBDH",
+    "DCH",
+    "DFH",
+    "DHN",
+    "DPN",
     "DPSH",
     "DSDH",
+    "DSH",
+    "DSHSD",
+    "DTSH",
+    "IDHN",
+    "LCDSH",
     "METHODS",
     "SSDH",
     "BiHalf",
@@ -93,6 +114,7 @@ __all__ = [
     "LatentBatch",
     "Lin2015",
     "MethodLoss",
+    "OrthoHash",
     "build_method",
     "is_multi_label",
     "multi_label_methods",

@@ -1,27 +1,20 @@
 """DPSH (Li, Wang, Kang, IJCAI 2016): pairwise likelihood of inner products, plus quantisation."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
 from ssdh_lightning.methods.memory import pair_memory, pair_partners
+from ssdh_lightning.methods.pairs import pair_likelihood
+from ssdh_lightning.methods.quantisation import sign_quantisation
 
 
-def pair_likelihood(
+def memory_pair_likelihood(
     relaxed: torch.Tensor, partners: torch.Tensor, similarity: torch.Tensor
 ) -> torch.Tensor:
-    """Mean over the (B, P) pairs of log(1 + e^theta) - s * theta, theta = u_i . v_j / 2.
-
-    softplus is log(1 + e^theta) without overflow for large inner products.
-    """
-    theta = relaxed @ partners.T / 2
-    return (F.softplus(theta) - similarity * theta).mean()
-
-
-def sign_quantisation(relaxed: torch.Tensor) -> torch.Tensor:
-    """Mean over items of ||u - sign(u)||^2."""
-    return (relaxed - relaxed.sign()).pow(2).sum(dim=1).mean()
+    """Mean over the (B, P) pairs of the batch's u and its partners' v of
+    log(1 + e^theta) - s * theta, theta = u_i . v_j / 2 (DPSH's and DSDH's likelihood)."""
+    return pair_likelihood(relaxed @ partners.T / 2, similarity).mean()
 
 
 @METHODS.register("dpsh")
@@ -58,5 +51,5 @@ class DPSH(SignCodes):
         partners, similarity = pair_partners(
             self.memory, relaxed, batch.labels, batch.positions, self.num_classes, self.training
         )
-        loss = pair_likelihood(relaxed, partners, similarity)
+        loss = memory_pair_likelihood(relaxed, partners, similarity)
         return MethodLoss(loss + self.eta * sign_quantisation(relaxed), None)

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
-from ssdh_lightning.methods.dpsh import pair_likelihood
+from ssdh_lightning.methods.dpsh import memory_pair_likelihood
 from ssdh_lightning.methods.memory import pair_memory, pair_partners
-from ssdh_lightning.methods.pairs import multi_hot
+from ssdh_lightning.methods.pairs import label_rows
 
 # train.m's DCC: at most 10 sweeps over the bits, stopping when B moves by less than this
 # fraction of its norm (Frobenius).
@@ -87,7 +87,7 @@ class DSDH(SignCodes):
 
     def discrete_codes(self, relaxed: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """B of the batch: DCC with the W that the batch's labels and sign(u) give."""
-        targets = multi_hot(labels, self.num_classes)
+        targets = label_rows(labels, self.num_classes)
         relaxed = relaxed.detach()
         classifier = ridge_classifier(relaxed.sign(), targets, self.ridge)
         return dcc_codes(relaxed, targets, classifier, self.eta, self.dcc_sweeps)
@@ -99,5 +99,5 @@ class DSDH(SignCodes):
         )
         codes = self.discrete_codes(relaxed, batch.labels)
         quantisation = dsdh_quantisation(relaxed, codes)
-        loss = pair_likelihood(relaxed, partners, similarity)
+        loss = memory_pair_likelihood(relaxed, partners, similarity)
         return MethodLoss(loss + self.quantisation_weight * quantisation, None)

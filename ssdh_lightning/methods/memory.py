@@ -15,7 +15,7 @@ import torch.distributed as dist
 from torch import nn
 from torchmetrics.utilities.distributed import gather_all_tensors
 
-from ssdh_lightning.methods.pairs import label_similarity, multi_hot
+from ssdh_lightning.methods.pairs import label_rows, label_similarity
 
 
 def gathered(values: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,7 @@ class TrainingSetMemory(nn.Module):
                 f"it was built for, but this training set has {len(labels)} items; resume or "
                 "evaluate it on the data it was trained on"
             )
-        rows = multi_hot(labels.to(self.labels.device), self.num_classes).to(torch.uint8)
+        rows = label_rows(labels.to(self.labels.device), self.num_classes).to(torch.uint8)
         if self.labels.any() and not torch.equal(rows, self.labels):
             raise ValueError(
                 f"method={self.method} was trained on a training set whose items have other "
@@ -80,7 +80,7 @@ class TrainingSetMemory(nn.Module):
     def similarity(self, labels: torch.Tensor) -> torch.Tensor:
         """(B, train_size) 0/1: whether each item of the batch shares a label with each
         training item."""
-        return (multi_hot(labels, self.num_classes) @ self.labels.T.float() > 0).float()
+        return (label_rows(labels, self.num_classes) @ self.labels.T.float() > 0).float()
 
     def positions_of(self, keys: torch.Tensor) -> torch.Tensor:
         """Each key's row, -1 where no row has it (and for key 0, an item without a file)."""
