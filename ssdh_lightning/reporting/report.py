@@ -26,6 +26,7 @@ from ssdh_lightning.reporting import tables as report_tables
 from ssdh_lightning.reporting.compare import QueryBootstrap
 from ssdh_lightning.reporting.files import safe_file_name
 from ssdh_lightning.reporting.intervals import DEFAULT_RESAMPLES
+from ssdh_lightning.reporting.markdown import cell
 from ssdh_lightning.reporting.plots import draw_precision_curves, draw_precision_recall
 from ssdh_lightning.reporting.runs import BrokenRun, Run, find_runs
 
@@ -121,7 +122,7 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
         cells = [f"{row.mean[n]:.4f} +- {row.std[n]:.4f}" if n in row.mean else "" for n in names]
         label = report_tables.ROW_NAMES[row.method]
         lines.append(
-            f"| {row.data} | {row.hash_bits} | {row.training} | {label} | {row.runs} | "
+            f"| {cell(row.data)} | {row.hash_bits} | {cell(row.training)} | {label} | {row.runs} | "
             + " | ".join(cells)
             + f" | {row.paper} |"
         )
