@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import check_baselines
 from ssdh_lightning.callbacks import find_evaluation
+from ssdh_lightning.callbacks.timing import EpochTimer
 from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
 from ssdh_lightning.config_checks import (
     RUN_FOLDER,
@@ -126,8 +127,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     print(opening_line(description, datamodule, run_dir), flush=True)
     # callbacks.NAME=null switches one off
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    timer = EpochTimer()
     loggers = build_loggers(cfg.get("logger"))
-    trainer = build_trainer(cfg, run_dir, callbacks, loggers, datamodule)
+    trainer = build_trainer(cfg, run_dir, [*callbacks, timer], loggers, datamodule)
     if not datamodule.labelled:
         log.warning(
             "the data has no labels: method=%s trains on it, but retrieval is not scored (no "
@@ -142,7 +144,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     final = _scored(cfg, trainer, model, datamodule, initial, baselines, run_dir)
     metrics = final.metrics
-    write_json(run_dir / RUN_FILE, description)
+    # this process's epochs: a resumed run times those after its checkpoint
+    write_json(run_dir / RUN_FILE, description | {"seconds_per_epoch": timer.seconds_per_epoch})
     log_summary(trainer.loggers, description, metrics, trainer.global_step)
     close_loggers(trainer.loggers)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
