@@ -1,13 +1,15 @@
 """The one place metric names are spelled: the engine, the reference, the baselines, logging,
-checkpoint monitors, reports and tests build every key here. Imports nothing of the project."""
+checkpoint monitors, reports and tests build every key here. Imports nothing of the project.
+
+A key is ``ROW/METRIC``: the row is a mode or a baseline (the rows, in their order, are
+``baselines.ROWS``: the baselines are named where each is defined)."""
 
 from __future__ import annotations
 
-# The three search modes of PROTOCOL.md, and the baseline rows scored beside them: the hashing
-# baselines on the fine-tuned features, the same on the features before fine-tuning
-# (``itq_initial``), and ES on those ("initial").
+# The three search modes of PROTOCOL.md; the baseline rows scored beside them include the
+# hashing baselines fit on the features before fine-tuning (``itq_initial``) and ES on those
+# ("initial").
 MODES = ("bcs", "es", "hds")
-HASHING_BASELINES = ("lsh", "itq", "sh", "itq_cca", "ksh", "bre", "mlh", "sdh")
 INITIAL = "initial"
 
 
@@ -16,10 +18,6 @@ def on_initial(hasher: str) -> str:
     fine-tuning."""
     return f"{hasher}_{INITIAL}"
 
-
-BASELINES = (*HASHING_BASELINES, *map(on_initial, HASHING_BASELINES), INITIAL)
-# the rows of a run's metrics: the three modes, then the baselines
-METHODS = (*MODES, *BASELINES)
 
 VAL = "val/"
 TRAIN_LOSS = "train/loss"
@@ -96,20 +94,6 @@ MONITOR = VAL + map_at("bcs", "all")  # what checkpoints keep the best of
 def renamed(key: str, method: str) -> str:
     """The same metric under another method: ``bcs/map@all``, ``lsh`` -> ``lsh/map@all``."""
     return f"{method}/{key.partition('/')[2]}"
-
-
-def check_objective(name: str) -> str:
-    """``name``, checked to be a final metric a run can have (before the run, not after)."""
-    method, _, metric = str(name).partition("/")
-    if name in (final(VAL_ACCURACY), final(VAL_CLASSIFIER_MAP), final(VAL_LOSS)) or (
-        method in METHODS and metric
-    ):
-        return name
-    raise ValueError(
-        f"objective={name!r} names no final metric: use accuracy, classifier_map, loss or "
-        f"METHOD/METRIC with METHOD one of {', '.join(METHODS)} "
-        "(e.g. bcs/map@1000, hds/precision@100)"
-    )
 
 
 def logged(metric: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ssdh_lightning import metric_names
+from ssdh_lightning.baselines import ROWS
 from ssdh_lightning.config_checks import check_writable
 from ssdh_lightning.io import atomic_write, write_text
 from ssdh_lightning.reporting import ranking
@@ -80,7 +80,7 @@ def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
     names = _metric_names(runs)
     groups: dict[tuple[str, int, str, str], list[dict[str, float]]] = defaultdict(list)
     for run in runs:
-        for method in metric_names.METHODS:
+        for method in ROWS:
             values = {
                 n: run.metrics[f"{method}/{n}"] for n in names if f"{method}/{n}" in run.metrics
             }
@@ -89,7 +89,7 @@ def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
 
     def order(group):
         data, hash_bits, training, method = group[0]
-        return data, hash_bits, training, metric_names.METHODS.index(method)
+        return data, hash_bits, training, ROWS.index(method)
 
     rows = []
     for (data, hash_bits, training, method), members in sorted(groups.items(), key=order):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ssdh_lightning import metric_names as names
 from ssdh_lightning.retrieval.chunks import rows_per_chunk
-from ssdh_lightning.retrieval.search import search
+from ssdh_lightning.retrieval.nearest import search
 from ssdh_lightning.retrieval.sets import EvaluationSet
 from ssdh_lightning.retrieval.settings import ALL, RetrievalSettings
 

@@ -55,7 +55,7 @@ from ssdh_lightning.retrieval.backends.faiss_binary import (
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import PackedCodes
 from ssdh_lightning.retrieval.euclidean import squared_norms
-from ssdh_lightning.retrieval.search import SearchResult, search
+from ssdh_lightning.retrieval.nearest import SearchResult, search
 from ssdh_lightning.strings import PackedStrings, first_unsafe_path
 
 FORMAT_VERSION = 2
@@ -568,8 +568,8 @@ class Index:
         nprobe: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
     ) -> SearchResult:
-        """The ``k`` nearest items of each query, as ``retrieval.search`` ranks them (PROTOCOL.md):
-        BCS by Hamming distance of ``query`` codes, ES by Euclidean distance of
+        """The ``k`` nearest items of each query, as ``retrieval.nearest.search`` ranks them
+        (PROTOCOL.md): BCS by Hamming distance of ``query`` codes, ES by Euclidean distance of
         ``query_features``, HDS by both. Ties go to the lower position in the index.
 
         ``backend`` answers BCS and HDS's Hamming part (``retrieval.backends``): ``"engine"``,

@@ -1,6 +1,6 @@
 """Hamming backends of ``Index.search``: other engines that answer BCS and HDS's Hamming pool.
 
-The exact scan of ``retrieval.search`` (``engine``) is the default and the reference. A backend
+The exact scan of ``retrieval.nearest`` (``engine``) is the default and the reference. A backend
 answers two questions for packed query codes (``HammingBackend``): the ``k`` nearest by Hamming
 distance, and the items within a Hamming threshold (the HDS pool); ``search(...,
 hamming_backend=)`` does the rest (the HDS re-ranking by features) as for the engine.

@@ -36,7 +36,7 @@ import numpy as np
 from ssdh_lightning.io import atomic_write, file_sha256, read_json, write_json
 from ssdh_lightning.retrieval.backends import BACKEND_FILE
 from ssdh_lightning.retrieval.codes import PackedCodes
-from ssdh_lightning.retrieval.search import SearchResult
+from ssdh_lightning.retrieval.nearest import SearchResult
 
 if TYPE_CHECKING:
     from ssdh_lightning.retrieval.index import Index

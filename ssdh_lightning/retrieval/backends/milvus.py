@@ -13,7 +13,7 @@ vector field a collection, as Milvus 2.3 allows):
 
 BCS is Milvus's binary search; HDS's pool is Milvus's range search (distance < threshold) or
 its top ``hds_pool_size``, the pool's features are fetched from Milvus by id and re-ranked here,
-as the engine does (``retrieval.search``). Each collection's description records the index's
+as the engine does (``retrieval.nearest``). Each collection's description records the index's
 generation, hash_bits, count and codes' sha256, and ``milvus.<generation>.json`` beside the
 index says where it was exported, so a search finds the server and refuses collections of other
 codes. Tested with pymilvus 2.3 against Milvus 2.3.5 (the ``milvus`` package's embedded server).
@@ -30,7 +30,7 @@ import numpy as np
 
 from ssdh_lightning.io import read_json, write_json
 from ssdh_lightning.retrieval.codes import PackedCodes
-from ssdh_lightning.retrieval.search import SearchResult
+from ssdh_lightning.retrieval.nearest import SearchResult
 
 if TYPE_CHECKING:
     from ssdh_lightning.retrieval.index import Index
