@@ -47,10 +47,12 @@ from ssdh_lightning.io import (
     file_sha256,
     read_json,
 )
-from ssdh_lightning.retrieval.backends import BACKEND_FILE, HammingBackend, check_backend
-from ssdh_lightning.retrieval.backends.faiss_binary import (
-    flat_backend,
-    load_faiss_backend,
+from ssdh_lightning.retrieval.backends import (
+    BACKEND_FILE,
+    BACKENDS,
+    ENGINE,
+    HammingBackend,
+    check_backend,
 )
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import PackedCodes
@@ -563,7 +565,7 @@ class Index:
         query_features=None,
         hds_threshold: int | None = None,
         hds_pool_size: int | None = None,
-        backend: str = "engine",
+        backend: str = ENGINE,
         nflip: int | None = None,
         nprobe: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -582,14 +584,6 @@ class Index:
         what they do not find).
         """
         check_backend(backend, mode)
-        tuning = nflip is not None or nprobe is not None
-        if tuning and backend not in ("multihash", "ivf"):
-            raise ValueError(
-                f"nflip and nprobe set backend='multihash' and backend='ivf', not {backend!r}"
-            )
-        hamming_backend = None if backend == "engine" else self.hamming_backend(backend)
-        if tuning:
-            hamming_backend = hamming_backend.tuned(nflip=nflip, nprobe=nprobe)
         return search(
             query,
             self.codes,
@@ -601,24 +595,18 @@ class Index:
             hds_pool_size=hds_pool_size,
             database_norms=self.feature_norms if mode == "es" else None,
             memory_budget=memory_budget,
-            hamming_backend=hamming_backend,
+            hamming_backend=self.hamming_backend(backend),
+            nflip=nflip,
+            nprobe=nprobe,
         )
 
     def hamming_backend(self, name: str) -> HammingBackend:
-        """The backend ``name`` of this index, loaded (and checked) once and kept."""
+        """The backend ``name`` of this index (``BACKENDS``), loaded (and checked) once and
+        kept."""
         loaded = self._hamming_backends
         if name not in loaded:
-            loaded[name] = self._load_backend(name)
+            loaded[name] = BACKENDS[name].load(self)
         return loaded[name]
-
-    def _load_backend(self, name: str) -> HammingBackend:
-        if name == "faiss":
-            return flat_backend(self.codes)
-        if name == "milvus":
-            from ssdh_lightning.retrieval.backends.milvus import MilvusBackend
-
-            return MilvusBackend(self)
-        return load_faiss_backend(self, name)
 
     @cached_property
     def _hamming_backends(self) -> dict[str, HammingBackend]:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, HTTPException, Response, UploadFile
 
 from ssdh_lightning.indexing.query import ImageSearch, Queries
 from ssdh_lightning.indexing.views import json_report
-from ssdh_lightning.retrieval.backends import HAMMING_MODES
+from ssdh_lightning.retrieval.backends import ENGINE, HAMMING_MODES
 from ssdh_lightning.retrieval.settings import FEATURE_MODES
 from ssdh_lightning.serve.codes import parse_codes
 from ssdh_lightning.serve.dependencies import (
@@ -55,7 +55,7 @@ def _answer(
         query_features=queries.features if mode in FEATURE_MODES else None,
         hds_threshold=settings.hds_threshold,
         hds_pool_size=settings.hds_pool_size,
-        backend=settings.backend if mode in HAMMING_MODES else "engine",
+        backend=settings.backend if mode in HAMMING_MODES else ENGINE,
     )
     seconds = time.perf_counter() - started
     found = ImageSearch(queries, result, mode, k, seconds, generation.first_search_seconds)
