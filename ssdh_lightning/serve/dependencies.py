@@ -13,9 +13,9 @@ from typing import Annotated
 from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Query, Request
 
+from ssdh_lightning.indexing.answer import Mode
 from ssdh_lightning.retrieval import Index
 from ssdh_lightning.retrieval.index import ChangedFile
-from ssdh_lightning.serve.schemas import Mode
 from ssdh_lightning.serve.served import Generation, ServedIndex
 from ssdh_lightning.serve.settings import ServeSettings
 

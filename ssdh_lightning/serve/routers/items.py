@@ -11,8 +11,9 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from ssdh_lightning.images.thumbnails import png_bytes, thumbnail
+from ssdh_lightning.indexing.answer import label_fields
 from ssdh_lightning.indexing.files import resolve_under
-from ssdh_lightning.indexing.views import _png, _thumbnail, label_fields
 from ssdh_lightning.retrieval import Index
 from ssdh_lightning.serve.dependencies import Current, FileReaders, Served, Settings, item_row
 from ssdh_lightning.serve.schemas import Item, Items
@@ -103,4 +104,4 @@ def _thumbnail_png(item_id: int, images_root: Path, relative: str) -> bytes:
         path = resolve_under(images_root, relative)
     except ValueError as error:
         raise HTTPException(404, f"item {item_id} is not served: {error}") from None
-    return _png(_thumbnail(path))
+    return png_bytes(thumbnail(path))

@@ -12,8 +12,8 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile
 
+from ssdh_lightning.indexing.answer import Mode, SearchAnswer, json_report
 from ssdh_lightning.indexing.query import ImageSearch, Queries
-from ssdh_lightning.indexing.views import json_report
 from ssdh_lightning.retrieval.backends import ENGINE, HAMMING_MODES
 from ssdh_lightning.retrieval.settings import FEATURE_MODES
 from ssdh_lightning.serve.codes import parse_codes
@@ -25,7 +25,7 @@ from ssdh_lightning.serve.dependencies import (
     check_files,
     item_row,
 )
-from ssdh_lightning.serve.schemas import CodesQuery, Mode, SearchAnswer
+from ssdh_lightning.serve.schemas import CodesQuery
 from ssdh_lightning.serve.served import Generation
 from ssdh_lightning.serve.settings import ServeSettings
 from ssdh_lightning.serve.uploads import encode_upload
@@ -59,7 +59,8 @@ def _answer(
     )
     seconds = time.perf_counter() - started
     found = ImageSearch(queries, result, mode, k, seconds, generation.first_search_seconds)
-    # serialised here, not by FastAPI: a SearchAnswer model per request costs more than the search
+    # serialised here, not by FastAPI: validating a SearchAnswer per request costs more than the
+    # search
     return Response(orjson.dumps(json_report(index, found)), media_type="application/json")
 
 
