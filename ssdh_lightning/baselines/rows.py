@@ -52,20 +52,20 @@ def initial_metrics(query: EvaluationSet, database: EvaluationSet, settings: Ret
     return rows_metrics(initial_scores(query, database, settings))
 
 
-def fitted_hasher(method: str, database: EvaluationSet, hash_bits: int, seed: int, **options):
-    """The hasher ``method`` fitted on the database: its features, and its labels for the
+def fitted_hasher(name: str, database: EvaluationSet, hash_bits: int, seed: int, **options):
+    """The hasher ``name`` fitted on the database: its features, and its labels for the
     supervised ones (the queries' labels are never seen); ``options`` change its settings
     (e.g. ``labelled=`` and ``anchors=`` of KSH)."""
-    if method not in HASHERS:
-        raise ValueError(f"{method!r} is not a hashing baseline; choose among {list(HASHERS)}")
-    hasher = HASHERS[method](hash_bits, seed=seed, **options)
+    if name not in HASHERS:
+        raise ValueError(f"{name!r} is not a hashing baseline; choose among {list(HASHERS)}")
+    hasher = HASHERS[name](hash_bits, seed=seed, **options)
     if hasher.supervised:
         return hasher.fit(database.features, database.labels)
     return hasher.fit(database.features)
 
 
 def hashing_scores(
-    methods: Sequence[str],
+    hashers: Sequence[str],
     query: EvaluationSet,
     database: EvaluationSet,
     hash_bits: int,
@@ -81,10 +81,10 @@ def hashing_scores(
     ``initial_features`` (the sides hold the features before fine-tuning). A baseline that
     cannot be fitted on these data is left out with a warning that says why."""
     rows: dict[str, RetrievalScores] = {}
-    for method in check_baselines(methods):
-        row = metric_names.on_initial(method) if initial_features else method
+    for name in check_baselines(hashers):
+        row = metric_names.on_initial(name) if initial_features else name
         try:
-            hasher = fitted_hasher(method, database, hash_bits, seed)
+            hasher = fitted_hasher(name, database, hash_bits, seed)
         except CannotFit as reason:
             log.warning("baseline %s left out at hash_bits=%d: %s", row, hash_bits, reason)
             continue

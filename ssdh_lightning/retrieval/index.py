@@ -535,10 +535,11 @@ class Index:
         """The id the next new item gets: above every id this index has ever given."""
         return self.manifest["next_id"]
 
-    def row_of(self, item_id: int) -> int | None:
-        """The row of the item ``item_id``; None when no item of this generation has it."""
-        row = int(np.searchsorted(self.ids, item_id))
-        return row if row < len(self.ids) and self.ids[row] == item_id else None
+    def position_of(self, item_id: int) -> int | None:
+        """The position of the item ``item_id``; None when no item of this generation has it."""
+        position = int(np.searchsorted(self.ids, item_id))
+        found = position < len(self.ids) and self.ids[position] == item_id
+        return position if found else None
 
     @property
     def class_names(self) -> list[str]:
@@ -549,11 +550,11 @@ class Index:
         """``"class_ids"``: ``labels`` (count,), or ``"multi_hot"``: (count, classes)."""
         return label_kind(self.manifest)
 
-    def classes_of(self, row: int) -> list[int]:
-        """The classes of the item at ``row``: none, one, or (multi-hot) any number."""
+    def classes_of(self, position: int) -> list[int]:
+        """The classes of the item at ``position``: none, one, or (multi-hot) any number."""
         if self.label_kind == "multi_hot":
-            return np.flatnonzero(self.labels[row]).tolist()
-        label = int(self.labels[row])
+            return np.flatnonzero(self.labels[position]).tolist()
+        label = int(self.labels[position])
         return [label] if 0 <= label < len(self.class_names) else []
 
     def search(

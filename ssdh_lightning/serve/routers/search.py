@@ -23,7 +23,7 @@ from ssdh_lightning.serve.dependencies import (
     Served,
     Settings,
     check_files,
-    item_row,
+    item_position,
 )
 from ssdh_lightning.serve.schemas import CodesQuery
 from ssdh_lightning.serve.served import Generation
@@ -116,13 +116,13 @@ def search_by_item(
 ) -> Response:
     """The ``k`` nearest items of an indexed item, by its stored codes and features."""
     index = generation.index
-    row = item_row(index, item_id)
+    position = item_position(index, item_id)
     check_files(index, ["codes", "features"])
-    rows = slice(row, row + 1)
+    item = slice(position, position + 1)
     queries = Queries(
-        paths=[Path(index.paths[row])],
-        codes=index.codes[rows],
-        features=np.asarray(index.features[rows]),
+        paths=[Path(index.paths[position])],
+        codes=index.codes[item],
+        features=np.asarray(index.features[item]),
         seconds=0.0,
     )
     return _answer(generation, queries, options.k, options.mode or settings.default_mode, settings)
