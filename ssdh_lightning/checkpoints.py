@@ -174,13 +174,14 @@ def load_module(path: str | Path) -> SSDHModule:
     return trained_module(read_checkpoint(path), path)
 
 
-def without_pretrained(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """``hparams`` building the network without fetching pretrained weights (a checkpoint's
-    trained weights replace them)."""
+def for_loading(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """``hparams`` rebuilding a trained network: without fetching pretrained weights (the
+    checkpoint's trained weights replace them) and without compiling it (inference needs no
+    compiler, which a machine that only serves may lack; the weights are the same either way)."""
     backbone = dict(hparams.get("backbone") or {})
     if "weights" in backbone:
         backbone["weights"] = None
-    return {**hparams, "backbone": backbone, "weights_path": None}
+    return {**hparams, "backbone": backbone, "weights_path": None, "compile": False}
 
 
 def module_options(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
@@ -230,7 +231,7 @@ def module_options(checkpoint: dict[str, Any], path: str | Path) -> dict[str, An
 def _check_shapes(hparams: dict[str, Any], state: Mapping[str, torch.Tensor], path) -> None:
     try:
         with torch.device("meta"):
-            skeleton = SSDHModule(**without_pretrained(hparams))
+            skeleton = SSDHModule(**for_loading(hparams))
     except (TypeError, ValueError, KeyError) as error:
         raise _inconsistent(path, f"its hyper-parameters are refused ({error})") from None
     expected = {name: tuple(tensor.shape) for name, tensor in skeleton.state_dict().items()}
@@ -253,6 +254,6 @@ def _check_shapes(hparams: dict[str, Any], state: Mapping[str, torch.Tensor], pa
 def trained_module(checkpoint: dict[str, Any], path: str | Path) -> SSDHModule:
     """The trained module of a checkpoint already read from ``path``, in evaluation mode, on
     the CPU; built only once ``module_options`` has checked it."""
-    module = SSDHModule(**without_pretrained(module_options(checkpoint, path)))
+    module = SSDHModule(**for_loading(module_options(checkpoint, path)))
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()

@@ -70,6 +70,11 @@ def fraction(key: str, value: Any, example: Any) -> None:
         raise _refuse(key, value, "a number from 0 up to (not including) 1", example)
 
 
+def boolean(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise _refuse(key, value, "true or false", "true")
+
+
 def choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         names = " or ".join(repr(name) for name in allowed)
@@ -118,6 +123,9 @@ def check_model(model: Mapping[str, Any], prefix: str = "model") -> None:
         fraction(f"{prefix}.dropout", model["dropout"], 0.5)
     if "latent_init_std" in model:  # zero would give every image the same code
         positive_number(f"{prefix}.latent_init_std", model["latent_init_std"], 0.005)
+    for switch in ("channels_last", "compile"):
+        if switch in model:
+            boolean(f"{prefix}.{switch}", model[switch])
     check_optimizer(model.get("optimizer") or {}, f"{prefix}.optimizer")
     check_scheduler(model.get("scheduler") or {}, f"{prefix}.scheduler")
 

@@ -12,6 +12,7 @@ project's own list maps its ``_target_`` to, called with the settings its signat
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from ssdh_lightning.data import (
     MNISTDataModule,
     RetrievalDataModule,
 )
+from ssdh_lightning.data.base import available_cpus
+
+log = logging.getLogger(__name__)
 
 # The data modules that conf/data/*.yaml name: the only targets such a config may name.
 DATA_MODULES: dict[str, type[RetrievalDataModule]] = {
@@ -188,7 +192,7 @@ def build_data_module(
     """The data module that ``config`` (under ``key`` in the file ``source``) describes, checked
     by ``check_data_config`` and built directly: its class from ``DATA_MODULES`` called with its
     plain values. A value the module refuses is named with the file it came from."""
-    checked = check_data_config(config, key, source)
+    checked = _for_this_machine(check_data_config(config, key, source), key, source)
     cls = DATA_MODULES[checked.pop(TARGET)]
     try:
         return cls(**checked, report_dir=str(report_dir))
@@ -196,3 +200,29 @@ def build_data_module(
         raise ValueError(
             f"{source}: {key} cannot build {cls.__name__}: {error}; {DATA_FIX}"
         ) from None
+
+
+def _for_this_machine(settings: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    """``settings`` with what a file may not decide for this machine taken back: it never
+    downloads (a fetch writes archives under a ``root`` the file chose) and never starts more
+    loader workers than this process has CPUs. Each change is logged with how to choose it."""
+    if settings.get("download"):
+        log.info(
+            "%s: %s.download is ignored: a data config read from a file never downloads; pass "
+            "data=NAME data.download=true to fetch the data set yourself",
+            source,
+            key,
+        )
+        settings["download"] = False
+    workers, cpus = settings.get("num_workers"), available_cpus()
+    if type(workers) is int and workers > cpus:
+        log.info(
+            "%s: %s.num_workers %d lowered to this machine's %d CPUs; data=NAME "
+            "data.num_workers=N chooses it",
+            source,
+            key,
+            workers,
+            cpus,
+        )
+        settings["num_workers"] = cpus
+    return settings

@@ -330,6 +330,7 @@ def write_run(
     per_query: dict[str, np.ndarray] | None = None,
     query_ids=None,
     metrics: dict[str, float] | None = None,
+    seconds_per_epoch: float | None = None,
 ) -> Path:
     """A run folder as ssdh-train leaves it, written directly: run.json, metrics.json (``metrics``
     and the mean of each per-query figure) and, given ``per_query`` (key -> one value per query),
@@ -342,6 +343,8 @@ def write_run(
         stored = read_per_query(write_per_query(folder / PER_QUERY_FILE, ids, per_query))
         means = {key: float(np.mean(v, dtype=np.float64)) for key, v in stored.figures.items()}
     description = {"data": data, "hash_bits": hash_bits, "seed": seed, "method": method}
+    if seconds_per_epoch is not None:
+        description["seconds_per_epoch"] = seconds_per_epoch
     (folder / RUN_FILE).write_text(json.dumps(description))
     (folder / METRICS_FILE).write_text(json.dumps(means | (metrics or {})))
     return folder

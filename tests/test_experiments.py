@@ -22,6 +22,7 @@ EXPERIMENTS = (
     "mnist_small",
     "cifar10_small",
     "cifar10_lists",
+    "cifar10_vit",
     "imagenet100",
     "nus_wide_21",
     "coco",

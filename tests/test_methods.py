@@ -328,9 +328,9 @@ def test_csq_centres_come_back_from_the_state_dict_not_from_a_new_draw():
 
 
 def test_a_method_config_may_name_only_the_projects_methods():
-    with pytest.raises(ValueError, match=r"'os.system' is not one of .*lin2015, ssdh, dpsh"):
+    with pytest.raises(ValueError, match=r"'os.system' is not one of .*lin2015, ssdh, .*dpsh"):
         build_method({"_target_": "os.system"}, hash_bits=8, num_classes=3)
-    with pytest.raises(ValueError, match=r"'builtins.open' is not one of .*lin2015, ssdh, dpsh"):
+    with pytest.raises(ValueError, match=r"'builtins.open' is not one of .*lin2015, ssdh, .*dpsh"):
         build_method({"name": "builtins.open"}, hash_bits=8, num_classes=3)
     # a checkpoint written before the registry names its method by its class's path
     legacy = build_method({"_target_": "ssdh_lightning.methods.DPSH", "eta": 0.2}, 8, 3)

@@ -194,3 +194,28 @@ def test_figures_chooses_what_is_compared(tmp_path, capsys):
     assert report_in_process(tmp_path, "--figures", "precision@100", "--resamples", "200") == 0
     assert {line["figure"] for line in compare_lines(tmp_path)} == {"precision@100"}
     assert "wrote " + str(tmp_path / "report_compare.csv") in capsys.readouterr().out
+
+
+def _table_blocks(text: str) -> list[list[str]]:
+    blocks, block = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            blocks, block = [*blocks, block], []
+    return blocks + ([block] if block else [])
+
+
+def test_a_data_set_name_with_pipes_and_newlines_stays_in_its_cell(tmp_path):
+    runs = tmp_path / "runs"
+    figures = {"bcs/map@all": np.linspace(0, 1, 30)}
+    for method in ("lin2015", "dpsh"):
+        write_run(runs / method, data="list:a|b\n| x |", method=method, per_query=figures)
+    write_report(runs, resamples=200)
+    text = (runs / "report.md").read_text()
+    assert "list:a\\|b \\| x \\|" in text
+    blocks = _table_blocks(text)
+    assert len(blocks) >= 2
+    for block in blocks:  # every line of a table has its header's columns
+        columns = {line.replace("\\|", "").count("|") for line in block}
+        assert len(columns) == 1, block

@@ -14,6 +14,8 @@ from helpers import compose_config, run_tool
 from ssdh_lightning.checkpoints import load_module, read_checkpoint
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.data import DigitsDataModule, ImageFolderDataModule
+from ssdh_lightning.data.base import available_cpus
+from ssdh_lightning.data.required_files import DataFilesMissing
 from ssdh_lightning.run_files import CLASS_NAMES_FILE
 from ssdh_lightning.tasks import evaluate, index, search, train
 from ssdh_lightning.untrusted_configs import (
@@ -179,6 +181,29 @@ def test_a_data_config_may_not_choose_where_files_are_written(tmp_path):
     bad = config | {"manifest_cache": str(tmp_path / "elsewhere.npz")}
     with pytest.raises(ValueError, match=r"data_config\.manifest_cache is .*auto or none only"):
         build_data_module(bad, "data_config", SOURCE, tmp_path)
+
+
+def test_a_data_config_from_a_file_never_downloads_nor_crowds_the_cpus(tmp_path, caplog):
+    config = {
+        "_target_": "ssdh_lightning.data.MNISTDataModule",
+        "root": str(tmp_path / "elsewhere"),
+        "download": True,
+        "num_workers": 100_000,
+    }
+    with caplog.at_level("INFO"):
+        module = build_data_module(config, "data_config", SOURCE, tmp_path)
+    with pytest.raises(DataFilesMissing):
+        module.prepare_data()
+    assert not (tmp_path / "elsewhere").exists()  # nothing fetched, nothing written there
+    assert "data_config.download is ignored" in caplog.text
+    assert f"num_workers 100000 lowered to this machine's {available_cpus()} CPUs" in caplog.text
+    module = build_data_module(
+        {"_target_": "ssdh_lightning.data.DigitsDataModule", "num_workers": 100_000},
+        "data_config",
+        SOURCE,
+        tmp_path,
+    )
+    assert module.num_workers == available_cpus()
 
 
 def test_a_bad_training_seed_in_the_data_config_is_named(checkpoint, tmp_path):

@@ -21,11 +21,16 @@ QUERY, DATABASE = 0, 1  # positions of the validation loaders
 MAX_AUTO_WORKERS = 8
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0))
+
+
 def loader_workers(num_workers: int | str) -> int:
     """``data.num_workers``: a count, or ``auto``: one worker per CPU this process may use (at
     most ``MAX_AUTO_WORKERS``), so that decoding neither idles cores nor crowds them."""
     if num_workers == "auto":
-        return min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0)))
+        return min(MAX_AUTO_WORKERS, available_cpus())
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
         raise ValueError(f"data.num_workers must be an integer >= 0 or auto, got {num_workers!r}")
     return num_workers

@@ -8,6 +8,7 @@ a whole batch at a time on the device (``batch_transforms``), so the loader does
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,7 @@ class InMemoryDataModule(RetrievalDataModule):
         image_size: tuple[int, int] | None = None,
         resize: tuple[int, int] | None = None,
         mirror: bool = False,
-        normalization: str = "torchvision",
+        normalization: str | Mapping | None = "torchvision",
         **loader_options,
     ) -> None:
         super().__init__(**loader_options)

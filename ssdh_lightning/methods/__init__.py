@@ -21,10 +21,21 @@ from ssdh_lightning.methods.base import (
 # isort: off
 from ssdh_lightning.methods.lin2015 import Lin2015
 from ssdh_lightning.methods.ssdh import SSDH
+from ssdh_lightning.methods.dhn import DHN
+from ssdh_lightning.methods.dsh import DSH
 from ssdh_lightning.methods.dpsh import DPSH
+from ssdh_lightning.methods.dtsh import DTSH
+from ssdh_lightning.methods.lcdsh import LCDSH
 from ssdh_lightning.methods.hashnet import HashNet
+from ssdh_lightning.methods.dch import DCH
 from ssdh_lightning.methods.greedyhash import GreedyHash
+from ssdh_lightning.methods.idhn import IDHN
+from ssdh_lightning.methods.dshsd import DSHSD
+from ssdh_lightning.methods.dfh import DFH
 from ssdh_lightning.methods.csq import CSQ
+from ssdh_lightning.methods.dpn import DPN
+from ssdh_lightning.methods.dbdh import DBDH
+from ssdh_lightning.methods.orthohash import OrthoHash
 # isort: on
 
 NAME = "name"
@@ -64,7 +75,17 @@ def build_method(config: Mapping[str, Any] | None, hash_bits: int, num_classes: 
 
 __all__ = [
     "CSQ",
+    "DBDH",
+    "DCH",
+    "DFH",
+    "DHN",
+    "DPN",
     "DPSH",
+    "DSH",
+    "DSHSD",
+    "DTSH",
+    "IDHN",
+    "LCDSH",
     "METHODS",
     "SSDH",
     "GreedyHash",
@@ -73,6 +94,7 @@ __all__ = [
     "LatentBatch",
     "Lin2015",
     "MethodLoss",
+    "OrthoHash",
     "build_method",
     "is_multi_label",
     "multi_label_methods",

@@ -86,8 +86,7 @@ class HashingMethod(nn.Module):
                 raise ValueError(
                     f"method={self.name} trains on single-label data only (one class per item), "
                     f"but the data has multi-hot labels of {labels.shape[1]} classes; choose a "
-                    "method that takes multi-label data: method=lin2015, ssdh, dpsh, hashnet "
-                    "or csq"
+                    f"method that takes multi-label data: method={', '.join(multi_label_methods())}"
                 )
             if labels.shape[1] != self.num_classes:
                 raise ValueError(

@@ -28,6 +28,7 @@ from ssdh_lightning.reporting.compare import (
 )
 from ssdh_lightning.reporting.files import safe_file_name
 from ssdh_lightning.reporting.intervals import Interval, t_interval
+from ssdh_lightning.reporting.markdown import cell
 from ssdh_lightning.reporting.plots import draw_row_intervals
 from ssdh_lightning.reporting.runs import Run
 
@@ -217,16 +218,16 @@ def markdown(rankings: list[Ranking], bootstrap: QueryBootstrap) -> str:
         roles = [BEST] + ([AGAINST] if ranking.against else [])
         header = ["rank", "row", "runs", "mean [interval]"]
         for role in roles:
-            name = "best" if role == BEST else ranking.against
+            name = "best" if role == BEST else cell(ranking.against)
             header += [f"Δ {name} [interval]", "interval", "ties", "verdict"]
         lines += [
-            f"### {ranking.data}, {ranking.hash_bits} bits: {ranking.figure}",
+            f"### {cell(ranking.data)}, {ranking.hash_bits} bits: {ranking.figure}",
             "",
             "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header),
         ]
         for position, row in enumerate(ranking.rows, start=1):
-            cells = [str(position), row.side.name, str(row.runs)]
+            cells = [str(position), cell(row.side.name), str(row.runs)]
             cells.append(f"{_number(row.mean, '')} {_interval(row.interval, '')}".strip())
             for role in roles:
                 cells += _cells(row, role)

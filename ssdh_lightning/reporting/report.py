@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from ssdh_lightning.reporting import tables as report_tables
 from ssdh_lightning.reporting.compare import QueryBootstrap
 from ssdh_lightning.reporting.files import safe_file_name
 from ssdh_lightning.reporting.intervals import DEFAULT_RESAMPLES
+from ssdh_lightning.reporting.markdown import cell
 from ssdh_lightning.reporting.plots import draw_precision_curves, draw_precision_recall
 from ssdh_lightning.reporting.runs import BrokenRun, Run, find_runs
 
@@ -119,9 +121,35 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
         cells = [f"{row.mean[n]:.4f} +- {row.std[n]:.4f}" if n in row.mean else "" for n in names]
         label = report_tables.ROW_NAMES[row.name]
         lines.append(
-            f"| {row.data} | {row.hash_bits} | {row.training} | {label} | {row.runs} | "
+            f"| {cell(row.data)} | {row.hash_bits} | {cell(row.training)} | {label} | {row.runs} | "
             + " | ".join(cells)
             + f" | {row.paper} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _training_time(runs: list[Run]) -> str:
+    """A table of the seconds a training epoch took, per data set x hash_bits x training
+    method (mean +- std over its runs that recorded it)."""
+    groups: dict[tuple[str, int, str], list[float]] = defaultdict(list)
+    for run in runs:
+        if run.seconds_per_epoch is not None and not math.isnan(run.seconds_per_epoch):
+            groups[(run.data, run.hash_bits, run.method)].append(run.seconds_per_epoch)
+    if not groups:
+        return ""
+    lines = [
+        "## Training time",
+        "",
+        "Wall seconds of a training epoch, validation left out, mean +- std over the runs "
+        "(machines and their load differ between sweeps: compare rows of one sweep).",
+        "",
+        "| data | bits | training | runs | seconds an epoch |",
+        "|---|---|---|---|---|",
+    ]
+    for (data, hash_bits, training), seconds in sorted(groups.items()):
+        lines.append(
+            f"| {cell(data)} | {hash_bits} | {cell(training)} | {len(seconds)} | "
+            f"{np.mean(seconds):.2f} +- {np.std(seconds):.2f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -223,9 +251,13 @@ def write_report(
     rows, names = summarize(runs)
     tables = report_tables.paper_tables(runs)
     long_table = _markdown(rows, names, runs)
-    text = "\n".join(
-        (long_table, report_tables.markdown(tables), ranking.markdown(rankings, bootstrap))
+    parts = (
+        long_table,
+        _training_time(runs),
+        report_tables.markdown(tables),
+        ranking.markdown(rankings, bootstrap),
     )
+    text = "\n".join(part for part in parts if part)
     written = [
         write_text(root / "report.md", text),
         write_text(root / "report.csv", _csv(rows, names)),

@@ -31,6 +31,8 @@ class Run:
     method: str = report_tables.DEFAULT_METHOD  # the training objective (run.json 'method')
     # each query's figures, None for a run written before runs kept them
     per_query: PerQuery | None = None
+    # wall time of a training epoch, validation left out (None: not recorded)
+    seconds_per_epoch: float | None = None
 
 
 class BrokenRun(ValueError):
@@ -123,8 +125,21 @@ def read_run(folder: Path) -> Run:
     if not isinstance(method, str) or not method:
         raise BrokenRun(folder, f"{RUN_FILE} key 'method' is {method!r}, not a method name")
     per_query = _read_per_query(folder / PER_QUERY_FILE, metrics)
+    seconds = meta.get("seconds_per_epoch")
+    if seconds is not None and not (_number(seconds) and seconds >= 0):
+        raise BrokenRun(
+            folder, f"{RUN_FILE} key 'seconds_per_epoch' is {seconds!r}, not a number of seconds"
+        )
     return Run(
-        folder, meta["data"], meta["hash_bits"], meta["seed"], metrics, curves, method, per_query
+        folder,
+        meta["data"],
+        meta["hash_bits"],
+        meta["seed"],
+        metrics,
+        curves,
+        method,
+        per_query,
+        seconds,
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import ROWS
 from ssdh_lightning.baselines import names as baseline_names
+from ssdh_lightning.reporting.markdown import cell
 from ssdh_lightning.reporting.plots import MODE_LABELS
 
 # The figure of each data set: the paper's mAP@1000 on CIFAR-10, the full-ranking mAP elsewhere.
@@ -128,7 +129,7 @@ def _row_name(method: str, row: str, several_methods: bool) -> str:
     name = ROW_NAMES[row]
     if row in FIT_ON:
         name += f", fit on {FIT_ON[row]}"
-    return f"{method}: {name}" if several_methods else name
+    return f"{cell(method)}: {name}" if several_methods else name
 
 
 def _several_methods(table: Table) -> bool:
@@ -140,7 +141,7 @@ def markdown(tables: list[Table]) -> str:
     for table in tables:
         several = _several_methods(table)
         lines += [
-            f"### {table.data}: {table.figure}, mean ± std over seeds",
+            f"### {cell(table.data)}: {table.figure}, mean ± std over seeds",
             "",
             f"{PAPER_PROTOCOL}. (ties avg in worst..best): {table.figure} over the orders inside "
             "ties of Hamming distance, its expectation and the worst and best any order gives "

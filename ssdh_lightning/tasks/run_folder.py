@@ -32,6 +32,17 @@ def loaded_datamodule(datamodule: RetrievalDataModule, run_dir: Path) -> Retriev
     return datamodule
 
 
+def opening_line(description: dict, datamodule: RetrievalDataModule, run_dir: Path) -> str:
+    """The first line a training run prints: what it trains, on what, and where it writes."""
+    splits = datamodule.splits
+    return (
+        f"Training {description['backbone']} with {description['method']}, "
+        f"{description['hash_bits']} bits, on {description['data']}: {len(splits.train)} "
+        f"training images, {len(splits.query)} queries, {len(splits.database)} in the database. "
+        f"Run folder: {run_dir}"
+    )
+
+
 def build_trainer(
     cfg: DictConfig, run_dir: Path, callbacks: list, logger, datamodule: RetrievalDataModule
 ) -> L.Trainer:
@@ -131,3 +142,9 @@ def finish(run_dir: Path, final: FinalScores, checkpoints: list[str]) -> None:
         print(f"  checkpoint:  {checkpoint}")
     if (run_dir / "tensorboard").is_dir():
         print(f"  TensorBoard: tensorboard --logdir {run_dir}")
+    if (run_dir / "csv").is_dir():
+        print(f"  CSV:         {run_dir / 'csv' / 'metrics.csv'}")
+    if (run_dir / "mlflow.db").is_file():
+        print(
+            f"  MLflow:      mlflow ui --backend-store-uri sqlite:///{run_dir.resolve()}/mlflow.db"
+        )

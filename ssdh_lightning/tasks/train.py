@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning.baselines import check_baselines, check_objective
 from ssdh_lightning.callbacks import find_evaluation
+from ssdh_lightning.callbacks.timing import EpochTimer
 from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
 from ssdh_lightning.config_checks import (
     RUN_FOLDER,
@@ -22,7 +21,8 @@ from ssdh_lightning.config_checks import (
 )
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
-from ssdh_lightning.models.backbones import input_size
+from ssdh_lightning.loggers import build_loggers, close_loggers, log_summary
+from ssdh_lightning.models.backbones import backbone_label, model_input
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.run_files import CURVES_FILE, RUN_FILE
 from ssdh_lightning.tasks.run_folder import (
@@ -32,6 +32,7 @@ from ssdh_lightning.tasks.run_folder import (
     finish,
     initial_row,
     loaded_datamodule,
+    opening_line,
 )
 
 
@@ -41,7 +42,7 @@ def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModul
         "data": datamodule.name,
         "hash_bits": model.hash_bits,
         "method": model.method.name,
-        "backbone": cfg.model.backbone.name if cfg.get("model") else None,
+        "backbone": backbone_label(cfg.model.backbone) if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
         "seed": int(cfg.seed),
     }
@@ -73,25 +74,22 @@ def _built_model(
         raise
 
 
-def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float]) -> None:
-    """TensorBoard's HParams tab: the run's description against its final metrics."""
-    params = {key: value for key, value in description.items() if value is not None}
-    finals = {f"hparams/{key}": value for key, value in metrics.items() if np.isfinite(value)}
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, finals)
-
-
-def with_model_input(data_cfg: DictConfig, backbone: str) -> DictConfig:
-    """``data_cfg`` with the input size of ``backbone`` where it leaves ``image_size`` null, so
-    that the preprocessing follows the model (AlexNet 256/227, the small CNN its own); an
-    explicit ``data.image_size`` (or a data set without one, as digits) is kept as it is."""
-    size = input_size(backbone)
-    if size is None or "image_size" not in data_cfg or data_cfg.image_size is not None:
+def with_model_input(data_cfg: DictConfig, backbone: DictConfig) -> DictConfig:
+    """``data_cfg`` with what the backbone of ``model.backbone`` expects (``model_input``) where
+    it leaves ``image_size`` or ``normalization`` null, so that the preprocessing follows the
+    model (AlexNet 256/227 and ImageNet's statistics, a timm model its pretrained config's, the
+    small CNN the data set's own); explicit values (or a data set without the key, as digits) are
+    kept as they are."""
+    wanted = model_input(backbone)
+    if wanted is None:
         return data_cfg
-    filled = {key: list(value) for key, value in size.items()}
-    if data_cfg.get("resize") is not None:
-        filled.pop("resize")
+    filled = {}
+    if "image_size" in data_cfg and data_cfg.image_size is None:
+        filled["image_size"] = wanted["image_size"]
+        if data_cfg.get("resize") is None:
+            filled["resize"] = wanted["resize"]
+    if "normalization" in data_cfg and data_cfg.normalization is None:
+        filled["normalization"] = wanted["normalization"]
     return OmegaConf.merge(data_cfg, filled)
 
 
@@ -107,7 +105,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if resumed is not None:
         check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
-    data_cfg = with_model_input(cfg.data, cfg.model.backbone.name)
+    data_cfg = with_model_input(cfg.data, cfg.model.backbone)
     datamodule = loaded_datamodule(instantiate(data_cfg, report_dir=str(run_dir)), run_dir)
     if resumed is not None:
         check_same_data(
@@ -117,10 +115,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
             fix="resume on the data it was trained on, or train anew without ckpt_path",
         )
     model = _built_model(cfg, data_cfg, datamodule)
+    description = _describe(cfg, datamodule, model)
+    print(opening_line(description, datamodule, run_dir), flush=True)
     # callbacks.NAME=null switches one off
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
+    timer = EpochTimer()
+    loggers = build_loggers(cfg.get("logger"))
+    trainer = build_trainer(cfg, run_dir, [*callbacks, timer], loggers, datamodule)
     initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
     # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
@@ -131,10 +132,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     final = final_scores(trainer, evaluation, datamodule, initial, baselines, cfg.seed)
     metrics = final.metrics
-    description = _describe(cfg, datamodule, model)
-    write_json(run_dir / RUN_FILE, description)
+    # this process's epochs: a resumed run times those after its checkpoint
+    write_json(run_dir / RUN_FILE, description | {"seconds_per_epoch": timer.seconds_per_epoch})
     write_json(run_dir / CURVES_FILE, curves(evaluation))
-    _log_summary(trainer, description, metrics)
+    log_summary(trainer.loggers, description, metrics, trainer.global_step)
+    close_loggers(trainer.loggers)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
     finish(run_dir, final, saved)
     return metrics
