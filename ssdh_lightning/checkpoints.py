@@ -161,7 +161,9 @@ def check_same_data(
     trained = hparams["preprocessing"]
     expected = _data_shape(hparams["num_classes"], trained["channels"], trained["image_size"])
     data = datamodule.preprocessing
-    found = _data_shape(datamodule.num_classes, data.channels, data.image_size)
+    # a model trained without labels (0 classes) has no classes to match
+    classes = datamodule.num_classes if hparams["num_classes"] else 0
+    found = _data_shape(classes, data.channels, data.image_size)
     if found != expected:
         raise ValueError(
             f"checkpoint {path} holds a model of {_describe_shape(expected)}, but the data has "

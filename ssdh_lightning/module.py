@@ -1,5 +1,5 @@
-"""The LightningModule: backbone, latent layer H, the method that trains them (its loss and code
-rule, ``methods/``), an optional classifier; the paper's SGD."""
+"""The LightningModule: backbone, latent layer H, the method that trains them (its loss, code
+rule and state, ``methods/``), an optional classifier; the paper's SGD."""
 
 from __future__ import annotations
 
@@ -13,9 +13,16 @@ from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePre
 from torchmetrics.utilities import dim_zero_cat
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.config_checks import check_model, positive_integer
-from ssdh_lightning.data.base import QUERY, Batch
-from ssdh_lightning.methods import LatentBatch, MethodLoss, build_method, is_multi_label
+from ssdh_lightning.config_checks import check_model, integer
+from ssdh_lightning.data.base import QUERY, Batch, RetrievalDataModule
+from ssdh_lightning.images.files import path_key
+from ssdh_lightning.methods import (
+    LatentBatch,
+    MethodLoss,
+    build_method,
+    is_multi_label,
+    unsupervised_methods,
+)
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
 from ssdh_lightning.models.head import LATENT_WEIGHT_STD
 from ssdh_lightning.preprocessing import Preprocessing
@@ -91,6 +98,10 @@ class SSDHModule(L.LightningModule):
     the model, its preprocessing and the data it was trained on (``checkpoints.load_module``).
     ``backbone`` names the network and its options; ImageNet weights come from
     ``backbone.weights`` (torchvision's weights API) or the local file ``weights_path``.
+    ``num_classes`` 0: data without labels, which only a method that uses none trains on.
+    ``train_size``: the number of training items, for the methods that keep a row per item.
+    ``freeze_backbone``: train the latent layer (and classifier) only; the backbone gets no
+    gradient and stays in evaluation mode (batch norm statistics, dropout).
     ``channels_last`` lays images and convolution weights out channels last (NHWC, which tensor
     cores and oneDNN run fastest); ``compile`` compiles the backbone with ``torch.compile`` in
     place, so that its state dict, and a checkpoint, is the same compiled or not.
@@ -110,6 +121,8 @@ class SSDHModule(L.LightningModule):
         class_names: list[str] | None = None,
         data_config: dict | None = None,
         method: dict | None = None,
+        train_size: int | None = None,
+        freeze_backbone: bool = False,
         channels_last: bool = False,
         compile: bool = False,
     ) -> None:
@@ -127,7 +140,12 @@ class SSDHModule(L.LightningModule):
                 "compile": compile,
             }
         )
-        positive_integer("num_classes", num_classes, 10)
+        integer("num_classes", num_classes, 10, minimum=0)
+        if not isinstance(freeze_backbone, bool):
+            raise ValueError(
+                f"model.freeze_backbone={freeze_backbone!r}: must be true or false; e.g. "
+                "model.freeze_backbone=true"
+            )
         if preprocessing is None:
             raise ValueError("SSDHModule needs the preprocessing of its data module")
         # Saved in checkpoints; TensorBoard gets the run's own summary at its end (tasks/train.py).
@@ -139,13 +157,21 @@ class SSDHModule(L.LightningModule):
         self.backbone = build_backbone(
             backbone.pop("name"), self.preprocessing, weights_path, **backbone
         )
+        if freeze_backbone:
+            self.backbone.requires_grad_(False)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         if compile:
             self.backbone.compile()
         # Built before the head: a method may refuse the bits or classes (CSQ's centres).
-        self.method = build_method(method, hash_bits, num_classes)
+        self.method = build_method(method, hash_bits, num_classes, train_size)
+        if num_classes == 0 and self.method.uses_labels:
+            raise ValueError(
+                f"method={self.method.name} learns from labels, but the data has none; train "
+                f"a method that uses no labels on it (method={' or '.join(unsupervised_methods())}"
+                "), or give the data labels (category folders, label vectors in the list files)"
+            )
         classes = num_classes if self.method.classifies else None
         self.head = HashingHead(
             self.backbone.feature_dim,
@@ -155,15 +181,25 @@ class SSDHModule(L.LightningModule):
             latent_init_std,
             latent_bias=self.method.latent_bias,
         )
-        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
-        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
-        self.val_classifier_map = MultilabelAveragePrecision(num_classes, average="macro")
+        if self.method.classifies:
+            self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
+            self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+            self.val_classifier_map = MultilabelAveragePrecision(num_classes, average="macro")
         self.query_set = EncodedSet(keep_probs=True)
         self.database_set = EncodedSet()
+        # each database item's position in the training set (-1: none), for the methods that
+        # learn the database's codes; set from the data module before each validation
+        self._database_training_positions: torch.Tensor | None = None
 
     @property
     def hash_bits(self) -> int:
         return self.hparams.hash_bits
+
+    def train(self, mode: bool = True) -> SSDHModule:
+        super().train(mode)
+        if self.hparams.freeze_backbone:  # frozen: its batch norm and dropout as in evaluation
+            self.backbone.eval()
+        return self
 
     def _outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``features`` and the latent layer's pre-activations of uint8 images."""
@@ -182,6 +218,15 @@ class SSDHModule(L.LightningModule):
         """``features``, ``probs`` and ``codes`` of uint8 images (B, C, H, W)."""
         return self(images)
 
+    def database_codes_of_files(self, codes: torch.Tensor, paths) -> torch.Tensor:
+        """The codes that database items read from the files ``paths`` get: the network's
+        ``codes``, but where the method learned the codes of its training items (ADSH), those
+        for the files it was trained on (known by ``images.files.path_key``)."""
+        if not self.method.learns_database_codes:
+            return codes
+        keys = torch.tensor([path_key(path) for path in paths], device=codes.device)
+        return self.method.database_codes(codes, self.method.training_positions(keys))
+
     def method_loss(self, batch: Batch) -> MethodLoss:
         """The method's loss of a batch of uint8 images, their labels and positions, and the
         class logits of the methods that classify: what a training step minimises."""
@@ -191,6 +236,38 @@ class SSDHModule(L.LightningModule):
     def _loss(self, features: torch.Tensor, latent: torch.Tensor, batch: Batch) -> MethodLoss:
         inputs = LatentBatch(latent, batch.labels, features, batch.positions)
         return self.method.loss(inputs, self.head.classifier)
+
+    def _data(self) -> RetrievalDataModule | None:
+        trainer = self._trainer
+        datamodule = trainer.datamodule if trainer is not None else None
+        return datamodule if isinstance(datamodule, RetrievalDataModule) else None
+
+    def _bind_training_set(self) -> None:
+        """Give the method the training set's labels and keys (checked against its state)."""
+        datamodule = self._data()
+        if datamodule is None:
+            if self.method.keeps_training_set:
+                raise ValueError(
+                    f"method={self.method.name} needs the training set it learns from: fit and "
+                    "validate the module with a RetrievalDataModule (datamodule=...)"
+                )
+            return
+        items = datamodule.training_items()
+        self.method.bind_training_set(items.labels.to(self.device), items.keys.to(self.device))
+        if self.method.learns_database_codes:
+            positions = datamodule.database_training_positions()
+            self._database_training_positions = torch.from_numpy(positions).to(self.device)
+
+    def on_fit_start(self) -> None:
+        self._bind_training_set()
+
+    def on_validation_start(self) -> None:
+        self._bind_training_set()
+
+    def on_train_batch_end(self, outputs, batch: Batch, batch_idx: int) -> None:
+        trainer = self.trainer
+        if batch_idx + 1 >= trainer.num_training_batches or trainer.is_last_batch:
+            self.method.end_training_epoch()
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         images, labels = batch.images, batch.labels
@@ -213,6 +290,11 @@ class SSDHModule(L.LightningModule):
         features, latent = self._outputs(images)
         encoded = self._encoded(features, latent)
         if dataloader_idx != QUERY:
+            if self._database_training_positions is not None:
+                training = self._database_training_positions[batch.positions]
+                encoded = encoded._replace(
+                    codes=self.method.database_codes(encoded.codes, training)
+                )
             self.database_set.update(encoded, labels, batch.positions)
             return
         self.query_set.update(encoded, labels, batch.positions)
@@ -246,6 +328,8 @@ class SSDHModule(L.LightningModule):
         options = self.optimizer_options
         groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
         for name, parameter in self.named_parameters():
+            if not parameter.requires_grad:  # a frozen backbone
+                continue
             key = (name.startswith("head.classifier."), parameter.ndim <= 1)
             groups.setdefault(key, []).append(parameter)
         result = []

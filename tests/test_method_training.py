@@ -1,5 +1,6 @@
-"""Every method in the one LightningModule: its training step learns, its state survives a
-checkpoint, multi-hot labels train the methods that take them, and bad choices stop early."""
+"""Every method in the one LightningModule: its training step learns, its state (per-item state
+included) survives a checkpoint and a resume, multi-hot labels train the methods that take them,
+and bad choices stop early."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ssdh_lightning.cli.train import main
 from ssdh_lightning.data import DigitsDataModule
 from ssdh_lightning.data.base import Batch, Splits
 from ssdh_lightning.data.in_memory import InMemoryImages
-from ssdh_lightning.methods import METHODS, multi_label_methods
+from ssdh_lightning.methods import METHODS, build_method, unsupervised_methods
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
@@ -45,7 +46,10 @@ def digits() -> DigitsDataModule:
 
 
 def small_module(digits, method: str, **options) -> SSDHModule:
+    """A small model of ``method``; the unsupervised methods on a frozen backbone, as their
+    authors train them (the hash layer alone: the features they preserve stay put)."""
     torch.manual_seed(0)
+    options.setdefault("freeze_backbone", not METHODS[method].uses_labels)
     return SSDHModule(
         hash_bits=16,
         num_classes=digits.num_classes,
@@ -54,13 +58,27 @@ def small_module(digits, method: str, **options) -> SSDHModule:
         latent_init_std=0.05,
         optimizer={"lr": 0.01},
         method=method_config(method),
+        train_size=digits.train_size,
         **options,
     )
 
 
-def first_batch(digits, size: int = 64) -> Batch:
+def bound(module: SSDHModule, datamodule) -> SSDHModule:
+    """The module's method told of the training set, as fitting and validating do."""
+    module.method.bind_training_set(*datamodule.training_items())
+    return module
+
+
+def first_batch(digits, size: int = 256) -> Batch:
     return digits.splits.train.__getitems__(list(range(size)))
 
+
+# The methods whose state a checkpoint must carry: those with buffers.
+STATEFUL = [
+    name
+    for name in METHOD_NAMES
+    if build_method(method_config(name), hash_bits=4, num_classes=10, train_size=8).state_dict()
+]
 
 # Training steps within which a method's loss must fall below its first value. Most fall after
 # one step. DFH's and LCDSH's first rise: their targets (DFH's codes drawn toward the centres,
@@ -71,7 +89,7 @@ MOST_STEPS = 60
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
 def test_a_few_training_steps_of_every_method_lower_its_loss(digits, method):
-    module = small_module(digits, method)
+    module = bound(small_module(digits, method), digits)
     batch = first_batch(digits)
     optimizer = module.configure_optimizers()
     losses: list[float] = []
@@ -87,19 +105,26 @@ def test_a_few_training_steps_of_every_method_lower_its_loss(digits, method):
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
 def test_every_methods_checkpoint_rebuilds_the_same_model_and_state(digits, method, tmp_path):
-    module = small_module(digits, method, data_config={"_target_": "x"})
-    for _ in range(3):
+    module = bound(small_module(digits, method, data_config={"_target_": "x"}), digits)
+    batch = first_batch(digits)
+    for _ in range(3):  # state moves: schedules, the memory's rows, an epoch's update
         module.method.start_training_step()
+        with torch.no_grad():
+            module.method_loss(batch)
+    module.method.end_training_epoch()
     path = tmp_path / "model.ckpt"
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
     rebuilt = trained_module(read_checkpoint(path), path)  # weights_only: plain data
     assert rebuilt.method.name == method
     for name, buffer in module.method.state_dict().items():
         assert torch.equal(rebuilt.method.state_dict()[name], buffer), name
-    images = first_batch(digits).images
     module.eval()
     with torch.no_grad():
-        assert torch.equal(rebuilt.encode(images).codes, module.encode(images).codes)
+        codes = module.encode(batch.images).codes
+        assert torch.equal(rebuilt.encode(batch.images).codes, codes)
+    # the codes the database gets: ADSH's learned ones for these training items
+    database = module.method.database_codes(codes, batch.positions)
+    assert torch.equal(rebuilt.method.database_codes(codes, batch.positions), database)
 
 
 class MultiHotDigits(DigitsDataModule):
@@ -119,22 +144,31 @@ class MultiHotDigits(DigitsDataModule):
         return splits
 
 
-def fit_briefly(module: SSDHModule, datamodule, tmp_path) -> L.Trainer:
+def fit_briefly(
+    module: SSDHModule,
+    datamodule,
+    tmp_path,
+    epochs: int = 1,
+    callbacks: list | None = None,
+    enable_checkpointing: bool = False,
+    ckpt_path=None,
+) -> L.Trainer:
     trainer = L.Trainer(
-        max_epochs=1,
+        max_epochs=epochs,
         limit_train_batches=3,
         limit_val_batches=1,
         logger=False,
-        enable_checkpointing=False,
+        enable_checkpointing=enable_checkpointing or ckpt_path is not None,
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=tmp_path,
+        callbacks=callbacks,
     )
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     return trainer
 
 
-@pytest.mark.parametrize("method", multi_label_methods())
+@pytest.mark.parametrize("method", [m for m in METHOD_NAMES if not METHODS[m].single_label_only])
 def test_multi_hot_labels_train_and_the_classifier_is_scored_by_its_map(method, tmp_path):
     datamodule = MultiHotDigits(seed=0)
     datamodule.setup()
@@ -144,6 +178,27 @@ def test_multi_hot_labels_train_and_the_classifier_is_scored_by_its_map(method, 
     assert ("val/classifier_map" in metrics) == module.method.classifies
     if module.method.classifies:
         assert 0 <= metrics["val/classifier_map"] <= 1
+
+
+class StateAtStart(L.Callback):
+    """The method's state when training starts, after a resume has restored it."""
+
+    def on_train_start(self, trainer: L.Trainer, module: SSDHModule) -> None:
+        self.state = {k: v.clone() for k, v in module.method.state_dict().items()}
+
+
+@pytest.mark.parametrize("method", STATEFUL)
+def test_a_resumed_run_goes_on_from_the_methods_state(digits, method, tmp_path):
+    module = small_module(digits, method)
+    first = fit_briefly(module, digits, tmp_path, enable_checkpointing=True)
+    checkpoint = first.checkpoint_callback.best_model_path
+    saved = read_checkpoint(checkpoint)["state_dict"]
+    state = StateAtStart()
+    fit_briefly(small_module(digits, method), digits, tmp_path, 2, [state], ckpt_path=checkpoint)
+    assert state.state.keys() == module.method.state_dict().keys()
+    for name, value in state.state.items():
+        assert torch.equal(value, saved[f"method.{name}"]), name
+        assert torch.equal(value, module.method.state_dict()[name]), name
 
 
 def test_a_single_label_method_given_multi_hot_labels_stops_before_any_update(tmp_path):
@@ -180,19 +235,35 @@ def test_run_json_records_the_method(tmp_path):
     assert json.loads((tmp_path / RUN_FILE).read_text())["method"] == "hashnet"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("method", METHOD_NAMES)
-def test_every_method_learns_digits_with_its_defaults_and_ssdh_eval_agrees(method, tmp_path):
-    """The default run (30 epochs, 48 bits) of each method; then ssdh-eval on its last.ckpt."""
+def train_and_evaluate(tmp_path, *overrides: str) -> dict[str, float]:
+    """A default ssdh-train run (30 epochs, 48 bits) with ``overrides``; then ssdh-eval on its
+    last.ckpt, which must give the same figures. The run's metrics."""
     run_dir, eval_dir = tmp_path / "run", tmp_path / "eval"
-    quiet = ("trainer.enable_progress_bar=false", "baselines=[]")
-    run_tool("ssdh-train", f"method={method}", *quiet, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    quiet = "trainer.enable_progress_bar=false"
+    run_tool("ssdh-train", *overrides, quiet, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     trained = json.loads((run_dir / METRICS_FILE).read_text())
-    assert trained["bcs/map@all"] >= 0.90, trained["bcs/map@all"]
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     run_tool(
-        "ssdh-eval", f"ckpt_path={checkpoint}", *quiet, f"hydra.run.dir={eval_dir}", cwd=tmp_path
+        "ssdh-eval", f"ckpt_path={checkpoint}", quiet, f"hydra.run.dir={eval_dir}", cwd=tmp_path
     )
     evaluated = json.loads((eval_dir / METRICS_FILE).read_text())
     for key in ("bcs/map@all", "es/map@all", "hds/map@all", "bcs/precision_r2", "loss"):
         assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
+    return trained
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", [m for m in METHOD_NAMES if METHODS[m].uses_labels])
+def test_every_method_learns_digits_with_its_defaults_and_ssdh_eval_agrees(method, tmp_path):
+    trained = train_and_evaluate(tmp_path, f"method={method}", "baselines=[]")
+    assert trained["bcs/map@all"] >= 0.90, trained["bcs/map@all"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", unsupervised_methods())
+def test_every_unsupervised_method_beats_lsh_on_the_same_untrained_features(method, tmp_path):
+    """The hash layer alone on the frozen, untrained small CNN (their authors train it on a
+    frozen network), against LSH of the same features at the same bits."""
+    overrides = ("model.freeze_backbone=true", "baselines=[lsh_initial]")
+    trained = train_and_evaluate(tmp_path, f"method={method}", *overrides)
+    assert trained["bcs/map@all"] > trained["lsh_initial/map@all"], trained

@@ -17,10 +17,11 @@ from ssdh_lightning.methods import (
 )
 from ssdh_lightning.methods.csq import csq_loss
 from ssdh_lightning.methods.csq_centres import hash_centres
-from ssdh_lightning.methods.dpsh import dpsh_loss
+from ssdh_lightning.methods.dpsh import memory_pair_likelihood
 from ssdh_lightning.methods.greedyhash import cubic_penalty, sign_straight_through
 from ssdh_lightning.methods.hashnet import hashnet_loss
 from ssdh_lightning.methods.pairs import label_similarity
+from ssdh_lightning.methods.quantisation import sign_quantisation
 from ssdh_lightning.methods.ssdh import balance_term, binarisation_term
 
 
@@ -49,9 +50,10 @@ def test_dpsh_loss_matches_the_paper_formula_single_and_multi_label():
         torch.tensor([0, 1, 0, 2]),
         torch.tensor([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]]),
     ):
-        similar = label_similarity(labels, num_classes=3).int().tolist()
-        expected = _direct_dpsh(u.tolist(), similar, eta=0.1)
-        assert math.isclose(dpsh_loss(u, labels, 3, eta=0.1).item(), expected, rel_tol=1e-5)
+        similarity = label_similarity(labels, num_classes=3)
+        expected = _direct_dpsh(u.tolist(), similarity.int().tolist(), eta=0.1)
+        loss = memory_pair_likelihood(u, u, similarity) + 0.1 * sign_quantisation(u)
+        assert math.isclose(loss.item(), expected, rel_tol=1e-5)
 
 
 def _direct_hashnet(h: list[list[float]], similar: list[list[int]], alpha: float) -> float:
@@ -295,8 +297,8 @@ def test_method_objects_losses_match_the_papers_formulas(labels):
 def test_codes_are_sigmoid_above_half_or_sign_above_zero_and_a_zero_is_off():
     latent = torch.tensor(LATENT)
     expected = [[x > 0 for x in row] for row in LATENT]  # sigmoid(x) > 0.5 and sign(x) > 0 alike
-    for name, cls in METHODS.items():
-        method = cls(hash_bits=4, num_classes=3)
+    for name in METHODS:
+        method = build_method({"name": name}, hash_bits=4, num_classes=3, train_size=4)
         codes = method.codes(latent)
         assert codes.dtype == torch.bool and codes.tolist() == expected, name
     # 1e-9 > 0, but sigmoid(1e-9) rounds to 0.5 in float32: the paper's rule says off

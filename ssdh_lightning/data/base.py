@@ -45,23 +45,36 @@ class Batch(NamedTuple):
     positions: torch.Tensor
 
 
+class TrainingItems(NamedTuple):
+    """What a method that keeps a row per training item is told of them, by position."""
+
+    labels: torch.Tensor  # (N,) class ids or (N, num_classes) multi-hot rows
+    keys: torch.Tensor  # (N,) int64: images.files.path_key of each item's file, 0 without one
+
+
 @dataclass
 class Splits:
-    """The three sets of PROTOCOL.md; the training set may be the database itself."""
+    """The three sets of PROTOCOL.md; the training set may be the database itself. Each set
+    has ``labels`` (a tensor, one row per item). No ``class_names``: data without labels.
+
+    ``database_training_positions``: each database item's position in the training set, -1 for
+    one not trained on; None: every item where the training set is the database, else none."""
 
     train: Dataset
     query: Dataset
     database: Dataset
     class_names: list[str]
     preprocessing: Preprocessing
+    database_training_positions: np.ndarray | None = None
 
 
 class RetrievalDataModule(L.LightningDataModule):
     """Subclasses load their data in ``load_splits``; this class serves it.
 
     Validation has two loaders, queries then database; neither shuffles nor drops an item, so
-    every database item is ranked. ``setup`` may be called before the trainer does (the model
-    needs ``num_classes`` and ``preprocessing``); it loads once.
+    every database item is ranked. Data without labels has none: retrieval cannot be scored.
+    ``setup`` may be called before the trainer does (the model needs ``num_classes``,
+    ``train_size`` and ``preprocessing``); it loads once.
     """
 
     collate_fn = None  # the DataLoader default; in-memory data sets serve stacked batches
@@ -110,6 +123,32 @@ class RetrievalDataModule(L.LightningDataModule):
         return self._loaded().class_names
 
     @property
+    def labelled(self) -> bool:
+        """Whether the data has labels; without, a method that uses none trains on it and
+        retrieval is not scored."""
+        return self.num_classes > 0
+
+    @property
+    def train_size(self) -> int:
+        return len(self._loaded().train)
+
+    def training_items(self) -> TrainingItems:
+        """The training set's labels and its items' keys (0: items that are not files)."""
+        train = self._loaded().train
+        return TrainingItems(train.labels, torch.zeros(len(train), dtype=torch.int64))
+
+    def database_training_positions(self) -> np.ndarray:
+        """Each database item's position in the training set, -1 for an item not trained on:
+        every item where the training set is the database (the ``paper`` protocol), a subset
+        under ``cnnh`` and list files."""
+        splits = self._loaded()
+        if splits.database_training_positions is not None:
+            return splits.database_training_positions
+        if splits.train is splits.database:
+            return np.arange(len(splits.database))
+        return np.full(len(splits.database), -1)
+
+    @property
     def preprocessing(self) -> Preprocessing:
         return self._loaded().preprocessing
 
@@ -136,6 +175,8 @@ class RetrievalDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         splits = self._loaded()
+        if not self.labelled:  # nothing to score retrieval by: no validation
+            return []
         return [
             self._loader(splits.query, self.eval_batch_size, train=False),
             self._loader(splits.database, self.eval_batch_size, train=False),

@@ -1,7 +1,9 @@
 """Folders of images, one per category (Yahoo-1M style), split by the ``paper`` protocol.
 
 Layouts of ``root``: one folder per category, images at any depth below it; or ``train/`` and
-``test/`` each holding the same category folders (``test/`` optional). The test split gives the
+``test/`` each holding the same category folders (``test/`` optional); or images directly in
+``root`` and no folder: data without labels, for the methods that use none (every image trains
+and is in the database; retrieval is not scored). The test split gives the
 queries, the training split the database and the training set; without ``test/`` a seeded,
 stratified ``query_fraction`` of every category are the queries. Class names are the category
 folders' names, indexed in sorted order.
@@ -110,6 +112,20 @@ class ImageFolderDataModule(ImageFileDataModule):
             )
         return class_names, train_labels, test_labels
 
+    def _without_labels(self, manifest: manifests.Manifest, usable: np.ndarray) -> Splits:
+        """Images directly in ``root``, no category folder: data without labels. Every image
+        is a training and database item; there are no queries."""
+        self.skipped.report(f"the scan of {self.root}")
+        images = np.flatnonzero(usable)
+        files = self.image_files(manifest.path, images, np.full(len(images), -1))
+        return Splits(
+            train=files,
+            query=self.image_files(manifest.path, images[:0], np.full(0, -1)),
+            database=files,
+            class_names=[],
+            preprocessing=self._preprocessing,
+        )
+
     def load_splits(self) -> Splits:
         manifest = self.manifest()
         if len(manifest) == 0:
@@ -122,6 +138,8 @@ class ImageFolderDataModule(ImageFileDataModule):
         self.skipped.add(
             Skipped(str(manifest.path(i)), "empty file (0 bytes)") for i in np.flatnonzero(~usable)
         )
+        if not manifest.categories("")[0]:
+            return self._without_labels(manifest, usable)
         class_names, train_labels, test_labels = self._labels(manifest, usable)
         in_a_category = (
             train_labels >= 0 if test_labels is None else (train_labels >= 0) | (test_labels >= 0)

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ssdh_lightning.data.base import Batch, RetrievalDataModule, Splits
+from ssdh_lightning.data.base import Batch, RetrievalDataModule, Splits, TrainingItems
 from ssdh_lightning.data.batch_transforms import evaluation_view, training_view
 from ssdh_lightning.data.in_memory import InMemoryImages, stacked_batch
-from ssdh_lightning.images.files import ImageFiles, collate_images
+from ssdh_lightning.images.files import ImageFiles, collate_images, path_key
 from ssdh_lightning.images.skipped import SkippedFiles, SkippedFilesReport
 from ssdh_lightning.preprocessing import Preprocessing, normalization_stats
 
@@ -30,6 +30,24 @@ from ssdh_lightning.preprocessing import Preprocessing, normalization_stats
 # (``models.backbones.input_size``).
 SMALL_INPUT_SIZE = (64, 64)
 log = logging.getLogger(__name__)
+
+
+def training_keys(files: ImageFiles) -> np.ndarray:
+    """``path_key`` of every file of ``files``, by position: what a method that learns its
+    training items' codes knows them by."""
+    paths = (files.path_of(int(position)) for position in files.positions)
+    return np.fromiter(map(path_key, paths), dtype=np.int64, count=len(files))
+
+
+def kept_positions(
+    positions: np.ndarray, kept_database: np.ndarray, kept_train: np.ndarray, train_files: int
+) -> np.ndarray:
+    """``positions`` (each database file's training file, -1: none) between the images kept
+    of each set: each kept database image's position among the kept training images."""
+    renumbered = np.full(train_files, -1)
+    renumbered[kept_train] = np.arange(len(kept_train))
+    found = positions[kept_database]
+    return np.where(found >= 0, renumbered[found], -1)
 
 
 class ImageFileDataModule(RetrievalDataModule):
@@ -65,6 +83,9 @@ class ImageFileDataModule(RetrievalDataModule):
         self.mirror = mirror
         self.skipped = SkippedFiles(self.report_dir)
         self.files: Splits | None = None
+        # the positions in files.train of the training images decoded into memory (None: all)
+        self.kept_train: np.ndarray | None = None
+        self._training_keys: np.ndarray | None = None
 
     def run_callbacks(self) -> list[L.Callback]:
         return [SkippedFilesReport(self.skipped)]
@@ -99,21 +120,37 @@ class ImageFileDataModule(RetrievalDataModule):
         decoded = {key: self._decoded(files) for key, files in distinct.items()}
         log.info(
             "%d images decoded into memory (%.0f MiB) in %.1f s",
-            sum(map(len, decoded.values())),
+            sum(len(images) for images, _ in decoded.values()),
             mib,
             time.perf_counter() - started,
         )
         self.skipped.report("decoding the images into memory")
+        (train, kept_train), (database, kept_database) = (
+            decoded[id(splits.train)],
+            decoded[id(splits.database)],
+        )
+        self.kept_train = kept_train
+        positions = splits.database_training_positions
+        if positions is not None:  # in the files' positions: the kept images' now
+            positions = kept_positions(positions, kept_database, kept_train, len(splits.train))
         return Splits(
-            train=decoded[id(splits.train)],
-            query=decoded[id(splits.query)],
-            database=decoded[id(splits.database)],
+            train=train,
+            query=decoded[id(splits.query)][0],
+            database=database,
             class_names=splits.class_names,
             preprocessing=splits.preprocessing,
+            database_training_positions=positions,
         )
 
-    def _decoded(self, files: ImageFiles) -> InMemoryImages:
-        """Every readable image of ``files``, in order, as uint8 tensors; the rest is skipped."""
+    def training_items(self) -> TrainingItems:
+        if self._training_keys is None:  # on demand: it resolves every training file's path
+            keys = training_keys(self.files.train)
+            self._training_keys = keys if self.kept_train is None else keys[self.kept_train]
+        return TrainingItems(self._loaded().train.labels, torch.from_numpy(self._training_keys))
+
+    def _decoded(self, files: ImageFiles) -> tuple[InMemoryImages, np.ndarray]:
+        """Every readable image of ``files``, in order, as uint8 tensors, and the positions in
+        ``files`` of those kept; the rest is skipped."""
         height, width = self._preprocessing.stored_size
         images = torch.empty((len(files), 3, height, width), dtype=torch.uint8)
         kept: list[torch.Tensor] = []
@@ -131,8 +168,9 @@ class ImageFileDataModule(RetrievalDataModule):
                 filled += len(positions)
                 kept.append(positions)
         positions = torch.cat(kept) if kept else torch.empty(0, dtype=torch.int64)
-        ids = files.ids[positions.numpy()]
-        return InMemoryImages(images[:filled], files.labels[positions], ids)
+        in_files = positions.numpy()
+        ids = files.ids[in_files]
+        return InMemoryImages(images[:filled], files.labels[positions], ids), in_files
 
     def loader_settings(self, dataset: Dataset) -> tuple[Callable | None, int]:
         # batches sliced from memory: workers would only copy them between processes

@@ -184,6 +184,7 @@ class InMemoryDataModule(RetrievalDataModule):
             database=subset(split.database),
             class_names=data.class_names,
             preprocessing=preprocessing,
+            database_training_positions=split.database_training_positions(),
         )
 
     def transform_batch(self, images: torch.Tensor, training: bool) -> torch.Tensor:

@@ -4,12 +4,14 @@ one-hot for single-label sets (the data module yields class ids), multi-hot othe
 the vectors, uint8 (B, classes), when any image of the three lists has other than one class).
 
 ``train_list`` gives the training set, ``test_list`` the queries, ``database_list`` the database
-(PROTOCOL.md, list-file protocols). Every line is checked before training: a line with a label
-count other than the first line's, a value other than 0 or 1, an image file that does not exist,
-or an empty label vector (unless ``allow_empty_labels``) is refused with its file and line
-number, as are a path with a space (the format cannot hold one), a line that is not UTF-8 and a
-line of more than a MiB. A UTF-8 byte-order mark at the start is dropped. Files that exist but
-cannot be decoded are skipped and listed as for folders.
+(PROTOCOL.md, list-file protocols); a database line naming the path of a training line is that
+training item. Lists without labels (a path a line, in all three) are data without labels, for
+the methods that use none; retrieval is then not scored. Every line is checked before training:
+a line with a label count other than the first line's, a value other than 0 or 1, an image file
+that does not exist, or an empty label vector (unless ``allow_empty_labels``) is refused with its
+file and line number, as are a path with a space (the format cannot hold one), a line that is not
+UTF-8 and a line of more than a MiB. A UTF-8 byte-order mark at the start is dropped. Files that
+exist but cannot be decoded are skipped and listed as for folders.
 """
 
 from __future__ import annotations
@@ -54,8 +56,11 @@ def _is_integer(token: str) -> bool:
     return token.lstrip("+-").isdigit()
 
 
-def _parse_line(line: str, root: Path, allow_empty: bool) -> tuple[Path, np.ndarray]:
-    """One line's image path and label vector; ``ValueError`` saying what is wrong."""
+def _parse_line(
+    line: str, root: Path, allow_empty: bool, width: int | None
+) -> tuple[Path, np.ndarray]:
+    """One line's image path and label vector (none in a list without labels); ``width``: the
+    first line's label count (None on the first line). ``ValueError`` saying what is wrong."""
     path, *values = line.split()
     first_label = next((i for i, v in enumerate(values) if v in LABEL_VALUES), len(values))
     before_labels = values[:first_label]
@@ -65,12 +70,19 @@ def _parse_line(line: str, root: Path, allow_empty: bool) -> tuple[Path, np.ndar
             f"the path {_shown(spaced)} holds a space, which a list file's paths cannot hold "
             "(a space separates the path from its labels); rename the file without spaces"
         )
-    if not values:
-        raise ValueError(f"{_shown(path)} is followed by no label vector")
+    if width is not None and len(values) != width:
+        if not values:
+            raise ValueError(f"{_shown(path)} is followed by no label vector")
+        if width == 0:
+            raise ValueError(
+                f"{len(values)} labels, but the first line has none (a list without labels "
+                "names only images, one a line)"
+            )
+        raise ValueError(f"{len(values)} labels, but the first line has {width}")
     if any(value not in LABEL_VALUES for value in values):
         raise ValueError(f"labels must be 0 or 1, got {_shown(' '.join(values))}")
     labels = np.array([value == "1" for value in values], dtype=np.uint8)
-    if not allow_empty and not labels.any():
+    if values and not allow_empty and not labels.any():
         raise ValueError(
             "empty label vector (all 0); set data.allow_empty_labels=true to keep such images"
         )
@@ -130,10 +142,8 @@ def read_list(list_file: Path, root: Path, allow_empty: bool) -> ListedImages:
                     text = _decoded(line, number)
                     if not text.strip():
                         continue
-                    path, labels = _parse_line(text, root, allow_empty)
-                    if rows and len(labels) != len(rows[0]):
-                        first = len(rows[0])
-                        raise ValueError(f"{len(labels)} labels, but the first line has {first}")
+                    width = len(rows[0]) if rows else None
+                    path, labels = _parse_line(text, root, allow_empty, width)
                 except ValueError as error:
                     problems.append(f"  {list_file}:{number}: {error}")
                     continue
@@ -164,7 +174,10 @@ def list_class_names(count: int) -> list[str]:
 
 
 def training_labels(images: ListedImages, one_hot: bool) -> np.ndarray:
-    """Class ids (N,) int64 of a single-label set, or its multi-hot rows (N, classes) uint8."""
+    """Class ids (N,) int64 of a single-label set, or its multi-hot rows (N, classes) uint8;
+    -1 for every image of a list without labels."""
+    if images.labels.shape[1] == 0:
+        return np.full(len(images.labels), -1, dtype=np.int64)
     return images.labels.argmax(axis=1).astype(np.int64) if one_hot else images.labels
 
 
@@ -223,10 +236,16 @@ class ListFileDataModule(ImageFileDataModule):
             labels = training_labels(images, one_hot)
             return self.image_files(images.paths.__getitem__, positions, labels)
 
+        train_positions = {path: i for i, path in enumerate(lists["train_list"].paths)}
+        database_paths = lists["database_list"].paths
         return Splits(
             train=files("train_list"),
             query=files("test_list"),
             database=files("database_list"),
             class_names=list_class_names(widths["train_list"]),
             preprocessing=self._preprocessing,
+            # a database line that names a training image (the same path) is that item
+            database_training_positions=np.array(
+                [train_positions.get(path, -1) for path in database_paths], dtype=np.int64
+            ),
         )

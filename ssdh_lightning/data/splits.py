@@ -52,6 +52,13 @@ def per_class_sample(
     return np.sort(np.concatenate(chosen))
 
 
+def positions_in(sorted_items: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Each of ``items``' position in ``sorted_items`` (ascending, distinct), -1 where absent."""
+    found = np.searchsorted(sorted_items, items).clip(max=max(len(sorted_items) - 1, 0))
+    hit = len(sorted_items) > 0 and sorted_items[found] == items
+    return np.where(hit, found, -1)
+
+
 @dataclass(frozen=True)
 class ProtocolSplit:
     """Positions of the three sets of PROTOCOL.md in one pool of images."""
@@ -59,6 +66,10 @@ class ProtocolSplit:
     query: np.ndarray
     database: np.ndarray
     train: np.ndarray
+
+    def database_training_positions(self) -> np.ndarray:
+        """Each database item's position in ``train``, -1 for an item not in it."""
+        return positions_in(self.train, self.database)
 
 
 # The ``cnnh`` protocol of CIFAR-10 (PROTOCOL.md): queries and training images a class.

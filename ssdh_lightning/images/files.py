@@ -10,6 +10,7 @@ converted to RGB or grey.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -60,6 +61,14 @@ class Skipped(NamedTuple):
 
     path: str
     reason: str
+
+
+def path_key(path: str | Path) -> int:
+    """A file's identity as a nonzero int64: 8 bytes of the BLAKE2b hash of its resolved
+    absolute path. What a method that learned the codes of its training items (ADSH) knows them
+    by, so that an index of the same files gives them those codes; 0 stands for no file."""
+    digest = hashlib.blake2b(str(Path(path).resolve()).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) or 1
 
 
 def is_image_name(name: str) -> bool:

@@ -170,7 +170,7 @@ def _build(
     if len(remaining):
         shards.folder.mkdir(parents=True, exist_ok=True)
         loader = image_loader(to_encode.path, len(to_encode), model, batch_size, num_workers)
-        _encode(trainer, model, loader)
+        _encode(trainer, ImageEncoder(model, to_encode.path), loader)
     trainer.strategy.barrier("every process has written its shards")
     if not trainer.is_global_zero:
         return None
@@ -179,9 +179,9 @@ def _build(
     return index
 
 
-def _encode(trainer: L.Trainer, model: SSDHModule, loader) -> None:
+def _encode(trainer: L.Trainer, encoder: ImageEncoder, loader) -> None:
     try:
-        trainer.predict(ImageEncoder(model), loader, return_predictions=False)
+        trainer.predict(encoder, loader, return_predictions=False)
     except SystemExit:
         # Lightning answers Ctrl-C with a graceful shutdown and sys.exit(1); it stays an
         # interruption, which ssdh-index reports with how to resume

@@ -52,8 +52,12 @@ def image_loader(
     )
 
 
-def encode_batch(model: SSDHModule, batch) -> EncodedFiles:
-    """A batch of ``image_loader`` through the model."""
+def encode_batch(
+    model: SSDHModule, batch, database_path_of: Callable[[int], Path] | None = None
+) -> EncodedFiles:
+    """A batch of ``image_loader`` through the model. ``database_path_of`` (the loader's
+    ``path_of``) for the items of a database: their codes are those a database gets
+    (``SSDHModule.database_codes_of_files``: ADSH's learned codes for its training images)."""
     images, _, positions, skipped = batch
     if images is None:  # every file of the batch was unreadable
         code_bytes = (model.hash_bits + 7) // 8
@@ -64,9 +68,13 @@ def encode_batch(model: SSDHModule, batch) -> EncodedFiles:
             skipped,
         )
     encoded = model.encode(images)
+    codes = encoded.codes
+    if database_path_of is not None:
+        paths = [database_path_of(int(position)) for position in positions]
+        codes = model.database_codes_of_files(codes, paths)
     with np.errstate(over="ignore"):  # an overflow becomes inf, which check_finite reports
         features = encoded.features.float().cpu().numpy().astype(np.float16)
-    return EncodedFiles(positions.cpu().numpy(), pack_codes(encoded.codes).bytes, features, skipped)
+    return EncodedFiles(positions.cpu().numpy(), pack_codes(codes).bytes, features, skipped)
 
 
 def check_finite(features: np.ndarray, paths: Sequence[str | Path]) -> None:
@@ -100,14 +108,16 @@ def encode_files(model: SSDHModule, paths: list[Path], batch_size: int = 64) -> 
 
 
 class ImageEncoder(L.LightningModule):
-    """The trained module in Lightning's predict loop: a batch of files in, ``EncodedFiles`` out."""
+    """The trained module in Lightning's predict loop: a batch of the database files that
+    ``path_of`` names in, ``EncodedFiles`` out."""
 
-    def __init__(self, model: SSDHModule) -> None:
+    def __init__(self, model: SSDHModule, path_of: Callable[[int], Path]) -> None:
         super().__init__()
         self.model = model
+        self.path_of = path_of
 
     def predict_step(self, batch, batch_idx: int) -> EncodedFiles:
-        return encode_batch(self.model, batch)
+        return encode_batch(self.model, batch, database_path_of=self.path_of)
 
 
 class ShardWriter(BasePredictionWriter):

@@ -4,6 +4,7 @@ where it is defined. Importing this package registers every one of them."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from ssdh_lightning.methods.base import (
     MethodLoss,
     is_multi_label,
     multi_label_methods,
+    unsupervised_methods,
 )
 
 # The order of registration is the order methods are listed in: the paper's, its authors' next,
@@ -27,14 +29,18 @@ from ssdh_lightning.methods.dpsh import DPSH
 from ssdh_lightning.methods.dtsh import DTSH
 from ssdh_lightning.methods.lcdsh import LCDSH
 from ssdh_lightning.methods.hashnet import HashNet
+from ssdh_lightning.methods.dsdh import DSDH
+from ssdh_lightning.methods.adsh import ADSH
 from ssdh_lightning.methods.dch import DCH
 from ssdh_lightning.methods.greedyhash import GreedyHash
+from ssdh_lightning.methods.greedyhash_u import GreedyHashUnsupervised
 from ssdh_lightning.methods.idhn import IDHN
 from ssdh_lightning.methods.dshsd import DSHSD
 from ssdh_lightning.methods.dfh import DFH
 from ssdh_lightning.methods.csq import CSQ
 from ssdh_lightning.methods.dpn import DPN
 from ssdh_lightning.methods.dbdh import DBDH
+from ssdh_lightning.methods.bihalf import BiHalf
 from ssdh_lightning.methods.orthohash import OrthoHash
 # isort: on
 
@@ -57,9 +63,16 @@ def _registered_name(options: dict[str, Any]) -> str:
     return DEFAULT_METHOD if name is None else name
 
 
-def build_method(config: Mapping[str, Any] | None, hash_bits: int, num_classes: int):
+def build_method(
+    config: Mapping[str, Any] | None,
+    hash_bits: int,
+    num_classes: int,
+    train_size: int | None = None,
+):
     """The method that ``config`` (a conf/method/ file as a dict; None: lin2015) names, built
-    with that file's options: only a registered method can be named."""
+    with that file's options: only a registered method can be named. ``train_size`` (the number
+    of training items) goes to the methods whose constructor takes it: those that keep a row
+    per training item."""
     options = dict(config or {})
     name = _registered_name(options)
     if not isinstance(name, str) or name not in METHODS:
@@ -67,13 +80,17 @@ def build_method(config: Mapping[str, Any] | None, hash_bits: int, num_classes: 
             f"method {name!r} is not one of the project's methods; choose method=NAME with NAME "
             f"one of {', '.join(METHODS)} (ssdh_lightning/conf/method/)"
         )
+    cls = METHODS[name]
+    if "train_size" in inspect.signature(cls).parameters:
+        options["train_size"] = train_size
     try:
-        return METHODS[name](hash_bits=hash_bits, num_classes=num_classes, **options)
+        return cls(hash_bits=hash_bits, num_classes=num_classes, **options)
     except TypeError as error:  # an option the method does not have
         raise ValueError(f"method={name}: {error}; see conf/method/{name}.yaml") from None
 
 
 __all__ = [
+    "ADSH",
     "CSQ",
     "DBDH",
     "DCH",
@@ -81,6 +98,7 @@ __all__ = [
     "DHN",
     "DPN",
     "DPSH",
+    "DSDH",
     "DSH",
     "DSHSD",
     "DTSH",
@@ -88,7 +106,9 @@ __all__ = [
     "LCDSH",
     "METHODS",
     "SSDH",
+    "BiHalf",
     "GreedyHash",
+    "GreedyHashUnsupervised",
     "HashNet",
     "HashingMethod",
     "LatentBatch",
@@ -98,4 +118,5 @@ __all__ = [
     "build_method",
     "is_multi_label",
     "multi_label_methods",
+    "unsupervised_methods",
 ]

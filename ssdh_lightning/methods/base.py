@@ -4,8 +4,14 @@ The LightningModule gives a method a ``LatentBatch`` (the latent layer's pre-act
 ``latent`` (B, hash_bits), the labels, the backbone's ``features`` that feed the latent layer, and
 each item's position in its set) and, for the methods that classify, the head's classifier; the
 method says what the loss is and which bits are on. Labels are class indices (B,) or multi-hot
-rows (B, num_classes). A method's state (HashNet's beta, CSQ's centres) lives in buffers, so the
-checkpoint's state dict carries it as plain tensors and ``load_state_dict`` restores it.
+rows (B, num_classes). A method's state (HashNet's beta, CSQ's centres, the rows it keeps of every
+training item: ``memory.TrainingSetMemory``) lives in buffers, so the checkpoint's state dict
+carries it as plain tensors and ``load_state_dict`` restores it.
+
+The module calls, besides ``loss``: ``bind_training_set`` before training and before each
+evaluation (the training set's labels and item keys), ``start_training_step`` before each
+training step, ``end_training_epoch`` after the last training step of each epoch (before that
+epoch's validation), and ``database_codes`` on the database's codes.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssdh_lightning.methods.memory import TrainingSetMemory
 from ssdh_lightning.models.head import LATENT_BIAS
 from ssdh_lightning.registry import Registry
 
@@ -55,6 +62,11 @@ class HashingMethod(nn.Module):
 
     classifies: ClassVar[bool] = False
     single_label_only: ClassVar[bool] = False
+    # False: an unsupervised method, whose loss reads no labels; it trains on data without any.
+    uses_labels: ClassVar[bool] = True
+    # True: the database's items of the training set get codes the method learned (ADSH's), not
+    # the network's; ``database_codes`` and ``training_positions`` say which.
+    learns_database_codes: ClassVar[bool] = False
     # The latent layer's initial bias: the paper's 1 (every sigmoid unit starts on).
     latent_bias: ClassVar[float] = LATENT_BIAS
 
@@ -68,6 +80,11 @@ class HashingMethod(nn.Module):
         """What ``method=``, run.json and the report call this method."""
         return METHODS.name_of(type(self))
 
+    @property
+    def keeps_training_set(self) -> bool:
+        """Whether the method keeps a row per training item (and so needs the training set)."""
+        return any(isinstance(module, TrainingSetMemory) for module in self.modules())
+
     def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
         raise NotImplementedError
 
@@ -79,8 +96,32 @@ class HashingMethod(nn.Module):
         """Called at each training step, before its loss: where a schedule (HashNet's beta)
         advances."""
 
+    def end_training_epoch(self) -> None:
+        """Called after the last training step of each epoch, before that epoch's validation,
+        on every process alike: where state of the whole training set is updated from what the
+        epoch saw (ADSH's database codes)."""
+
+    def bind_training_set(self, labels: torch.Tensor, keys: torch.Tensor) -> None:
+        """Called before training and before each evaluation with the training set's labels
+        (class ids (N,) or multi-hot rows (N, num_classes)) and its items' keys (int64 (N,):
+        ``images.files.path_key`` of each item's file, 0 for an item without one). The methods
+        that keep a row per training item keep them, and refuse another training set."""
+
+    def database_codes(self, codes: torch.Tensor, train_positions: torch.Tensor) -> torch.Tensor:
+        """The codes (B, hash_bits) bool that database items get, from the network's ``codes``
+        and each item's position in the training set (-1: not a training item): the network's,
+        unless the method ``learns_database_codes``."""
+        return codes
+
+    def training_positions(self, keys: torch.Tensor) -> torch.Tensor:
+        """Each key's position in the training set, -1 where none of its items has it: how an
+        index finds the training items among the files it encodes."""
+        return torch.full_like(keys, -1)
+
     def check_labels(self, labels: torch.Tensor) -> None:
         """Refuse labels this method cannot train on, with what to change."""
+        if not self.uses_labels:
+            return
         if is_multi_label(labels):
             if self.single_label_only:
                 raise ValueError(
@@ -101,7 +142,11 @@ METHODS: Registry[type[HashingMethod]] = Registry("method", "method=NAME")
 
 
 def multi_label_methods() -> list[str]:
-    return [name for name, cls in METHODS.items() if not cls.single_label_only]
+    return [name for name, cls in METHODS.items() if not cls.single_label_only and cls.uses_labels]
+
+
+def unsupervised_methods() -> list[str]:
+    return [name for name, cls in METHODS.items() if not cls.uses_labels]
 
 
 class SigmoidCodes(HashingMethod):

@@ -1,41 +1,55 @@
 """DPSH (Li, Wang, Kang, IJCAI 2016): pairwise likelihood of inner products, plus quantisation."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
-from ssdh_lightning.methods.pairs import label_similarity
+from ssdh_lightning.methods.memory import pair_memory, pair_partners
+from ssdh_lightning.methods.pairs import pair_likelihood
+from ssdh_lightning.methods.quantisation import sign_quantisation
 
 
-def dpsh_loss(
-    relaxed: torch.Tensor, labels: torch.Tensor, num_classes: int, eta: float
+def memory_pair_likelihood(
+    relaxed: torch.Tensor, partners: torch.Tensor, similarity: torch.Tensor
 ) -> torch.Tensor:
-    """Mean over in-batch pairs of log(1 + e^theta) - s * theta, theta = u_i.u_j / 2,
-    plus eta * mean over items of |u - sign(u)|^2.
-
-    softplus is log(1 + e^theta) without overflow for large inner products.
-    """
-    similarity = label_similarity(labels, num_classes)
-    theta = relaxed @ relaxed.T / 2
-    likelihood = (F.softplus(theta) - similarity * theta).mean()
-    quantisation = (relaxed - relaxed.sign()).pow(2).sum(dim=1).mean()
-    return likelihood + eta * quantisation
+    """Mean over the (B, P) pairs of the batch's u and its partners' v of
+    log(1 + e^theta) - s * theta, theta = u_i . v_j / 2 (DPSH's and DSDH's likelihood)."""
+    return pair_likelihood(relaxed @ partners.T / 2, similarity).mean()
 
 
 @METHODS.register("dpsh")
 class DPSH(SignCodes):
     """Relaxed codes u = the latent layer itself (DPSH-pytorch's CNN-F ends in a plain linear
-    layer); pairs drawn within the batch; codes sign(u). That layer starts with a bias of 0
-    (torch's default linear layer): from the paper's bias of 1 every relaxed code starts at the
-    same all-ones code, and u_i.u_j / 2 starts at hash_bits / 2 for every pair."""
+    layer); codes sign(u). That layer starts with a bias of 0 (torch's default linear layer):
+    from the paper's bias of 1 every relaxed code starts at the same all-ones code, and
+    u_i.u_j / 2 starts at hash_bits / 2 for every pair.
+
+    ``pairs``: ``batch`` pairs within the batch; ``memory`` pairs the batch with every
+    training item's latest u, as DPSH-pytorch's DPSH_CIFAR_10.py does (its U, written before
+    each loss)."""
 
     latent_bias = 0.0
 
-    def __init__(self, hash_bits: int, num_classes: int, eta: float = 0.01) -> None:
+    def __init__(
+        self,
+        hash_bits: int,
+        num_classes: int,
+        eta: float = 0.01,
+        pairs: str = "batch",
+        train_size: int | None = None,
+    ) -> None:
         super().__init__(hash_bits, num_classes)
         self.eta = eta
+        self.memory = pair_memory("dpsh", pairs, train_size, hash_bits, num_classes)
+
+    def bind_training_set(self, labels: torch.Tensor, keys: torch.Tensor) -> None:
+        if self.memory is not None:
+            self.memory.bind(labels, keys)
 
     def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
-        latent, labels = batch.latent, batch.labels
-        return MethodLoss(dpsh_loss(self.relaxed(latent), labels, self.num_classes, self.eta), None)
+        relaxed = self.relaxed(batch.latent)
+        partners, similarity = pair_partners(
+            self.memory, relaxed, batch.labels, batch.positions, self.num_classes, self.training
+        )
+        loss = memory_pair_likelihood(relaxed, partners, similarity)
+        return MethodLoss(loss + self.eta * sign_quantisation(relaxed), None)

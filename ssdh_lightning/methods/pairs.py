@@ -1,6 +1,8 @@
-"""Pair similarity within a batch: two items are similar when they share a label."""
+"""Pair similarity: two items are similar when they share a label; without labels, when their
+features point the same way."""
 
 import torch
+import torch.nn.functional as F
 
 
 def label_rows(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -53,3 +55,15 @@ def pair_likelihood(theta: torch.Tensor, similarity: torch.Tensor, margin: float
     similar = torch.nn.functional.softplus(margin - theta)
     dissimilar = torch.nn.functional.softplus(margin + theta)
     return similarity * similar + (1 - similarity) * dissimilar
+
+
+def cosine_preservation(codes: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the cosine similarity of two items' codes and that of
+    their features, over the pairs (i, i + B/2) of the batch: its first half against its second,
+    as the unsupervised BiHalf and GreedyHash code do (a last odd item is left out). The
+    features are the target: no gradient flows into them. 0 for a batch of one item."""
+    half = len(codes) // 2
+    if half == 0:
+        return codes.sum() * 0.0
+    target = F.cosine_similarity(features[:half], features[half : 2 * half]).detach()
+    return F.mse_loss(F.cosine_similarity(codes[:half], codes[half : 2 * half]), target)

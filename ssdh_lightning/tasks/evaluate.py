@@ -74,6 +74,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_same_data(
         cfg.ckpt_path, checkpoint, datamodule, fix="evaluate it on its own data (leave data unset)"
     )
+    if not datamodule.labelled:
+        raise ValueError(
+            f"the data to evaluate checkpoint {cfg.ckpt_path} on has no labels, so retrieval "
+            "cannot be scored; choose labelled data of the same images' kind with data=... "
+            "(e.g. data=folder data.root=DIR of category folders)"
+        )
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     trainer = build_trainer(cfg, run_dir, callbacks, False, datamodule)
     initial = initial_row(trainer, untrained, datamodule, baselines, cfg.seed)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -24,8 +26,10 @@ from ssdh_lightning.io import write_json
 from ssdh_lightning.loggers import build_loggers, close_loggers, log_summary
 from ssdh_lightning.models.backbones import backbone_label, model_input
 from ssdh_lightning.module import SSDHModule
-from ssdh_lightning.run_files import CURVES_FILE, RUN_FILE
+from ssdh_lightning.retrieval import RetrievalScores
+from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 from ssdh_lightning.tasks.run_folder import (
+    FinalScores,
     build_trainer,
     curves,
     final_scores,
@@ -34,6 +38,8 @@ from ssdh_lightning.tasks.run_folder import (
     loaded_datamodule,
     opening_line,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModule) -> dict:
@@ -67,6 +73,7 @@ def _built_model(
             class_names=datamodule.class_names,
             data_config=OmegaConf.to_container(data_cfg, resolve=True),
             method=_method_config(cfg),
+            train_size=datamodule.train_size,
         )
     except InstantiationException as error:
         if isinstance(error.__cause__, ValueError):
@@ -122,19 +129,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
     timer = EpochTimer()
     loggers = build_loggers(cfg.get("logger"))
     trainer = build_trainer(cfg, run_dir, [*callbacks, timer], loggers, datamodule)
+    if not datamodule.labelled:
+        log.warning(
+            "the data has no labels: method=%s trains on it, but retrieval is not scored (no "
+            "validation, no baseline rows, no figures in %s); the checkpoints are written. "
+            "Score it with ssdh-eval ckpt_path=... data=... on labelled data",
+            model.method.name,
+            METRICS_FILE,
+        )
+        baselines = []
     initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
     # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-    # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
-    # own last validation did, unless training stopped between two of them.
-    evaluation = find_evaluation(trainer)
-    if evaluation.step != trainer.global_step:
-        trainer.validate(model, datamodule=datamodule, verbose=False)
-    final = final_scores(trainer, evaluation, datamodule, initial, baselines, cfg.seed)
+    final = _scored(cfg, trainer, model, datamodule, initial, baselines, run_dir)
     metrics = final.metrics
     # this process's epochs: a resumed run times those after its checkpoint
     write_json(run_dir / RUN_FILE, description | {"seconds_per_epoch": timer.seconds_per_epoch})
-    write_json(run_dir / CURVES_FILE, curves(evaluation))
     log_summary(trainer.loggers, description, metrics, trainer.global_step)
     close_loggers(trainer.loggers)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
@@ -142,8 +152,33 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def _scored(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: SSDHModule,
+    datamodule: RetrievalDataModule,
+    initial: dict[str, RetrievalScores],
+    baselines: list[str],
+    run_dir: Path,
+) -> FinalScores:
+    """The final scores of the last model, with the curves written beside; none for data
+    without labels."""
+    if not datamodule.labelled:
+        return FinalScores({}, {}, np.empty(0, dtype=np.int64))
+    # Score the last model (no selection on the queries), so the numbers match last.ckpt; fit's
+    # own last validation did, unless training stopped between two of them.
+    evaluation = find_evaluation(trainer)
+    if evaluation.step != trainer.global_step:
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+    write_json(run_dir / CURVES_FILE, curves(evaluation))
+    return final_scores(trainer, evaluation, datamodule, initial, baselines, cfg.seed)
+
+
 def objective(cfg: DictConfig, metrics: dict[str, float]) -> float:
-    """The final metric named by ``cfg.objective``: what the training command returns."""
+    """The final metric named by ``cfg.objective``: what the training command returns; NaN
+    for a run with no metrics (data without labels: nothing was scored)."""
+    if not metrics:
+        return float("nan")
     if cfg.objective not in metrics:
         raise ValueError(
             f"objective={cfg.objective!r} is not among the run's final metrics; choose one of "
