@@ -25,6 +25,7 @@ on every thread (torch's sum of the code words: the memory-bandwidth floor of an
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import time
 from pathlib import Path
@@ -34,9 +35,12 @@ from sklearn.datasets import load_digits
 
 from ssdh_lightning.checkpoints import load_module
 from ssdh_lightning.retrieval import PackedCodes, search
+from ssdh_lightning.retrieval.backends import SearchParameters
 from ssdh_lightning.retrieval.backends.faiss_binary import (
     FaissBackend,
+    IVFBackend,
     IVFSettings,
+    MultiHashBackend,
     MultiHashSettings,
     flat_backend,
     ivf_index,
@@ -166,12 +170,12 @@ def build(name: str, codes: PackedCodes, args) -> FaissBackend:
     if name == "multihash":
         tables = args.tables or norouzi_tables(codes.hash_bits, len(codes))
         settings = MultiHashSettings(tables=tables, nflip=args.nflip[0])
-        return FaissBackend(name, multihash_index(codes, settings), codes.hash_bits)
+        return MultiHashBackend(multihash_index(codes, settings), codes)
     nlist = args.nlist or int(4 * np.sqrt(len(codes)))
     settings = IVFSettings(nlist=nlist, nprobe=args.nprobe[0], train_size=args.train_size)
     ivf, quantizer = ivf_index(codes, settings)
-    backend = FaissBackend(name, ivf, codes.hash_bits)
-    backend.quantizer = quantizer
+    backend = IVFBackend(ivf, codes)
+    backend.quantizer = quantizer  # the index needs it alive
     return backend
 
 
@@ -227,9 +231,11 @@ def run(args, bits: int, statistics: dict[str, np.ndarray], pairs: dict[str, flo
         added = (resident_bytes() - before) / 1e6
         print(f"  {name}: built in {build_s:.0f} s, +{added:.0f} MB", flush=True)
         for option in options(name, args):
-            tuned = backend.tuned(**option)
-            one = per_query_ms(lambda q, t=tuned: t.top_k(q, K), queries, args.single)
-            seconds, found = timed(lambda t=tuned: t.top_k(queries, K), repeat=1)
+            parameters = SearchParameters(**option)
+            backend.top_k(queries[:1], K, parameters)  # a new setting's index is made once
+            search_with = functools.partial(backend.top_k, k=K, parameters=parameters)
+            one = per_query_ms(search_with, queries, args.single)
+            seconds, found = timed(lambda s=search_with: s(queries), repeat=1)
             recall = recall_at(found.indices, kth, found.distances)  # FAISS's distances are exact
             rows.append(
                 {

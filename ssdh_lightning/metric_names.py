@@ -1,13 +1,15 @@
 """The one place metric names are spelled: the engine, the reference, the baselines, logging,
-checkpoint monitors, reports and tests build every key here. Imports nothing of the project."""
+checkpoint monitors, reports and tests build every key here. Imports nothing of the project.
+
+A key is ``ROW/METRIC``: the row is a mode or a baseline (the rows, in their order, are
+``baselines.ROWS``: the baselines are named where each is defined)."""
 
 from __future__ import annotations
 
-# The three search modes of PROTOCOL.md, and the baseline rows scored beside them: the hashing
-# baselines on the fine-tuned features, the same on the features before fine-tuning
-# (``itq_initial``), and ES on those ("initial").
+# The three search modes of PROTOCOL.md; the baseline rows scored beside them include the
+# hashing baselines fit on the features before fine-tuning (``itq_initial``) and ES on those
+# ("initial").
 MODES = ("bcs", "es", "hds")
-HASHING_BASELINES = ("lsh", "itq", "sh", "itq_cca", "ksh", "bre", "mlh", "sdh")
 INITIAL = "initial"
 
 
@@ -16,10 +18,6 @@ def on_initial(hasher: str) -> str:
     fine-tuning."""
     return f"{hasher}_{INITIAL}"
 
-
-BASELINES = (*HASHING_BASELINES, *map(on_initial, HASHING_BASELINES), INITIAL)
-# the rows of a run's metrics: the three modes, then the baselines
-METHODS = (*MODES, *BASELINES)
 
 VAL = "val/"
 TRAIN_LOSS = "train/loss"
@@ -32,14 +30,14 @@ PRECISION_CURVE = "val/precision_curve"
 LATENT_PROBS = "val/latent_probs"
 
 
-def map_at(method: str, k: int | str) -> str:
+def map_at(row: str, k: int | str) -> str:
     """``bcs/map@1000``: mAP@k, AP normalised by the relevant items within the top k."""
-    return f"{method}/map@{k}"
+    return f"{row}/map@{k}"
 
 
-def precision_at(method: str, k: int | str) -> str:
+def precision_at(row: str, k: int | str) -> str:
     """``hds/precision@100``."""
-    return f"{method}/precision@{k}"
+    return f"{row}/precision@{k}"
 
 
 # Figures of a Hamming ranking over the orders inside its ties (PROTOCOL.md): the expectation
@@ -52,37 +50,37 @@ def tie_figure(key: str, figure: str) -> str:
     return f"{key}_{figure}"
 
 
-def ndcg_at(method: str, k: int | str) -> str:
+def ndcg_at(row: str, k: int | str) -> str:
     """``bcs/ndcg@100``: NDCG@k of multi-label data, gain = labels shared with the query."""
-    return f"{method}/ndcg@{k}"
+    return f"{row}/ndcg@{k}"
 
 
-def acg_at(method: str, k: int | str) -> str:
+def acg_at(row: str, k: int | str) -> str:
     """``bcs/acg@100``: average cumulative gain of the top k (multi-label data)."""
-    return f"{method}/acg@{k}"
+    return f"{row}/acg@{k}"
 
 
-def wap_at(method: str, k: int | str) -> str:
+def wap_at(row: str, k: int | str) -> str:
     """``bcs/wap@100``: weighted mAP@k (multi-label data)."""
-    return f"{method}/wap@{k}"
+    return f"{row}/wap@{k}"
 
 
-def radius_precision(method: str, radius: int) -> str:
+def radius_precision(row: str, radius: int) -> str:
     """``bcs/precision_r2``: precision of the items within Hamming radius ``radius``."""
-    return f"{method}/precision_r{radius}"
+    return f"{row}/precision_r{radius}"
 
 
-def radius_empty(method: str, radius: int) -> str:
+def radius_empty(row: str, radius: int) -> str:
     """``bcs/empty_r2``: the fraction of queries with no item within that radius."""
-    return f"{method}/empty_r{radius}"
+    return f"{row}/empty_r{radius}"
 
 
-def pool_mean(method: str = "hds") -> str:
-    return f"{method}/pool_mean"
+def pool_mean(row: str = "hds") -> str:
+    return f"{row}/pool_mean"
 
 
-def pool_median(method: str = "hds") -> str:
-    return f"{method}/pool_median"
+def pool_median(row: str = "hds") -> str:
+    return f"{row}/pool_median"
 
 
 def examples(mode: str) -> str:
@@ -93,23 +91,9 @@ def examples(mode: str) -> str:
 MONITOR = VAL + map_at("bcs", "all")  # what checkpoints keep the best of
 
 
-def renamed(key: str, method: str) -> str:
-    """The same metric under another method: ``bcs/map@all``, ``lsh`` -> ``lsh/map@all``."""
-    return f"{method}/{key.partition('/')[2]}"
-
-
-def check_objective(name: str) -> str:
-    """``name``, checked to be a final metric a run can have (before the run, not after)."""
-    method, _, metric = str(name).partition("/")
-    if name in (final(VAL_ACCURACY), final(VAL_CLASSIFIER_MAP), final(VAL_LOSS)) or (
-        method in METHODS and metric
-    ):
-        return name
-    raise ValueError(
-        f"objective={name!r} names no final metric: use accuracy, classifier_map, loss or "
-        f"METHOD/METRIC with METHOD one of {', '.join(METHODS)} "
-        "(e.g. bcs/map@1000, hds/precision@100)"
-    )
+def renamed(key: str, row: str) -> str:
+    """The same metric of another row: ``bcs/map@all``, ``lsh`` -> ``lsh/map@all``."""
+    return f"{row}/{key.partition('/')[2]}"
 
 
 def logged(metric: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -19,6 +20,13 @@ from helpers import (
     write_digits,
 )
 from ssdh_lightning.retrieval import Index, PackedCodes
+from ssdh_lightning.retrieval.backends import (
+    BACKEND_FILE,
+    BACKENDS,
+    BUILT_BY_INDEX,
+    HammingBackend,
+    SearchParameters,
+)
 from ssdh_lightning.retrieval.backends.faiss_binary import (
     IVFSettings,
     MultiHashSettings,
@@ -77,6 +85,78 @@ def test_hds_pool_by_threshold_is_the_engines(tmp_path, name):
         assert np.array_equal(theirs.distances[a, :taken], ours.distances[a, :taken])
         euclidean = np.linalg.norm(index.features[rest].astype(np.float32) - features[a], axis=1)
         assert np.allclose(theirs.distances[a, taken:], euclidean, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("name", "built", "setting", "values"),
+    [
+        ("multihash", MultiHashSettings(tables=4, nflip=0), "nflip", [0, 1, 2]),
+        ("ivf", IVFSettings(nlist=8, nprobe=1, hnsw_m=8), "nprobe", [1, 3, 8]),
+    ],
+)
+def test_a_searchs_own_setting_goes_with_it_and_changes_no_other_search(
+    tmp_path, name, built, setting, values
+):
+    """Searches with different nflip (nprobe) side by side each get what that value gives alone,
+    and the backend keeps the value it was built with."""
+    index = write_clustered_index(tmp_path / "index")
+    build_faiss_backend(index, name, built)
+    backend = Index.load(tmp_path / "index").hamming_backend(name)
+    query = index.codes[np.arange(0, 400, 7)]
+    alone = {}
+    for value in values:
+        parameters = SearchParameters(**{setting: value})
+        alone[value] = (backend.top_k(query, 20, parameters), backend.within(query, 9, parameters))
+    reached = [int(alone[value][1][0].sum()) for value in values]  # the pools' sizes
+    assert reached == sorted(reached) and reached[0] < reached[-1]  # the settings matter here
+
+    def both(value):
+        parameters = SearchParameters(**{setting: value})
+        return backend.top_k(query, 20, parameters), backend.within(query, 9, parameters)
+
+    asked = values * 8
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for value, (top, (sizes, items)) in zip(asked, pool.map(both, asked), strict=True):
+            assert np.array_equal(top.indices, alone[value][0].indices)
+            assert np.array_equal(sizes, alone[value][1][0])
+            assert np.array_equal(items, alone[value][1][1])
+    assert getattr(backend.faiss_index, setting) == values[0]
+    default = backend.top_k(query, 20)
+    assert np.array_equal(default.indices, alone[values[0]][0].indices)
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_every_registered_backend_implements_the_one_interface(tmp_path, name):
+    kind = BACKENDS[name]
+    assert issubclass(kind, HammingBackend) and not kind.__abstractmethods__
+    assert set(kind.parameters) <= {"nflip", "nprobe"}
+    overrides = {
+        method: getattr(kind, method).__func__ is not getattr(HammingBackend, method).__func__
+        for method in ("build", "check_parameters")
+    }
+    assert overrides == {"build": kind.built_by_index, "check_parameters": False}
+    assert (kind.features is not HammingBackend.features) == kind.holds_features
+    assert (name in BUILT_BY_INDEX) == kind.built_by_index
+    if kind.file_stem is not None:
+        assert BACKEND_FILE.match(f"{kind.file_stem}.000001.json")
+    for setting in ("nflip", "nprobe"):
+        if setting not in kind.parameters:
+            with pytest.raises(ValueError, match=f"{setting} sets .*, not backend='{name}'"):
+                kind.check_parameters(SearchParameters(**{setting: 1}))
+    if name == "milvus":
+        return  # needs a server: test_milvus.py searches it
+    index = write_clustered_index(tmp_path / "index")
+    exact, settings = EXACT.get(name, ({}, None))
+    if kind.built_by_index:
+        assert kind.build(index, settings).endswith(f"{kind.file_stem}.000001.bin")
+    loaded = Index.load(tmp_path / "index").hamming_backend(name)
+    assert isinstance(loaded, kind)
+    query, parameters = index.codes[:5], SearchParameters(**exact)
+    truth = hamming(query, index.codes)
+    found = loaded.top_k(query, 10, parameters)
+    assert np.array_equal(found.distances, np.sort(truth, axis=1)[:, :10])
+    sizes, _ = loaded.within(query, 6, parameters)
+    assert np.array_equal(sizes, (truth < 6).sum(axis=1))
 
 
 def test_multihash_answers_a_radius_exactly_by_the_pigeonhole_rule(tmp_path):
@@ -161,9 +241,7 @@ def test_bad_backend_settings_are_refused_with_the_fix(tmp_path):
     build_faiss_backend(index, "multihash", MultiHashSettings(tables=4))
     with pytest.raises(ValueError, match="nprobe sets backend='ivf', not backend='multihash'"):
         index.search(index.codes[:1], 3, backend="multihash", nprobe=3)
-    with pytest.raises(
-        ValueError, match="nflip and nprobe set backend='multihash' and backend='ivf', not 'engine'"
-    ):
+    with pytest.raises(ValueError, match="nflip sets backend='multihash', not backend='engine'"):
         index.search(index.codes[:1], 3, nflip=3)
     with pytest.raises(ValueError, match="mode='es' ranks features only"):
         index.search(None, 3, "es", query_features=np.zeros((1, DIM)), backend="multihash")

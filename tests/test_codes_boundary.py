@@ -94,3 +94,11 @@ def test_the_column_layout_is_every_code_word_by_word(monkeypatch, bits, count):
         padded = packed[j].tobytes().ljust(8 * n_words, b"\0")
         for w in range(n_words):
             assert columns[w, j] == int.from_bytes(padded[8 * w : 8 * w + 8], "little")
+
+
+def test_codes_of_another_length_than_the_models_are_refused():
+    bits = _bits(6, (3, 13))
+    assert np.array_equal(pack_codes(bits, hash_bits=13).bytes, np.packbits(bits, axis=1))
+    for codes in (bits, pack_codes(bits)):
+        with pytest.raises(ValueError, match="codes of 13 bits where 12 were expected"):
+            pack_codes(codes, hash_bits=12)

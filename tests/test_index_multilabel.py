@@ -29,8 +29,8 @@ from helpers import (
 )
 from ssdh_lightning.data.list_files import ListFileError
 from ssdh_lightning.indexing import search_images
+from ssdh_lightning.indexing.answer import json_report
 from ssdh_lightning.indexing.files import list_images
-from ssdh_lightning.indexing.views import json_report
 from ssdh_lightning.retrieval import Index, IndexWriter, evaluate_retrieval
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
 from ssdh_lightning.strings import PackedStrings

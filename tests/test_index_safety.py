@@ -15,8 +15,8 @@ from PIL import Image
 
 from helpers import build, rewrite_array, rewrite_paths, run_tool, write_digits, write_random_index
 from ssdh_lightning.checkpoints import read_checkpoint
+from ssdh_lightning.images.thumbnails import MISSING, THUMBNAIL, png_bytes, thumbnail
 from ssdh_lightning.indexing.files import resolve_under
-from ssdh_lightning.indexing.views import MISSING, THUMBNAIL, _png, _thumbnail
 from ssdh_lightning.retrieval import Index, evaluate_retrieval, search
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
 from ssdh_lightning.strings import PackedStrings, first_unsafe_path, printable
@@ -272,10 +272,10 @@ def test_search_pages_never_show_a_file_outside_the_images_folder(checkpoint, tm
     )
     warned = result.stdout + result.stderr  # the log goes where the project's logging sends it
     assert f"{linked!r} leads to {secret}, outside its images folder" in warned
-    secret_png = base64.b64encode(_png(_thumbnail(secret))).decode("ascii")
+    secret_png = base64.b64encode(png_bytes(thumbnail(secret))).decode("ascii")
     page = html.read_text()
     assert page.count("<img") == 7 and secret_png not in page
-    secret_thumbnail = _thumbnail(secret).tobytes()
+    secret_thumbnail = thumbnail(secret).tobytes()
     with Image.open(sheet) as picture:
         cells = [
             picture.convert("RGB").crop((left + 4, 2, left + 4 + THUMBNAIL, 2 + THUMBNAIL))

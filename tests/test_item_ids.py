@@ -49,18 +49,18 @@ def test_a_rebuild_keeps_the_ids_of_unchanged_files(trained_run, tmp_path):
     second = build(checkpoint, images, out)
     assert second.ids.tolist() == expected_ids(first, second)
     assert second.next_id == 20 + 1 + 3  # the changed file and three new ones
-    assert second.row_of(int(removed_id)) is None
+    assert second.position_of(int(removed_id)) is None
     changed_path = changed.relative_to(images).as_posix()
     old_changed_id = int(first.ids[first.paths.tolist().index(changed_path)])
-    assert second.row_of(old_changed_id) is None  # its old id names nothing now
+    assert second.position_of(old_changed_id) is None  # its old id names nothing now
     for row in (0, 5, len(second) - 1):
-        assert second.row_of(int(second.ids[row])) == row
+        assert second.position_of(int(second.ids[row])) == row
     # a third build with nothing changed keeps every id
     third = build(checkpoint, images, out)
     assert third.ids.tolist() == second.ids.tolist() and third.next_id == second.next_id
 
 
-def test_row_of_finds_every_id_and_nothing_else(tmp_path):
+def test_position_of_finds_every_id_and_nothing_else(tmp_path):
     index = write_random_index(tmp_path / "index", 30)
     with IndexWriter(index.folder, 3, index.hash_bits, index.feature_dim) as writer:
         kept = np.array([2, 7, 29])
@@ -73,7 +73,7 @@ def test_row_of_finds_every_id_and_nothing_else(tmp_path):
             metadata={"class_names": index.class_names},
         )
     assert next_index.ids.tolist() == [2, 7, 30] and next_index.next_id == 31
-    found = {item_id: next_index.row_of(item_id) for item_id in range(-1, 33)}
+    found = {item_id: next_index.position_of(item_id) for item_id in range(-1, 33)}
     assert {item_id: row for item_id, row in found.items() if row is not None} == {
         2: 0,
         7: 1,

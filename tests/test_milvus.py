@@ -22,7 +22,7 @@ from helpers import (
     write_digits,
 )
 from ssdh_lightning.indexing import search_images
-from ssdh_lightning.indexing.views import json_report
+from ssdh_lightning.indexing.answer import json_report
 from ssdh_lightning.retrieval import Index
 
 milvus = pytest.importorskip("milvus")

@@ -1,16 +1,31 @@
 """The one registry pattern: plug-ins join by being defined, are found by name only, and a
-config of the conf/ groups exists for every registered method."""
+config of the conf/ groups exists for every registered method; every hashing baseline is a row of
+the runs and of the report."""
 
 from __future__ import annotations
 
+from inspect import signature
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
+from ssdh_lightning import metric_names
+from ssdh_lightning.baselines import (
+    BASELINES,
+    HASHERS,
+    ROWS,
+    check_baselines,
+    check_objective,
+    fitted_hasher,
+)
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.methods import METHODS
 from ssdh_lightning.models import BACKBONES
 from ssdh_lightning.registry import Registry
+from ssdh_lightning.reporting.tables import FIT_ON, ROW_NAMES
+from ssdh_lightning.retrieval import EvaluationSet
 
 
 def test_a_registry_finds_its_members_by_name_and_lists_them_when_asked_for_another():
@@ -46,3 +61,35 @@ def test_every_registered_method_has_its_config_and_every_config_a_method():
 def test_backbones_are_the_small_cnn_and_the_torchvision_networks():
     assert list(BACKBONES)[:1] == ["small_cnn"]
     assert {"alexnet", "vgg16", "resnet50"} <= set(BACKBONES)
+
+
+@pytest.fixture(scope="module")
+def digits() -> EvaluationSet:
+    features, labels = load_digits(return_X_y=True)
+    return EvaluationSet(labels[:300], features=features[:300].astype(np.float32))
+
+
+@pytest.mark.parametrize("name", list(HASHERS))
+def test_every_hashing_baseline_fits_encodes_and_names_its_two_rows(name, digits):
+    """Registered where it is defined, a hasher is fit and encodes, and is all the runs and the
+    report need to know of its rows: on the fine-tuned features and before fine-tuning."""
+    # a small labelled sample where a hasher draws one (the test judges no quality)
+    small = {"labelled": 200} if "labelled" in signature(HASHERS[name]).parameters else {}
+    hasher = fitted_hasher(name, digits, 16, seed=0, **small)
+    codes = hasher.encode(digits.features[:50])
+    assert codes.shape == (50, 16) and set(np.unique(codes)) <= {0, 1}
+    initial = metric_names.on_initial(name)
+    assert check_baselines([name, initial]) == [name, initial]
+    assert check_objective(f"{initial}/map@all") == f"{initial}/map@all"
+    assert ROW_NAMES[name] == HASHERS[name].title
+    assert ROW_NAMES[initial] == f"{HASHERS[name].title} (initial features)"
+    assert FIT_ON[name] == HASHERS[name].fit_on.format(features="fine-tuned database features")
+    assert "before fine-tuning" in FIT_ON[initial]
+
+
+def test_the_rows_are_the_modes_then_the_registered_baselines_in_the_papers_order():
+    hashers = ["lsh", "itq", "sh", "itq_cca", "ksh", "bre", "mlh", "sdh"]
+    assert list(HASHERS) == hashers
+    assert (*hashers, *(f"{name}_initial" for name in hashers), "initial") == BASELINES
+    assert ("bcs", "es", "hds", *BASELINES) == ROWS
+    assert set(ROW_NAMES) == set(ROWS) and set(FIT_ON) == set(BASELINES)

@@ -3,12 +3,18 @@ hypothesis test of test_retrieval_metrics.py holds the engine to the per-query r
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import pytest
 
-from ssdh_lightning.retrieval import EvaluationSet, RetrievalSettings, score_retrieval
+from ssdh_lightning.retrieval import (
+    EvaluationSet,
+    PackedCodes,
+    RetrievalSettings,
+    score_retrieval,
+)
 
 # Query 0 shares 2, 0, 1 and 0 labels with database items 0..3; query 1 shares none.
 QUERY_LABELS = np.array([[1, 1, 0], [0, 0, 1]], dtype=np.uint8)
@@ -48,3 +54,28 @@ def test_single_label_data_has_no_graded_measures():
     metrics = scores((np.array([0, 1]), np.array([0, 1, 0, 2])))
     assert "bcs/map@all" in metrics
     assert not [key for key in metrics if key.split("/")[1].startswith(("ndcg", "acg", "wap"))]
+
+
+def test_an_evaluation_lays_the_database_out_once(monkeypatch):
+    """Every mode, every chunk of queries and the multi-label measures search one packed
+    database; its word layout is made once (it was made again per chunk and mode)."""
+    layouts = []
+    laid_out = PackedCodes.columns.func
+
+    def counted(codes: PackedCodes) -> np.ndarray:
+        layouts.append(len(codes))
+        return laid_out(codes)
+
+    layout = functools.cached_property(counted)
+    layout.__set_name__(PackedCodes, "columns")
+    monkeypatch.setattr(PackedCodes, "columns", layout)
+    rng = np.random.default_rng(0)
+    labels = [(rng.random((n, 5)) < 0.3).astype(np.uint8) for n in (40, 300)]
+    codes = [rng.random((n, 24)) < 0.5 for n in (40, 300)]
+    features = [rng.random((n, 6), dtype=np.float32) for n in (40, 300)]
+    settings = RetrievalSettings(precision_at=(1, 10), memory_budget=4096)  # many chunks
+    query, database = (EvaluationSet(*side) for side in zip(labels, codes, features, strict=True))
+    metrics = score_retrieval(query, database, settings=settings).metrics()
+    assert layouts == [300]
+    unpacked = EvaluationSet(labels[0], codes[0].astype(np.uint8), features[0])
+    assert score_retrieval(unpacked, database, settings=settings).metrics() == metrics

@@ -26,8 +26,8 @@ from helpers import (
     write_digits,
 )
 from ssdh_lightning.indexing import search_images
+from ssdh_lightning.indexing.answer import json_report
 from ssdh_lightning.indexing.files import resolve_under
-from ssdh_lightning.indexing.views import json_report
 from ssdh_lightning.io import read_json, write_json
 from ssdh_lightning.retrieval import Index, IndexWriter
 from ssdh_lightning.retrieval.index import FORMAT_VERSION

@@ -73,6 +73,7 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     (logged,) = events.Scalars("hparams/bcs/map@all")
     assert logged.value == pytest.approx(final["bcs/map@all"], abs=1e-6)
     run = json.loads((trained_run / "run.json").read_text())
+    assert run.pop("seconds_per_epoch") > 0
     assert run == {
         "data": "digits",
         "hash_bits": 48,

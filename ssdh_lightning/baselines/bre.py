@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from ssdh_lightning.baselines.anchors import labelled_anchors, rbf
-from ssdh_lightning.baselines.common import label_matrix, pair_similarity
+from ssdh_lightning.baselines.common import HASHERS, label_matrix, pair_similarity
 from ssdh_lightning.retrieval.arrays import features_array
 
 
@@ -71,6 +71,7 @@ def _best_weight(bits, residual, offsets, column, scale):
     return weight, best
 
 
+@HASHERS.register("bre")
 class BRE:
     """Supervised BRE, fit on a seeded sample of ``labelled`` database items with their labels
     (the training set of the paper protocol; never the queries').
@@ -86,6 +87,8 @@ class BRE:
     """
 
     supervised: ClassVar[bool] = True
+    title: ClassVar[str] = "BRE"
+    fit_on: ClassVar[str] = "a seeded labelled sample of the {features}"
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ssdh_lightning.baselines.common import centred, chunks, feature_mean, label_matrix
+from ssdh_lightning.baselines.common import HASHERS, centred, chunks, feature_mean, label_matrix
 from ssdh_lightning.baselines.hashing import check_projection_width, itq_rotation
 from ssdh_lightning.retrieval.arrays import features_array
 
@@ -45,6 +45,7 @@ def canonical_directions(
     return directions, np.sqrt(np.clip(squared[order], 0.0, None))
 
 
+@HASHERS.register("itq_cca")
 class ITQCCA:
     """ITQ-CCA, fit on the database features and labels (the training set of the paper
     protocol; never the queries').
@@ -59,6 +60,8 @@ class ITQCCA:
     """
 
     supervised: ClassVar[bool] = True
+    title: ClassVar[str] = "ITQ-CCA"
+    fit_on: ClassVar[str] = "the {features} and labels"
 
     def __init__(
         self, hash_bits: int, iterations: int = 50, regularisation: float = 1e-4, seed: int = 0

@@ -1,15 +1,37 @@
-"""What every hashing baseline shares: the error that leaves one out, chunked passes over
-features that may be float16 memory maps, label matrices and seeded samples."""
+"""What every hashing baseline shares: the registry it joins, the error that leaves one out,
+chunked passes over features that may be float16 memory maps, label matrices and seeded samples."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar, Protocol
 
 import numpy as np
 
+from ssdh_lightning.registry import Registry
 from ssdh_lightning.retrieval.arrays import as_numpy
 
 CHUNK = 65_536
+
+
+class Hasher(Protocol):
+    """A shallow hashing baseline: ``Hasher(hash_bits, seed=...)``, ``fit`` on the database
+    features (and labels, when ``supervised``), then ``encode`` any features to 0/1 codes.
+    ``title`` names its row in the report; ``fit_on`` says what it was fit on, with
+    ``{features}`` where the features it was given go (fine-tuned, or before fine-tuning)."""
+
+    supervised: ClassVar[bool]
+    title: ClassVar[str]
+    fit_on: ClassVar[str]
+
+    def __init__(self, hash_bits: int, seed: int = 0) -> None: ...
+
+    def encode(self, features) -> np.ndarray: ...
+
+
+# Every hashing baseline, registered where its class is defined; the order of registration is
+# the order of its rows (the paper's).
+HASHERS: Registry[type[Hasher]] = Registry("hashing baseline", "baselines=[NAME, ...]")
 
 
 class CannotFit(ValueError):

@@ -11,16 +11,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from ssdh_lightning.baselines.common import CannotFit, centred, chunks, feature_mean
+from ssdh_lightning.baselines.common import HASHERS, CannotFit, centred, chunks, feature_mean
 from ssdh_lightning.retrieval.arrays import features_array
 
 
+@HASHERS.register("lsh")
 class LSH:
     """Random hyperplanes through the database mean: bit i is ``(x - mean) . w_i > 0``, with
     w_i drawn from a standard normal (Charikar's sign random projections). Fit on the database
     features."""
 
     supervised: ClassVar[bool] = False
+    title: ClassVar[str] = "LSH (random hyperplanes)"
+    fit_on: ClassVar[str] = "random hyperplanes on the {features}"
 
     def __init__(self, hash_bits: int, seed: int = 0) -> None:
         self.hash_bits = hash_bits
@@ -70,12 +73,15 @@ def itq_rotation(projected: np.ndarray, iterations: int, seed: int) -> np.ndarra
     return rotation
 
 
+@HASHERS.register("itq")
 class ITQ:
     """Iterative quantisation (Gong & Lazebnik, 2011): PCA to ``hash_bits`` dimensions, then the
     rotation that brings the projected data nearest to the corners of the hypercube. Fit on the
     database features."""
 
     supervised: ClassVar[bool] = False
+    title: ClassVar[str] = "ITQ"
+    fit_on: ClassVar[str] = "the {features}"
 
     def __init__(self, hash_bits: int, iterations: int = 50, seed: int = 0) -> None:
         self.hash_bits = hash_bits

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.linalg
 
 from ssdh_lightning.baselines.anchors import labelled_anchors, rbf
-from ssdh_lightning.baselines.common import label_matrix, pair_similarity
+from ssdh_lightning.baselines.common import HASHERS, label_matrix, pair_similarity
 from ssdh_lightning.retrieval.arrays import features_array
 
 
@@ -67,6 +67,7 @@ def agreement(kernel: np.ndarray, residual: np.ndarray, projection: np.ndarray) 
     return codes @ residual @ codes
 
 
+@HASHERS.register("ksh")
 class KSH:
     """KSH, fit on a seeded sample of ``labelled`` database items with their labels (the
     training set of the paper protocol; never the queries'), with ``anchors`` anchors drawn from
@@ -85,6 +86,8 @@ class KSH:
     """
 
     supervised: ClassVar[bool] = True
+    title: ClassVar[str] = "KSH"
+    fit_on: ClassVar[str] = "a seeded labelled sample of the {features}"
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from ssdh_lightning.baselines.common import (
+    HASHERS,
     centred,
     feature_mean,
     label_matrix,
@@ -52,6 +53,7 @@ def loss_augmented_codes(first, second, similar, rho: int, ratio: float):
     return g, h
 
 
+@HASHERS.register("mlh")
 class MLH:
     """MLH, fit on a seeded sample of ``labelled`` database items with their labels (the
     training set of the paper protocol; never the queries'); similar = sharing a label.
@@ -66,6 +68,8 @@ class MLH:
     """
 
     supervised: ClassVar[bool] = True
+    title: ClassVar[str] = "MLH"
+    fit_on: ClassVar[str] = "a seeded labelled sample of the {features}"
 
     def __init__(
         self,

@@ -8,14 +8,8 @@ from dataclasses import replace
 from typing import TypeVar
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.baselines.bre import BRE
-from ssdh_lightning.baselines.cca import ITQCCA
-from ssdh_lightning.baselines.common import CannotFit
-from ssdh_lightning.baselines.hashing import ITQ, LSH
-from ssdh_lightning.baselines.ksh import KSH
-from ssdh_lightning.baselines.mlh import MLH
-from ssdh_lightning.baselines.sdh import SDH
-from ssdh_lightning.baselines.spectral import SH
+from ssdh_lightning.baselines.common import HASHERS, CannotFit
+from ssdh_lightning.baselines.names import check_baselines
 from ssdh_lightning.retrieval import (
     EvaluationSet,
     RetrievalScores,
@@ -25,46 +19,6 @@ from ssdh_lightning.retrieval import (
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
-
-# Codes of hash_bits from the trained model's database features (and, for the supervised ones,
-# the database labels), ranked by Hamming distance.
-HASHERS = {
-    "lsh": LSH,
-    "itq": ITQ,
-    "sh": SH,
-    "itq_cca": ITQCCA,
-    "ksh": KSH,
-    "bre": BRE,
-    "mlh": MLH,
-    "sdh": SDH,
-}
-# The same hashers fit on the backbone's features before fine-tuning (ImageNet features for a
-# pretrained backbone, the untrained network's otherwise), as the paper's shallow rows were fit on
-# features that owe nothing to the task: itq_initial, ...
-INITIAL_HASHERS = {metric_names.on_initial(method): method for method in HASHERS}
-# initial: ES on the backbone's features before fine-tuning (the paper's "ImageNet" row when the
-# backbone starts from ImageNet weights).
-BASELINES = (*HASHERS, *INITIAL_HASHERS, metric_names.INITIAL)
-if BASELINES != metric_names.BASELINES:  # the names module spells them, without importing us
-    raise ImportError(f"metric_names.BASELINES must list {BASELINES}")
-
-
-def check_baselines(methods: Sequence[str]) -> list[str]:
-    """The baseline names, checked (a typo should stop a run before it trains, not after)."""
-    methods = list(methods)
-    unknown = [m for m in methods if m not in BASELINES]
-    if unknown:
-        raise ValueError(
-            f"baselines={methods}: unknown {unknown}; choose among {', '.join(BASELINES)} "
-            "(baselines=[] for none)"
-        )
-    return methods
-
-
-def on_initial_features(methods: Sequence[str]) -> list[str]:
-    """The rows of ``methods`` scored on the features before fine-tuning: 'initial' (ES) and
-    the hashers' ``*_initial`` rows."""
-    return [m for m in methods if m in INITIAL_HASHERS or m == metric_names.INITIAL]
 
 
 def as_row(values: Mapping[str, V], row: str) -> dict[str, V]:
@@ -98,20 +52,20 @@ def initial_metrics(query: EvaluationSet, database: EvaluationSet, settings: Ret
     return rows_metrics(initial_scores(query, database, settings))
 
 
-def fitted_hasher(method: str, database: EvaluationSet, hash_bits: int, seed: int, **options):
-    """The hasher ``method`` fitted on the database: its features, and its labels for the
+def fitted_hasher(name: str, database: EvaluationSet, hash_bits: int, seed: int, **options):
+    """The hasher ``name`` fitted on the database: its features, and its labels for the
     supervised ones (the queries' labels are never seen); ``options`` change its settings
     (e.g. ``labelled=`` and ``anchors=`` of KSH)."""
-    if method not in HASHERS:
-        raise ValueError(f"{method!r} is not a hashing baseline; choose among {list(HASHERS)}")
-    hasher = HASHERS[method](hash_bits, seed=seed, **options)
+    if name not in HASHERS:
+        raise ValueError(f"{name!r} is not a hashing baseline; choose among {list(HASHERS)}")
+    hasher = HASHERS[name](hash_bits, seed=seed, **options)
     if hasher.supervised:
         return hasher.fit(database.features, database.labels)
     return hasher.fit(database.features)
 
 
 def hashing_scores(
-    methods: Sequence[str],
+    hashers: Sequence[str],
     query: EvaluationSet,
     database: EvaluationSet,
     hash_bits: int,
@@ -127,10 +81,10 @@ def hashing_scores(
     ``initial_features`` (the sides hold the features before fine-tuning). A baseline that
     cannot be fitted on these data is left out with a warning that says why."""
     rows: dict[str, RetrievalScores] = {}
-    for method in check_baselines(methods):
-        row = metric_names.on_initial(method) if initial_features else method
+    for name in check_baselines(hashers):
+        row = metric_names.on_initial(name) if initial_features else name
         try:
-            hasher = fitted_hasher(method, database, hash_bits, seed)
+            hasher = fitted_hasher(name, database, hash_bits, seed)
         except CannotFit as reason:
             log.warning("baseline %s left out at hash_bits=%d: %s", row, hash_bits, reason)
             continue

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from ssdh_lightning.baselines.anchors import rbf, squared_distances
-from ssdh_lightning.baselines.common import CannotFit, label_matrix, sample_rows, signs
+from ssdh_lightning.baselines.common import HASHERS, CannotFit, label_matrix, sample_rows, signs
 from ssdh_lightning.retrieval.arrays import features_array
 
 
@@ -44,6 +44,7 @@ def discrete_codes(
     return codes
 
 
+@HASHERS.register("sdh")
 class SDH:
     """SDH, fit on the database features and labels (the training set of the paper protocol;
     never the queries'), with the authors' defaults.
@@ -57,6 +58,8 @@ class SDH:
     """
 
     supervised: ClassVar[bool] = True
+    title: ClassVar[str] = "SDH"
+    fit_on: ClassVar[str] = "the {features} and labels"
 
     def __init__(
         self,

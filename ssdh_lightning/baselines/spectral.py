@@ -7,11 +7,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ssdh_lightning.baselines.common import CannotFit, centred, feature_mean
+from ssdh_lightning.baselines.common import HASHERS, CannotFit, centred, feature_mean
 from ssdh_lightning.baselines.hashing import principal_directions
 from ssdh_lightning.retrieval.arrays import features_array
 
 
+@HASHERS.register("sh")
 class SH:
     """Spectral hashing, fit on the database features (unsupervised).
 
@@ -24,6 +25,8 @@ class SH:
     """
 
     supervised: ClassVar[bool] = False
+    title: ClassVar[str] = "SH"
+    fit_on: ClassVar[str] = "the {features}"
 
     def __init__(self, hash_bits: int, seed: int = 0) -> None:
         self.hash_bits = hash_bits

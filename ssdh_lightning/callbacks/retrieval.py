@@ -12,6 +12,7 @@ from ssdh_lightning.retrieval import (
     EvaluationSet,
     RetrievalScores,
     RetrievalSettings,
+    pack_codes,
     score_retrieval,
 )
 
@@ -51,13 +52,17 @@ class RetrievalEvaluation(L.Callback):
             return
         query, database = pl_module.encoded_sets()
         pl_module.reset_encoded_sets()
-        self.query, self.database = _evaluation_set(query), _evaluation_set(database)
+        hash_bits = pl_module.hash_bits
+        self.query = _evaluation_set(query, hash_bits)
+        self.database = _evaluation_set(database, hash_bits)
         self.scores = score_retrieval(self.query, self.database, settings=self.settings)
         self.latest = self.scores.metrics()
         self.step = trainer.global_step
         pl_module.log_dict({metric_names.logged(k): v for k, v in self.latest.items()})
 
 
-def _evaluation_set(encoded: Mapping[str, torch.Tensor]) -> EvaluationSet:
-    """The module's gathered tensors (``EncodedSet.compute``) as the engine's numpy side."""
-    return EvaluationSet(**{name: values.cpu().numpy() for name, values in encoded.items()})
+def _evaluation_set(encoded: Mapping[str, torch.Tensor], hash_bits: int) -> EvaluationSet:
+    """The module's gathered tensors (``EncodedSet.compute``) as the engine's numpy side, the
+    codes packed here once for every mode, row and figure that reads them."""
+    arrays = {name: values.cpu().numpy() for name, values in encoded.items()}
+    return EvaluationSet(**arrays | {"codes": pack_codes(arrays["codes"], hash_bits)})

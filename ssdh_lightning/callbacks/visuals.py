@@ -4,7 +4,6 @@ with their top results, and how close the latent activations are to 0 and 1."""
 from __future__ import annotations
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
@@ -14,6 +13,7 @@ from ssdh_lightning.callbacks.retrieval import RetrievalEvaluation, find_evaluat
 from ssdh_lightning.loggers import log_histogram, log_image, rendered, takes_images
 from ssdh_lightning.reporting.plots import precision_curve_figure
 from ssdh_lightning.retrieval import PackedCodes, pack_codes, search
+from ssdh_lightning.retrieval.reference import relevance
 
 CORRECT, WRONG = (0, 200, 0), (220, 0, 0)
 
@@ -35,7 +35,8 @@ class RetrievalVisuals(L.Callback):
 
     - ``val/precision_curve``: precision@k against k for each mode;
     - ``val/examples/<mode>``: ``n_queries`` fixed queries (the first of the query set), each
-      followed by its ``top`` results by BCS and by HDS; green frames are correct results;
+      followed by its ``top`` results by BCS and by HDS, framed green when relevant (PROTOCOL.md:
+      a class in common), red when not;
     - ``val/latent_probs``: a histogram of the queries' latent activations (near 0 and 1 when
       the codes are confident), where the logger draws histograms (TensorBoard, W&B).
     """
@@ -94,8 +95,8 @@ class RetrievalVisuals(L.Callback):
         for a in range(len(query)):
             image = splits.query[int(query.positions[a])][0]
             tiles.append(_thumbnail(image, self.thumbnail, None))
-            for j in result.indices[a]:
-                right = np.array_equal(labels[j], query.labels[a])
+            ranked = result.indices[a]
+            for j, right in zip(ranked, relevance(query.labels[a], labels[ranked]), strict=True):
                 image = splits.database[int(positions[j])][0]
                 tiles.append(_thumbnail(image, self.thumbnail, CORRECT if right else WRONG))
         return make_grid(torch.stack(tiles), nrow=1 + result.indices.shape[1], padding=2)

@@ -38,7 +38,7 @@ class ListFileError(ValueError):
 
 
 @dataclass
-class ImageList:
+class ListedImages:
     """The images of one list file and their label vectors, uint8 (N, n_classes)."""
 
     paths: list[Path]
@@ -129,7 +129,7 @@ def _decoded(line: bytes | None, number: int) -> str:
         ) from None
 
 
-def read_list(list_file: Path, root: Path, allow_empty: bool) -> ImageList:
+def read_list(list_file: Path, root: Path, allow_empty: bool) -> ListedImages:
     """The images of ``list_file``; every bad line is named, with the file and its number, in
     one error. The file is read as UTF-8, a byte-order mark first is dropped."""
     paths: list[Path] = []
@@ -160,10 +160,10 @@ def read_list(list_file: Path, root: Path, allow_empty: bool) -> ImageList:
         )
     if not rows:
         raise ListFileError(f"{list_file} lists no image; each line is a path, then its labels")
-    return ImageList(paths, np.stack(rows))
+    return ListedImages(paths, np.stack(rows))
 
 
-def is_one_hot(lists: list[ImageList]) -> bool:
+def is_one_hot(lists: list[ListedImages]) -> bool:
     """Whether every image of ``lists`` has exactly one class: a single-label data set."""
     return all((images.labels.sum(axis=1) == 1).all() for images in lists)
 
@@ -173,7 +173,7 @@ def list_class_names(count: int) -> list[str]:
     return [str(column) for column in range(count)]
 
 
-def training_labels(images: ImageList, one_hot: bool) -> np.ndarray:
+def training_labels(images: ListedImages, one_hot: bool) -> np.ndarray:
     """Class ids (N,) int64 of a single-label set, or its multi-hot rows (N, classes) uint8;
     -1 for every image of a list without labels."""
     if images.labels.shape[1] == 0:

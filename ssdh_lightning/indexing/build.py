@@ -32,7 +32,7 @@ from ssdh_lightning.indexing.encoding import (
 )
 from ssdh_lightning.indexing.files import FileKey, ImageList, file_keys, list_images, scan_images
 from ssdh_lightning.indexing.lock import build_lock, is_first_process
-from ssdh_lightning.indexing.shards import Encoded, ShardFolder, work_folder, work_root
+from ssdh_lightning.indexing.shards import ShardContents, ShardFolder, work_folder, work_root
 from ssdh_lightning.io import file_sha256
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval.chunks import rows_per_chunk
@@ -61,7 +61,7 @@ class Plan:
         labels = self.files.labels[self.kept_files]
         return same_classes and np.array_equal(base.labels[self.kept], labels)
 
-    def encoded_in(self, encoded: Encoded) -> np.ndarray:
+    def encoded_in(self, encoded: ShardContents) -> np.ndarray:
         """The positions in ``todo`` whose files ``encoded`` holds, in scan order."""
         held = [p for p in self.todo if self.keys[p] in encoded.rows]
         return np.array(held, dtype=np.int64)
@@ -209,7 +209,7 @@ def _log_plan(plan: Plan, base: Index | None, remaining: int, shards: ShardFolde
         )
 
 
-def _encoded_files(plan: Plan, encoded: Encoded, unreadable: SkippedFiles) -> np.ndarray:
+def _encoded_files(plan: Plan, encoded: ShardContents, unreadable: SkippedFiles) -> np.ndarray:
     """The positions of the new files that were encoded; raises when some were not reached."""
     files = plan.files
     new = plan.encoded_in(encoded)
@@ -245,7 +245,11 @@ def _copy_kept(base: Index, kept: np.ndarray, writer: IndexWriter) -> None:
 
 
 def _copy_encoded(
-    keys: list[FileKey], new: np.ndarray, first_row: int, encoded: Encoded, writer: IndexWriter
+    keys: list[FileKey],
+    new: np.ndarray,
+    first_row: int,
+    encoded: ShardContents,
+    writer: IndexWriter,
 ) -> None:
     """Scatter the shards' rows into the index, one shard in memory at a time."""
     by_shard: dict[Path, tuple[list[int], list[int]]] = {}

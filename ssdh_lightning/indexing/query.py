@@ -18,7 +18,7 @@ from ssdh_lightning.indexing.checkpoint import check_checkpoint
 from ssdh_lightning.indexing.encoding import encode_files
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval import PackedCodes, SearchResult
-from ssdh_lightning.retrieval.backends import check_backend
+from ssdh_lightning.retrieval.backends import ENGINE, check_backend
 from ssdh_lightning.retrieval.index import Index
 from ssdh_lightning.retrieval.settings import check_k, check_modes
 
@@ -123,7 +123,7 @@ def search_images(
     # checked before the model is loaded and the queries encoded
     (mode,) = check_modes(mode)
     check_k(k)
-    check_backend(search_options.get("backend", "engine"), mode)
+    check_backend(search_options.get("backend", ENGINE), mode)
     queries = encode_queries(query_model(index, ckpt_path), query, batch_size)
 
     def run(rows: slice) -> SearchResult:

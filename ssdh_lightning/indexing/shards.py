@@ -36,7 +36,7 @@ def work_folder(index_folder: Path, checkpoint_sha256: str) -> Path:
 
 
 @dataclass(frozen=True)
-class Encoded:
+class ShardContents:
     """Where each encoded file lies among the shards, and the files that could not be read."""
 
     rows: dict[FileKey, tuple[Path, int]]  # (shard file, row in it)
@@ -68,7 +68,7 @@ class ShardFolder:
         path = self.folder / f"{uuid.uuid4().hex}{SHARD_SUFFIX}"
         return atomic_write(path, lambda stream: np.savez(stream, **arrays))
 
-    def encoded(self) -> Encoded:
+    def encoded(self) -> ShardContents:
         """Every file the shards hold. A shard that cannot be read (it should not happen: each
         is written atomically) is left out, and its files are encoded again."""
         rows: dict[FileKey, tuple[Path, int]] = {}
@@ -87,7 +87,7 @@ class ShardFolder:
             for row, key in enumerate(keys):
                 rows.setdefault(key, (shard, row))
             skipped.update(shard_skipped)
-        return Encoded(rows, skipped)
+        return ShardContents(rows, skipped)
 
     @staticmethod
     def read(shard: Path) -> tuple[np.ndarray, np.ndarray]:

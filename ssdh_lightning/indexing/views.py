@@ -1,19 +1,17 @@
-"""Search results for programs (JSON) and for people (a text table, an HTML page, a PNG contact
-sheet of every query and its results)."""
+"""Search results for people: a text table, an HTML page, a PNG contact sheet of every query and
+its results (for programs, the JSON of ``answer``)."""
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
-from ssdh_lightning.images.files import UnreadableImage, load_image
+from ssdh_lightning.images.thumbnails import THUMBNAIL, missing_thumbnail, png_bytes, thumbnail
+from ssdh_lightning.indexing.answer import Hit, hits
 from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.indexing.query import ImageSearch
 from ssdh_lightning.io import atomic_write, write_text
@@ -21,78 +19,7 @@ from ssdh_lightning.retrieval.index import Index
 from ssdh_lightning.strings import printable
 
 log = logging.getLogger(__name__)
-THUMBNAIL = 96  # pixels, the longer side
 CAPTION = 28  # pixels under each thumbnail of a contact sheet
-MISSING = (200, 200, 200)
-
-
-def label_fields(index: Index, row: int) -> dict[str, Any]:
-    """What a result or an item says of its classes. Class ids: ``label`` (-1 for none) and
-    ``class_name`` (None for none). Multi-hot: ``label`` and ``class_name`` are None (there is
-    no one class), and ``labels`` and ``class_names`` list every class of the item."""
-    names = index.class_names
-    classes = index.classes_of(row)
-    if index.label_kind == "multi_hot":
-        return {
-            "label": None,
-            "class_name": None,
-            "labels": classes,
-            "class_names": [names[c] for c in classes],
-        }
-    label = int(index.labels[row])
-    return {"label": label, "class_name": names[label] if classes else None}
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One result: its rank (from 1), distance, id and position (row) in the index, file and
-    classes (``label_fields``)."""
-
-    rank: int
-    distance: float
-    id: int
-    position: int
-    path: str
-    label: int | None
-    class_name: str | None
-    labels: list[int] | None = None
-    class_names: list[str] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """The hit's fields; ``labels`` and ``class_names`` only for a multi-hot index, so that
-        a single-label answer has the fields it always had."""
-        fields = asdict(self)
-        if self.labels is None:
-            del fields["labels"], fields["class_names"]
-        return fields
-
-    def classes_text(self) -> str | None:
-        """Its class names for people, comma-separated; None when it has none."""
-        names = self.class_names if self.labels is not None else [self.class_name]
-        shown = [name for name in names if name is not None]
-        return ", ".join(shown) if shown else None
-
-
-def hits(index: Index, search: ImageSearch) -> list[list[Hit]]:
-    """The results of every query, best first (fewer than k where a backend found fewer)."""
-    table = []
-    for positions, distances in zip(search.result.indices, search.result.distances, strict=True):
-        row = []
-        for rank, (position, distance) in enumerate(zip(positions, distances, strict=True), 1):
-            if position < 0:  # a sub-linear backend found fewer than k items
-                break
-            row.append(
-                Hit(
-                    rank=rank,
-                    distance=distance.item(),
-                    id=int(index.ids[position]),
-                    position=int(position),
-                    path=index.paths[position],
-                    **label_fields(index, int(position)),
-                )
-            )
-        table.append(row)
-    return table
 
 
 def _distance(value: float) -> str:
@@ -127,41 +54,6 @@ def text_report(index: Index, search: ImageSearch) -> str:
     return "\n".join(lines)
 
 
-def json_report(index: Index, search: ImageSearch) -> dict[str, Any]:
-    """Everything ``text_report`` says, for programs; paths are relative to ``images_root``."""
-    pool_sizes = search.result.pool_sizes
-    return {
-        "index": str(index.folder),
-        "images_root": index.manifest.get("images_root"),
-        "mode": search.mode,
-        "k": search.k,
-        "search_ms": search.seconds * 1e3,
-        "first_search_ms": search.first_seconds * 1e3,
-        "encode_ms": search.queries.seconds * 1e3,
-        "queries": [
-            {
-                "query": str(query),
-                "results": [hit.as_json() for hit in query_hits],
-                **({"hds_pool_size": int(pool_sizes[a])} if pool_sizes is not None else {}),
-            }
-            for a, (query, query_hits) in enumerate(
-                zip(search.queries.paths, hits(index, search), strict=True)
-            )
-        ],
-    }
-
-
-def _thumbnail(path: Path) -> Image.Image:
-    """The image at ``path`` fitted in a square of THUMBNAIL pixels (grey if unreadable)."""
-    try:
-        image = load_image(path, channels=3)
-    except UnreadableImage:
-        return Image.new("RGB", (THUMBNAIL, THUMBNAIL), MISSING)
-    small = max(image.size) < THUMBNAIL  # tiny images (digits) stay sharp when enlarged
-    method = Image.Resampling.NEAREST if small else Image.Resampling.LANCZOS
-    return ImageOps.contain(image, (THUMBNAIL, THUMBNAIL), method=method)
-
-
 def _result_thumbnail(images_root: Path, hit: Hit) -> Image.Image:
     """The thumbnail of a result's file, read only under ``images_root`` (``resolve_under``);
     a path that leads outside is not opened, and shows grey."""
@@ -169,18 +61,12 @@ def _result_thumbnail(images_root: Path, hit: Hit) -> Image.Image:
         path = resolve_under(images_root, hit.path)
     except ValueError as error:
         log.warning("result %d left grey: %s", hit.position, printable(str(error)))
-        return Image.new("RGB", (THUMBNAIL, THUMBNAIL), MISSING)
-    return _thumbnail(path)
+        return missing_thumbnail()
+    return thumbnail(path)
 
 
-def _png(image: Image.Image) -> bytes:
-    stream = io.BytesIO()
-    image.save(stream, format="PNG")
-    return stream.getvalue()
-
-
-def _html_cell(thumbnail: Image.Image, name: str, caption: str) -> str:
-    data = base64.b64encode(_png(thumbnail)).decode("ascii")
+def _html_cell(image: Image.Image, name: str, caption: str) -> str:
+    data = base64.b64encode(png_bytes(image)).decode("ascii")
     return (
         f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -192,10 +78,10 @@ def write_html(path: str | Path, index: Index, search: ImageSearch, images_root:
     alone); captions give rank, distance, class and path."""
     rows = []
     for query, query_hits in zip(search.queries.paths, hits(index, search), strict=True):
-        cells = [_html_cell(_thumbnail(query), str(query), f"query: {query.name}")]
+        cells = [_html_cell(thumbnail(query), str(query), f"query: {query.name}")]
         for hit in query_hits:
-            thumbnail = _result_thumbnail(images_root, hit)
-            cells.append(_html_cell(thumbnail, hit.path, f"{_caption(hit)} {hit.path}"))
+            image = _result_thumbnail(images_root, hit)
+            cells.append(_html_cell(image, hit.path, f"{_caption(hit)} {hit.path}"))
         rows.append(f'<div class="row">{"".join(cells)}</div>')
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>ssdh-search: {html.escape(str(index.folder))}</title>
@@ -228,11 +114,11 @@ def contact_sheet(index: Index, search: ImageSearch, images_root: Path) -> Image
     draw = ImageDraw.Draw(sheet)
     for a, (query, query_hits) in enumerate(zip(search.queries.paths, table, strict=True)):
         top = a * cell_height
-        cells = [(_thumbnail(query), "query")]
+        cells = [(thumbnail(query), "query")]
         cells += [(_result_thumbnail(images_root, hit), _caption(hit)) for hit in query_hits]
-        for column, (thumbnail, caption) in enumerate(cells):
+        for column, (image, caption) in enumerate(cells):
             left = column * cell_width
-            sheet.paste(thumbnail, (left + 4, top + 2))
+            sheet.paste(image, (left + 4, top + 2))
             if column == 0:
                 draw.rectangle(
                     (left + 2, top, left + THUMBNAIL + 5, top + THUMBNAIL + 3), outline="#1f77b4"

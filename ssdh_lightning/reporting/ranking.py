@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.figure import Figure
 
-from ssdh_lightning import metric_names
+from ssdh_lightning.baselines import ROWS
 from ssdh_lightning.reporting.compare import (
     BOOTSTRAP,
     PAIRED_T,
@@ -88,7 +88,7 @@ def check_against(against: str, runs: list[Run]) -> str:
             f"{run.method}/{key.partition('/')[0]}"
             for run in runs
             for key in run.metrics
-            if key.partition("/")[0] in metric_names.METHODS
+            if key.partition("/")[0] in ROWS
         }
     )
     if against not in rows:
@@ -122,7 +122,7 @@ def rank(
             sides = [
                 Side(tuple(members), f"{row}/{figure}")
                 for method, members in sorted(by_method.items())
-                for row in metric_names.METHODS
+                for row in ROWS
             ]
             sides = [side for side in sides if side.scored]
             if sides:

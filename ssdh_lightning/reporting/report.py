@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ssdh_lightning import metric_names
+from ssdh_lightning.baselines import ROWS
 from ssdh_lightning.config_checks import check_writable
 from ssdh_lightning.io import atomic_write, write_text
 from ssdh_lightning.reporting import ranking
@@ -36,7 +36,7 @@ from ssdh_lightning.reporting.runs import BrokenRun, Run, find_runs
 class Row:
     data: str
     hash_bits: int
-    method: str  # the row: bcs, es, hds or a baseline
+    name: str  # the row: bcs, es, hds or a baseline (the column "method" of the table)
     runs: int
     training: str = report_tables.DEFAULT_METHOD  # the training method of its runs
     mean: dict[str, float] = field(default_factory=dict)
@@ -46,7 +46,7 @@ class Row:
     def paper(self) -> str:
         if self.training != report_tables.DEFAULT_METHOD:  # the paper trained lin2015 only
             return ""
-        figure = report_tables.PAPER_FIGURES.get((self.data, self.hash_bits, self.method))
+        figure = report_tables.PAPER_FIGURES.get((self.data, self.hash_bits, self.name))
         return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
 
 
@@ -82,20 +82,18 @@ def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
     names = _metric_names(runs)
     groups: dict[tuple[str, int, str, str], list[dict[str, float]]] = defaultdict(list)
     for run in runs:
-        for method in metric_names.METHODS:
-            values = {
-                n: run.metrics[f"{method}/{n}"] for n in names if f"{method}/{n}" in run.metrics
-            }
+        for row in ROWS:
+            values = {n: run.metrics[f"{row}/{n}"] for n in names if f"{row}/{n}" in run.metrics}
             if values:
-                groups[(run.data, run.hash_bits, run.method, method)].append(values)
+                groups[(run.data, run.hash_bits, run.method, row)].append(values)
 
     def order(group):
-        data, hash_bits, training, method = group[0]
-        return data, hash_bits, training, metric_names.METHODS.index(method)
+        data, hash_bits, training, row = group[0]
+        return data, hash_bits, training, ROWS.index(row)
 
     rows = []
-    for (data, hash_bits, training, method), members in sorted(groups.items(), key=order):
-        row = Row(data, hash_bits, method, len(members), training)
+    for (data, hash_bits, training, name), members in sorted(groups.items(), key=order):
+        row = Row(data, hash_bits, name, len(members), training)
         for name in names:
             values = [m[name] for m in members if name in m]
             if values:
@@ -121,7 +119,7 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
     ]
     for row in rows:
         cells = [f"{row.mean[n]:.4f} +- {row.std[n]:.4f}" if n in row.mean else "" for n in names]
-        label = report_tables.ROW_NAMES[row.method]
+        label = report_tables.ROW_NAMES[row.name]
         lines.append(
             f"| {cell(row.data)} | {row.hash_bits} | {cell(row.training)} | {label} | {row.runs} | "
             + " | ".join(cells)
@@ -169,7 +167,7 @@ def _csv(rows: list[Row], names: list[str]) -> str:
         for name in names:
             cells += [row.mean.get(name, ""), row.std.get(name, "")]
         writer.writerow(
-            [row.data, row.hash_bits, row.training, row.method, row.runs, *cells, row.paper]
+            [row.data, row.hash_bits, row.training, row.name, row.runs, *cells, row.paper]
         )
     return stream.getvalue()
 

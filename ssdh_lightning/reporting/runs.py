@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssdh_lightning import metric_names
+from ssdh_lightning.baselines import ROWS
 from ssdh_lightning.io import read_json
 from ssdh_lightning.per_query import PerQuery, read_per_query
 from ssdh_lightning.reporting import tables as report_tables
@@ -83,10 +83,10 @@ def _check_metrics(path: Path, metrics: dict) -> None:
             reason = f"{path.name} key {key!r} is {value!r}, not a number (finite or NaN)"
             raise BrokenRun(path.parent, reason)
     methods = {key.partition("/")[0] for key in metrics if "/" in key}
-    if not methods & set(metric_names.METHODS):
+    if not methods & set(ROWS):
         raise BrokenRun(
             path.parent,
-            f"{path.name} holds no metric of any method ({', '.join(metric_names.METHODS)}), "
+            f"{path.name} holds no metric of any method ({', '.join(ROWS)}), "
             "e.g. 'bcs/map@all': nothing to report",
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ssdh_lightning.metric_names import METHODS
+from ssdh_lightning.baselines import ROWS
 
 _TIE = "_tie_"  # map@1000_tie_avg: the figures over the orders inside ties, in a table of their own
 
@@ -13,18 +13,18 @@ def metrics_table(metrics: dict[str, float]) -> str:
     columns: list[str] = []
     for key in metrics:
         method, _, name = key.partition("/")
-        if method in METHODS and name not in columns:
+        if method in ROWS and name not in columns:
             columns.append(name)
     plain = [c for c in columns if _TIE not in c]
     tied = [c for c in columns if _TIE in c]
     lines = _table(metrics, plain) + (["", *_table(metrics, tied)] if tied else [])
-    others = {k: v for k, v in metrics.items() if k.partition("/")[0] not in METHODS}
+    others = {k: v for k, v in metrics.items() if k.partition("/")[0] not in ROWS}
     lines += [f"{key}: {value:.4f}" for key, value in others.items()]
     return "\n".join(lines)
 
 
 def _table(metrics: dict[str, float], columns: list[str]) -> list[str]:
-    methods = [m for m in METHODS if any(f"{m}/{c}" in metrics for c in columns)]
+    methods = [m for m in ROWS if any(f"{m}/{c}" in metrics for c in columns)]
     width = max([len(c) for c in columns] + [7])
     names = max([len(m) for m in methods] + [8])  # itq_cca_initial
     lines = [" " * names + "".join(f"{c:>{width + 1}}" for c in columns)]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ssdh_lightning import metric_names
+from ssdh_lightning.baselines import ROWS
+from ssdh_lightning.baselines import names as baseline_names
 from ssdh_lightning.reporting.markdown import cell
 from ssdh_lightning.reporting.plots import MODE_LABELS
 
@@ -21,40 +23,9 @@ FIGURE = {"cifar10": "map@1000"}
 DEFAULT_FIGURE = "map@all"
 DEFAULT_METHOD = "lin2015"
 
-ROW_NAMES = {
-    **MODE_LABELS,
-    "lsh": "LSH (random hyperplanes)",
-    "itq": "ITQ",
-    "sh": "SH",
-    "itq_cca": "ITQ-CCA",
-    "ksh": "KSH",
-    "bre": "BRE",
-    "mlh": "MLH",
-    "sdh": "SDH",
-}
-ROW_NAMES |= {
-    metric_names.on_initial(m): f"{ROW_NAMES[m]} (initial features)"
-    for m in metric_names.HASHING_BASELINES
-}
-ROW_NAMES[metric_names.INITIAL] = "ES, features before fine-tuning"
-# What each baseline was fit on (the baselines' own docstrings, ssdh_lightning/baselines/), of
-# the database features a row used: fine-tuned, or before fine-tuning (the ``*_initial`` rows).
-_FIT_ON = {
-    "lsh": "random hyperplanes on the {}",
-    "itq": "the {}",
-    "sh": "the {}",
-    "itq_cca": "the {} and labels",
-    "ksh": "a seeded labelled sample of the {}",
-    "bre": "a seeded labelled sample of the {}",
-    "mlh": "a seeded labelled sample of the {}",
-    "sdh": "the {} and labels",
-}
-FIT_ON = {m: fit.format("fine-tuned database features") for m, fit in _FIT_ON.items()}
-FIT_ON |= {
-    metric_names.on_initial(m): fit.format("database features before fine-tuning")
-    for m, fit in _FIT_ON.items()
-}
-FIT_ON[metric_names.INITIAL] = "the backbone's features before fine-tuning (no codes)"
+# Each row's title; the baselines' and what each was fit on come from where they are defined.
+ROW_NAMES = {**MODE_LABELS, **baseline_names.TITLES}
+FIT_ON = baseline_names.FIT_ON
 _BCS = "mAP@1000, paper split, paper's code"
 _CITED = "mAP cited by the paper, another protocol"
 # The paper's figures (PROTOCOL.md), by (data set, hash_bits, method): value and what it is.
@@ -141,7 +112,7 @@ def paper_tables(runs) -> list[Table]:
         bits = sorted({run.hash_bits for run in mine})
         rows = []
         for method in sorted({run.method for run in mine}):
-            for row in metric_names.METHODS:
+            for row in ROWS:
                 cells = {}
                 for b in bits:
                     group = [r for r in mine if r.method == method and r.hash_bits == b]

@@ -61,12 +61,14 @@ class PackedCodes:
         return columns
 
 
-def pack_codes(codes) -> PackedCodes:
+def pack_codes(codes, hash_bits: int | None = None) -> PackedCodes:
     """Pack 0/1 codes of shape (n, hash_bits) (bool, any integer or float dtype, numpy or torch).
 
-    ``PackedCodes`` are returned unchanged, so every function can take either form.
+    ``PackedCodes`` are returned unchanged, so every function can take either form. A caller
+    that knows ``hash_bits`` (the model's) passes it, and codes of another length are refused.
     """
     if isinstance(codes, PackedCodes):
+        _check_bits(codes.hash_bits, hash_bits)
         return codes
     array = as_numpy(codes, "codes")
     if array.ndim != 2 or array.shape[1] == 0:
@@ -74,6 +76,7 @@ def pack_codes(codes) -> PackedCodes:
             f"codes must have shape (n, hash_bits), got {array.shape}; "
             "a single code needs a leading axis: codes[None]"
         )
+    _check_bits(array.shape[1], hash_bits)
     bits = zero_one(
         array,
         "codes",
@@ -81,6 +84,14 @@ def pack_codes(codes) -> PackedCodes:
         "or pass PackedCodes for packed bytes",
     )
     return PackedCodes(np.packbits(bits, axis=1), array.shape[1])
+
+
+def _check_bits(found: int, hash_bits: int | None) -> None:
+    if hash_bits is not None and found != hash_bits:
+        raise ValueError(
+            f"codes of {found} bits where {hash_bits} were expected; codes and model must have "
+            "the same hash_bits"
+        )
 
 
 def unpack_codes(codes: PackedCodes) -> np.ndarray:

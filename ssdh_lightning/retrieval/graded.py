@@ -4,13 +4,18 @@ whose gain is the number of labels an item shares with the query, for every mode
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ssdh_lightning import metric_names as names
 from ssdh_lightning.retrieval.chunks import rows_per_chunk
-from ssdh_lightning.retrieval.search import search
+from ssdh_lightning.retrieval.nearest import search
 from ssdh_lightning.retrieval.sets import EvaluationSet
 from ssdh_lightning.retrieval.settings import ALL, RetrievalSettings
+
+if TYPE_CHECKING:
+    import torch
 
 MEASURES = {"ndcg": names.ndcg_at, "acg": names.acg_at, "wap": names.wap_at}
 
@@ -35,9 +40,14 @@ def graded_measures(gains: np.ndarray, ideal: np.ndarray, k: int) -> dict[str, n
 
 
 def graded_metrics(
-    query: EvaluationSet, database: EvaluationSet, settings: RetrievalSettings
+    query: EvaluationSet,
+    database: EvaluationSet,
+    settings: RetrievalSettings,
+    database_norms: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """The means over queries of NDCG@k, ACG@k and WAP@k; ``labels`` are 0/1 (n, classes)."""
+    """The means over queries of NDCG@k, ACG@k and WAP@k; ``labels`` are 0/1 (n, classes).
+    Codes are best ``PackedCodes`` and ``database_norms`` (ES) given: every chunk and mode
+    searches the same database, packed and laid out once (``score_retrieval`` does so)."""
     query_labels = np.asarray(query.labels, dtype=np.float32)
     database_labels = np.asarray(database.labels, dtype=np.float32)
     n_database = len(database_labels)
@@ -60,6 +70,7 @@ def graded_metrics(
                 mode,
                 query_features=None if query.features is None else query.features[rows],
                 database_features=database.features,
+                database_norms=database_norms if mode == "es" else None,
                 hds_threshold=settings.hds_threshold,
                 hds_pool_size=settings.hds_pool_size,
                 memory_budget=settings.memory_budget,

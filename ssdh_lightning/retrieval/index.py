@@ -47,15 +47,17 @@ from ssdh_lightning.io import (
     file_sha256,
     read_json,
 )
-from ssdh_lightning.retrieval.backends import BACKEND_FILE, HammingBackend, check_backend
-from ssdh_lightning.retrieval.backends.faiss_binary import (
-    flat_backend,
-    load_faiss_backend,
+from ssdh_lightning.retrieval.backends import (
+    BACKEND_FILE,
+    BACKENDS,
+    ENGINE,
+    HammingBackend,
+    check_backend,
 )
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import PackedCodes
 from ssdh_lightning.retrieval.euclidean import squared_norms
-from ssdh_lightning.retrieval.search import SearchResult, search
+from ssdh_lightning.retrieval.nearest import SearchResult, search
 from ssdh_lightning.strings import PackedStrings, first_unsafe_path
 
 FORMAT_VERSION = 2
@@ -533,10 +535,11 @@ class Index:
         """The id the next new item gets: above every id this index has ever given."""
         return self.manifest["next_id"]
 
-    def row_of(self, item_id: int) -> int | None:
-        """The row of the item ``item_id``; None when no item of this generation has it."""
-        row = int(np.searchsorted(self.ids, item_id))
-        return row if row < len(self.ids) and self.ids[row] == item_id else None
+    def position_of(self, item_id: int) -> int | None:
+        """The position of the item ``item_id``; None when no item of this generation has it."""
+        position = int(np.searchsorted(self.ids, item_id))
+        found = position < len(self.ids) and self.ids[position] == item_id
+        return position if found else None
 
     @property
     def class_names(self) -> list[str]:
@@ -547,11 +550,11 @@ class Index:
         """``"class_ids"``: ``labels`` (count,), or ``"multi_hot"``: (count, classes)."""
         return label_kind(self.manifest)
 
-    def classes_of(self, row: int) -> list[int]:
-        """The classes of the item at ``row``: none, one, or (multi-hot) any number."""
+    def classes_of(self, position: int) -> list[int]:
+        """The classes of the item at ``position``: none, one, or (multi-hot) any number."""
         if self.label_kind == "multi_hot":
-            return np.flatnonzero(self.labels[row]).tolist()
-        label = int(self.labels[row])
+            return np.flatnonzero(self.labels[position]).tolist()
+        label = int(self.labels[position])
         return [label] if 0 <= label < len(self.class_names) else []
 
     def search(
@@ -563,13 +566,13 @@ class Index:
         query_features=None,
         hds_threshold: int | None = None,
         hds_pool_size: int | None = None,
-        backend: str = "engine",
+        backend: str = ENGINE,
         nflip: int | None = None,
         nprobe: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
     ) -> SearchResult:
-        """The ``k`` nearest items of each query, as ``retrieval.search`` ranks them (PROTOCOL.md):
-        BCS by Hamming distance of ``query`` codes, ES by Euclidean distance of
+        """The ``k`` nearest items of each query, as ``retrieval.nearest.search`` ranks them
+        (PROTOCOL.md): BCS by Hamming distance of ``query`` codes, ES by Euclidean distance of
         ``query_features``, HDS by both. Ties go to the lower position in the index.
 
         ``backend`` answers BCS and HDS's Hamming part (``retrieval.backends``): ``"engine"``,
@@ -582,14 +585,6 @@ class Index:
         what they do not find).
         """
         check_backend(backend, mode)
-        tuning = nflip is not None or nprobe is not None
-        if tuning and backend not in ("multihash", "ivf"):
-            raise ValueError(
-                f"nflip and nprobe set backend='multihash' and backend='ivf', not {backend!r}"
-            )
-        hamming_backend = None if backend == "engine" else self.hamming_backend(backend)
-        if tuning:
-            hamming_backend = hamming_backend.tuned(nflip=nflip, nprobe=nprobe)
         return search(
             query,
             self.codes,
@@ -601,24 +596,18 @@ class Index:
             hds_pool_size=hds_pool_size,
             database_norms=self.feature_norms if mode == "es" else None,
             memory_budget=memory_budget,
-            hamming_backend=hamming_backend,
+            hamming_backend=self.hamming_backend(backend),
+            nflip=nflip,
+            nprobe=nprobe,
         )
 
     def hamming_backend(self, name: str) -> HammingBackend:
-        """The backend ``name`` of this index, loaded (and checked) once and kept."""
+        """The backend ``name`` of this index (``BACKENDS``), loaded (and checked) once and
+        kept."""
         loaded = self._hamming_backends
         if name not in loaded:
-            loaded[name] = self._load_backend(name)
+            loaded[name] = BACKENDS[name].load(self)
         return loaded[name]
-
-    def _load_backend(self, name: str) -> HammingBackend:
-        if name == "faiss":
-            return flat_backend(self.codes)
-        if name == "milvus":
-            from ssdh_lightning.retrieval.backends.milvus import MilvusBackend
-
-            return MilvusBackend(self)
-        return load_faiss_backend(self, name)
 
     @cached_property
     def _hamming_backends(self) -> dict[str, HammingBackend]:

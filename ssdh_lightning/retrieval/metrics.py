@@ -7,7 +7,7 @@ a fixed order, so results do not depend on the chunk size or the thread count.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from ssdh_lightning.retrieval.arrays import (
     relevance_labels,
 )
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
-from ssdh_lightning.retrieval.codes import check_pair, pack_codes
+from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
 from ssdh_lightning.retrieval.graded import graded_metrics
 from ssdh_lightning.retrieval.sets import EvaluationSet
 from ssdh_lightning.retrieval.settings import (
@@ -169,8 +169,9 @@ def evaluate_retrieval(
 
 @dataclass
 class _Inputs:
+    query_codes: PackedCodes | None  # packed once, for every mode and the multi-label measures
+    database_codes: PackedCodes | None  # its ``columns`` laid out once, likewise
     query_words: np.ndarray | None  # (n, words)
-    database_columns: np.ndarray | None  # (words, n): see retrieval/kernels
     hash_bits: int
     query_labels: np.ndarray
     database_labels: np.ndarray
@@ -204,7 +205,7 @@ def _prepare(
         raise ValueError("there are no queries to evaluate")
     if not query_multi:
         query_labels, database_labels = narrow_class_ids(query_labels, database_labels)
-    query_words = database_columns = None
+    query_packed = database_packed = query_words = None
     hash_bits = 0
     if set(settings.modes) & set(CODE_MODES):
         if query_codes is None or database_codes is None:
@@ -214,7 +215,6 @@ def _prepare(
         check_rows("query_codes", len(query_packed), "query_labels", n_queries)
         check_rows("database_codes", len(database_packed), "database_labels", n_database)
         query_words = query_packed.words()
-        database_columns = database_packed.columns
         hash_bits = query_packed.hash_bits
     if set(settings.modes) & set(FEATURE_MODES):
         if query_features is None or database_features is None:
@@ -229,8 +229,9 @@ def _prepare(
         check_rows("database_features", len(database_features), "database_labels", n_database)
         check_feature_dims(query_features, database_features)
     return _Inputs(
+        query_packed,
+        database_packed,
         query_words,
-        database_columns,
         hash_bits,
         query_labels,
         database_labels,
@@ -363,6 +364,7 @@ def score_retrieval(
     n = inputs.n_database
     cutoffs = _cutoffs(settings, n)
     result = RetrievalScores(settings, n, {mode: ModeScores() for mode in settings.modes})
+    database_norms = None
     if "es" in settings.modes:
         database_norms = euclidean.squared_norms(inputs.database_features, settings.memory_budget)
     harmonic = kernels.harmonic_numbers(n) if settings.tie_figures else None
@@ -383,7 +385,12 @@ def score_retrieval(
             kernels.distance_scores(distances, *labels, cutoffs, *chunk)
             _collect(result.modes["es"], settings, n, chunk, cutoffs)
     if inputs.multi_label:
-        result.graded = graded_metrics(query, database, settings)
+        result.graded = graded_metrics(
+            replace(query, codes=inputs.query_codes, features=inputs.query_features),
+            replace(database, codes=inputs.database_codes, features=inputs.database_features),
+            settings,
+            database_norms,
+        )
     return result
 
 
@@ -393,7 +400,8 @@ def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs, har
     n_queries = rows.stop - rows.start
     with_hds = "hds" in settings.modes
     if with_hds:
-        pool_sizes = pools.pool_sizes(settings, inputs.query_words[rows], inputs.database_columns)
+        columns = inputs.database_codes.columns
+        pool_sizes = pools.pool_sizes(settings, inputs.query_words[rows], columns)
     else:
         pool_sizes = np.zeros(n_queries, dtype=np.int64)
     pool_offsets = np.concatenate(([0], np.cumsum(pool_sizes)))
@@ -405,7 +413,7 @@ def _score_hamming(result, settings, inputs: _Inputs, rows, labels, cutoffs, har
     # By name: 17 arrays, many of one dtype, that a swap would turn into wrong numbers silently.
     kernels.hamming_scores(
         query_words=inputs.query_words[rows],
-        database_columns=inputs.database_columns,
+        database_columns=inputs.database_codes.columns,
         query_labels=query_labels,
         database_labels=database_labels,
         multi_label=multi_label,

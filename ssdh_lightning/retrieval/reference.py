@@ -12,7 +12,9 @@ from ssdh_lightning import metric_names as names
 from ssdh_lightning.retrieval.settings import ALL, DEFAULT_HDS_POOL_SIZE, RetrievalSettings
 
 
-def _relevance(query_label: np.ndarray, database_labels: np.ndarray) -> np.ndarray:
+def relevance(query_label: np.ndarray, database_labels: np.ndarray) -> np.ndarray:
+    """Which database items are relevant to the query (PROTOCOL.md, "Relevance"): the same class
+    id, or, for multi-hot labels, at least one class in common."""
     if database_labels.ndim == 1:
         return database_labels == query_label
     return (database_labels.astype(bool) & query_label.astype(bool)).any(axis=1)
@@ -107,7 +109,7 @@ def reference_retrieval(
             None if query_features is None else query_features[a],
             database_features,
         )
-        relevant = _relevance(query_labels[a], database_labels)
+        relevant = relevance(query_labels[a], database_labels)
         multi_label = database_labels.ndim == 2
         if multi_label:  # the gain of an item: the labels it shares with the query
             gains = (database_labels.astype(np.int64) & query_labels[a].astype(np.int64)).sum(1)

@@ -13,9 +13,9 @@ from typing import Annotated
 from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Query, Request
 
+from ssdh_lightning.indexing.answer import Mode
 from ssdh_lightning.retrieval import Index
 from ssdh_lightning.retrieval.index import ChangedFile
-from ssdh_lightning.serve.schemas import Mode
 from ssdh_lightning.serve.served import Generation, ServedIndex
 from ssdh_lightning.serve.settings import ServeSettings
 
@@ -72,17 +72,17 @@ async def search_options(
     return SearchOptions(k, mode)
 
 
-def item_row(index: Index, item_id: int) -> int:
-    """The row of the item ``item_id`` in the served generation; 404 when none has it."""
-    row = index.row_of(item_id)
-    if row is None:
+def item_position(index: Index, item_id: int) -> int:
+    """The position of the item ``item_id`` in the served generation; 404 when none has it."""
+    position = index.position_of(item_id)
+    if position is None:
         raise HTTPException(
             404,
             f"no item {item_id} in the served index ({len(index)} items): an id names one "
             "indexed file while it is unchanged, and the id of a file removed or changed since "
             "is not given again; GET /api/items lists the items and their ids",
         )
-    return row
+    return position
 
 
 Served = Annotated[ServedIndex, Depends(get_served)]

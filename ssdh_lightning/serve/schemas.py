@@ -1,5 +1,5 @@
 """The shapes of requests and answers, so that the OpenAPI page at ``/docs`` documents them.
-A search answers with the fields of ``ssdh-search output=json`` (``indexing.views.json_report``)."""
+A search answers as ``ssdh-search output=json`` does: ``indexing.answer.SearchAnswer``."""
 
 from __future__ import annotations
 
@@ -7,40 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Mode = Literal["bcs", "es", "hds"]
-
-
-class Hit(BaseModel):
-    rank: int = Field(description="from 1")
-    distance: int | float = Field(description="Hamming (bcs, an integer) or Euclidean")
-    id: int = Field(description="the item's id, the same in every generation (GET /api/items/{id})")
-    position: int = Field(description="its row in the served generation")
-    path: str = Field(description="relative to the index's images_root")
-    label: int | None = Field(
-        description="index into class_names; -1 without a class; null in a multi-hot index"
-    )
-    class_name: str | None = Field(description="null without a class or in a multi-hot index")
-    labels: list[int] | None = Field(
-        None, description="multi-hot index only: every class of the item, indexes into class_names"
-    )
-    class_names: list[str] | None = Field(None, description="multi-hot index only: their names")
-
-
-class QueryResults(BaseModel):
-    query: str = Field(description="the uploaded file's name, the item's path, or codes[i]")
-    results: list[Hit]
-    hds_pool_size: int | None = Field(None, description="HDS only: the pool that was re-ranked")
-
-
-class SearchAnswer(BaseModel):
-    index: str
-    images_root: str | None
-    mode: Mode
-    k: int
-    search_ms: float
-    first_search_ms: float = Field(description="the first search of this generation (warm-up)")
-    encode_ms: float = Field(description="encoding the uploaded image; 0 for codes and items")
-    queries: list[QueryResults]
+from ssdh_lightning.indexing.answer import Mode
 
 
 class CodesQuery(BaseModel):

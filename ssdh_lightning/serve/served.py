@@ -21,6 +21,7 @@ from ssdh_lightning.indexing.encoding import encode_files
 from ssdh_lightning.indexing.query import Queries, query_model
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval import MODES, Index, PackedCodes, search
+from ssdh_lightning.retrieval.backends import ENGINE
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class ServedIndex:
         self.checkpoint = checkpoint  # where the model was read from
         self.images_root = images_root
         self.refused: str | None = None  # why the last new generation was not served
-        self.backend = "engine"  # answers bcs and hds's pool (use_backend)
+        self.backend = ENGINE  # answers bcs and hds's pool (use_backend)
         self._signature = _signature(self.folder)
         self._current = _warmed_up(index)
         self._pending: Index | None = None  # a new generation that waits for its backend
@@ -137,8 +138,7 @@ class ServedIndex:
         """Answer bcs and hds's pool with the backend ``name`` (``retrieval.backends``), loaded
         and checked now: a backend that is missing or damaged stops the server from starting
         (raising the loader's message and its fix) rather than failing every search."""
-        if name != "engine":
-            self._current.index.hamming_backend(name)
+        self._current.index.hamming_backend(name)
         self.backend = name
 
     def refresh(self) -> bool:
@@ -159,16 +159,15 @@ class ServedIndex:
         if self._pending is None:
             return False
         candidate = self._pending
-        if self.backend != "engine":
-            try:
-                candidate.hamming_backend(self.backend)
-            except FileNotFoundError as error:  # not built yet: looked for again next time
-                self._refuse(error, f"generation {candidate.generation} waits for its backend")
-                return False
-            except Exception as error:
-                self._pending = None
-                self._refuse(error)
-                return False
+        try:
+            candidate.hamming_backend(self.backend)
+        except FileNotFoundError as error:  # not built yet: looked for again next time
+            self._refuse(error, f"generation {candidate.generation} waits for its backend")
+            return False
+        except Exception as error:
+            self._pending = None
+            self._refuse(error)
+            return False
         self._pending = None
         served = self._current.index
         self._current = _warmed_up(candidate)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ssdh_lightning.images.files import pillow_pixel_limit
-from ssdh_lightning.retrieval.backends import check_backend
+from ssdh_lightning.retrieval.backends import ENGINE, check_backend
 from ssdh_lightning.retrieval.settings import MODES, check_hds_pool
 
 
@@ -22,7 +22,7 @@ class ServeSettings:
     read_timeout_s: float = 10.0  # the longest a thumbnail's file may take to read; 503 past it
     hds_threshold: int | None = None
     hds_pool_size: int | None = None
-    backend: str = "engine"  # answers bcs and hds's Hamming pool (Index.search); es: the engine
+    backend: str = ENGINE  # answers bcs and hds's Hamming pool (Index.search); es: the engine
 
     def __post_init__(self) -> None:
         for name in ("max_k", "max_queries", "max_upload_bytes", "max_pixels"):

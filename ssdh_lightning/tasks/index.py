@@ -11,14 +11,13 @@ from omegaconf import DictConfig, OmegaConf
 from ssdh_lightning.config_checks import check_index_config, check_writable
 from ssdh_lightning.indexing.build import build_index
 from ssdh_lightning.indexing.shards import work_root
-from ssdh_lightning.retrieval.backends import BUILT_BY_INDEX
-from ssdh_lightning.retrieval.backends.faiss_binary import build_faiss_backend
+from ssdh_lightning.retrieval.backends import BACKENDS, BUILT_BY_INDEX
 from ssdh_lightning.retrieval.index import Index
 
 
 def index(cfg: DictConfig) -> Index | None:
     """Build or update the index ``cfg.out`` of the folder ``cfg.images`` (or of the images of
-    its list file ``cfg.list_file``), and the FAISS backends ``cfg.backends`` beside it.
+    its list file ``cfg.list_file``), and the search backends ``cfg.backends`` beside it.
     Interrupted (Ctrl-C), it says how to resume before the interruption goes on."""
     check_index_config(cfg)
     backends = list(cfg.get("backends") or [])
@@ -54,14 +53,6 @@ def index(cfg: DictConfig) -> Index | None:
         print(
             f"{built!r}: {len(built.class_names)} classes ({kind}), generation {built.generation}"
         )
-        for name in backends:
-            if name == "milvus":
-                from ssdh_lightning.retrieval.backends.milvus import export_to_milvus
-
-                settings = instantiate(cfg.milvus)
-                export_to_milvus(built, settings)
-                print(f"backend milvus: collections {settings.collection}_codes and _features")
-            else:
-                path = build_faiss_backend(built, name, instantiate(cfg[name]))
-                print(f"backend {name}: {path}")
+        for name in backends:  # each built with its settings, the config's key of its name
+            print(f"backend {name}: {BACKENDS[name].build(built, instantiate(cfg[name]))}")
     return built

@@ -69,7 +69,7 @@ def initial_row(
     scores = initial_scores(query, database, settings) if metric_names.INITIAL in rows else {}
     hashers = [INITIAL_HASHERS[row] for row in rows if row in INITIAL_HASHERS]
     if hashers:
-        hash_bits = query.codes.shape[1]
+        hash_bits = query.codes.hash_bits
         scores |= hashing_scores(
             hashers, query, database, hash_bits, settings, seed, initial_features=True
         )
@@ -112,7 +112,7 @@ def final_scores(
     rows: dict[str, RetrievalScores] = {}
     if hashers:
         query, database = evaluation.query, evaluation.database
-        hash_bits = query.codes.shape[1]
+        hash_bits = query.codes.hash_bits
         rows = hashing_scores(hashers, query, database, hash_bits, evaluation.settings, seed)
     rows |= initial
     per_query = evaluation.scores.per_query()

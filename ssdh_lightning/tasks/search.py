@@ -7,13 +7,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ssdh_lightning.indexing.answer import json_report
 from ssdh_lightning.indexing.query import ImageSearch, search_images
-from ssdh_lightning.indexing.views import (
-    json_report,
-    text_report,
-    write_contact_sheet,
-    write_html,
-)
+from ssdh_lightning.indexing.views import text_report, write_contact_sheet, write_html
 from ssdh_lightning.retrieval.index import Index
 from ssdh_lightning.retrieval.settings import check_hds_pool
 

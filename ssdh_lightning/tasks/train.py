@@ -11,8 +11,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ssdh_lightning import metric_names
-from ssdh_lightning.baselines import check_baselines
+from ssdh_lightning.baselines import check_baselines, check_objective
 from ssdh_lightning.callbacks import find_evaluation
 from ssdh_lightning.callbacks.timing import EpochTimer
 from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
@@ -108,7 +107,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.output_dir)
     check_writable(run_dir, RUN_FOLDER, RUN_FOLDER_FIX)
     baselines = check_baselines(cfg.get("baselines") or [])
-    metric_names.check_objective(cfg.objective)
+    check_objective(cfg.objective)
     resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     if resumed is not None:
         check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)

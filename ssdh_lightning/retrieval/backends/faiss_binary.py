@@ -1,4 +1,4 @@
-"""FAISS's binary indexes as Hamming backends of ``Index.search``.
+"""FAISS's binary indexes as search backends of ``Index.search``.
 
 - ``faiss``: ``IndexBinaryFlat``, an exact scan built in memory at the first search.
 - ``multihash``: ``IndexBinaryMultiHash``, multi-index hashing (Norouzi et al.): the codes cut
@@ -6,6 +6,13 @@
   flipped bits of its own substrings, and ranks what it finds by the full distance.
 - ``ivf``: ``IndexBinaryIVF`` over ``nlist`` lists, its coarse quantizer an ``IndexBinaryHNSW``
   graph of the lists' centres; a query scans the ``nprobe`` nearest lists.
+
+A search's own ``nflip`` or ``nprobe`` (``SearchParameters``) is not set on the FAISS index that
+other searches use: FAISS keeps both as fields of its binary indexes (their range searches, and
+every search of a multi-hash, take no per-call parameters), so each value asked for gets a FAISS
+index of its own over the same data, made at its first search and never changed: for IVF a view
+of the same lists and quantizer (no copy), for a multi-hash its hash tables built again from the
+index's codes.
 
 The last two are built by ``build_faiss_backend`` and saved beside the index as
 ``faiss_<kind>.<generation>.bin`` (FAISS's own format, read with ``faiss.read_index_binary``
@@ -29,20 +36,23 @@ import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ssdh_lightning.io import atomic_write, file_sha256, read_json, write_json
-from ssdh_lightning.retrieval.backends import BACKEND_FILE
+from ssdh_lightning.retrieval.backends.base import (
+    BACKENDS,
+    DEFAULT_PARAMETERS,
+    HammingBackend,
+    SearchParameters,
+)
 from ssdh_lightning.retrieval.codes import PackedCodes
-from ssdh_lightning.retrieval.search import SearchResult
+from ssdh_lightning.retrieval.result import SearchResult
 
 if TYPE_CHECKING:
     from ssdh_lightning.retrieval.index import Index
 
-SAVED_KINDS = ("multihash", "ivf")
-FAISS_CLASSES = {"multihash": "IndexBinaryMultiHash", "ivf": "IndexBinaryIVF"}
 ADD_CHUNK_ROWS = 1 << 20  # codes handed to FAISS at once: 16 MB of 128-bit codes
 SAMPLE_CODES = 64  # codes of a saved backend read back and compared with the index's on load
 
@@ -89,75 +99,127 @@ def _positive(name: str, value, minimum: int = 1) -> None:
 
 
 def backend_file(kind: str, generation: int, suffix: str) -> str:
-    return f"faiss_{kind}.{generation:06d}.{suffix}"
+    return f"{BACKENDS[kind].file_stem}.{generation:06d}.{suffix}"
 
 
-class FaissBackend:
-    """A FAISS binary index answering ``top_k`` and ``within`` for packed queries, with the
-    ``nflip`` / ``nprobe`` it was built with unless ``tuned`` says otherwise. Searches that
-    change them run one at a time (they are fields of FAISS's index, not of the call)."""
+class FaissBackend(HammingBackend):
+    """A FAISS binary index answering ``top_k`` and ``within`` for packed queries."""
 
-    def __init__(
-        self, kind: str, faiss_index, hash_bits: int, *, nflip=None, nprobe=None, lock=None
-    ) -> None:
-        if nflip is not None and kind != "multihash":
-            raise ValueError(f"nflip sets backend='multihash', not backend={kind!r}")
-        if nprobe is not None and kind != "ivf":
-            raise ValueError(f"nprobe sets backend='ivf', not backend={kind!r}")
-        if nflip is not None:
-            _positive("nflip", nflip, 0)
-        if nprobe is not None:
-            _positive("nprobe", nprobe)
-        self.kind, self.faiss_index, self.hash_bits = kind, faiss_index, hash_bits
-        self.nflip, self.nprobe = nflip, nprobe
-        self._lock = lock or threading.Lock()
+    def __init__(self, faiss_index, hash_bits: int) -> None:
+        self.faiss_index, self.hash_bits = faiss_index, hash_bits
 
-    def tuned(self, nflip: int | None = None, nprobe: int | None = None) -> FaissBackend:
-        """The same index searched with other ``nflip`` (multihash) or ``nprobe`` (ivf)."""
-        if nflip is None and nprobe is None:
-            return self
-        return FaissBackend(
-            self.kind, self.faiss_index, self.hash_bits, nflip=nflip, nprobe=nprobe, lock=self._lock
-        )
+    def searched_index(self, parameters: SearchParameters):
+        """The FAISS index a search with ``parameters`` runs on."""
+        return self.faiss_index
 
-    def _run(self, method: str, query: PackedCodes, argument: int):
+    def _run(self, method: str, query: PackedCodes, argument: int, parameters: SearchParameters):
+        search = getattr(self.searched_index(parameters), method)
         with _threads_for(len(query)):
-            return self._search(method, query, argument)
+            return search(np.ascontiguousarray(query.bytes), argument)
 
-    def _search(self, method: str, query: PackedCodes, argument: int):
-        search = getattr(self.faiss_index, method)
-        queries = np.ascontiguousarray(query.bytes)
-        field, value = (
-            ("nflip", self.nflip) if self.kind == "multihash" else ("nprobe", self.nprobe)
-        )
-        if value is None:
-            return search(queries, argument)
-        # a field of FAISS's index (its range_search takes no per-call parameters)
-        with self._lock:
-            saved = getattr(self.faiss_index, field)
-            setattr(self.faiss_index, field, int(value))
-            try:
-                return search(queries, argument)
-            finally:
-                setattr(self.faiss_index, field, saved)
-
-    def top_k(self, query: PackedCodes, k: int) -> SearchResult:
+    def top_k(
+        self, query: PackedCodes, k: int, parameters: SearchParameters = DEFAULT_PARAMETERS
+    ) -> SearchResult:
         """The ``k`` nearest that the backend reaches, by Hamming distance (FAISS's order inside
         a tie); -1 and ``hash_bits + 1`` pad a row it could not fill."""
-        distances, indices = self._run("search", query, int(k))
+        distances, indices = self._run("search", query, int(k), parameters)
         distances = distances.astype(np.int32)
         distances[indices < 0] = self.hash_bits + 1
         return SearchResult(indices.astype(np.int64), distances)
 
-    def within(self, query: PackedCodes, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+    def within(
+        self, query: PackedCodes, threshold: int, parameters: SearchParameters = DEFAULT_PARAMETERS
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(sizes, items): the items at Hamming distance less than ``threshold`` that the
         backend reaches, each query's in ascending position, concatenated."""
         if threshold == 0:
             return np.zeros(len(query), dtype=np.int64), np.empty(0, dtype=np.int64)
-        limits, _, items = self._run("range_search", query, int(threshold))
+        limits, _, items = self._run("range_search", query, int(threshold), parameters)
         sizes = np.diff(limits).astype(np.int64)
         owner = np.repeat(np.arange(len(query)), sizes)
         return sizes, items[np.lexsort((items, owner))].astype(np.int64)
+
+
+@BACKENDS.register("faiss")
+class FlatBackend(FaissBackend):
+    """FAISS's exact ``IndexBinaryFlat``, built in memory from the index's codes."""
+
+    @classmethod
+    def load(cls, index: Index) -> FlatBackend:
+        return flat_backend(index.codes)
+
+
+class SavedBackend(FaissBackend):
+    """A FAISS index saved beside the index by ``ssdh-index backends=[...]``, searched with the
+    ``setting`` it was built with unless a search gives its own (see the module's docstring)."""
+
+    built_by_index: ClassVar[bool] = True
+    faiss_class: ClassVar[str]  # the FAISS class its file holds
+    settings_class: ClassVar[type]  # what it is built with (conf/index.yaml, under its name)
+    setting: ClassVar[str]  # the field of SearchParameters, and of the FAISS index, it takes
+
+    def __init__(self, faiss_index, codes: PackedCodes) -> None:
+        super().__init__(faiss_index, codes.hash_bits)
+        self.codes = codes
+        self._by_value = {getattr(faiss_index, self.setting): faiss_index}
+        self._making = threading.Lock()
+
+    @classmethod
+    def kind(cls) -> str:
+        return BACKENDS.name_of(cls)
+
+    @classmethod
+    def load(cls, index: Index) -> SavedBackend:
+        return cls(read_saved_index(index, cls.kind()), index.codes)
+
+    @classmethod
+    def build(cls, index: Index, settings) -> str:
+        return str(build_faiss_backend(index, cls.kind(), settings))
+
+    def searched_index(self, parameters: SearchParameters):
+        value = getattr(parameters, self.setting)
+        if value is None:
+            return self.faiss_index
+        found = self._by_value.get(value)
+        if found is None:
+            with self._making:  # made once, by one search
+                if value not in self._by_value:
+                    self._by_value[value] = self.with_setting(int(value))
+                found = self._by_value[value]
+        return found
+
+    def with_setting(self, value: int):
+        """A FAISS index over the same data, searched with ``value``."""
+        raise NotImplementedError
+
+
+@BACKENDS.register("multihash")
+class MultiHashBackend(SavedBackend):
+    parameters = ("nflip",)
+    file_stem = "faiss_multihash"
+    faiss_class = "IndexBinaryMultiHash"
+    settings_class = MultiHashSettings
+    setting = "nflip"
+
+    def with_setting(self, value: int):
+        settings = MultiHashSettings(tables=self.faiss_index.nhash, nflip=value)
+        return multihash_index(self.codes, settings)
+
+
+@BACKENDS.register("ivf")
+class IVFBackend(SavedBackend):
+    parameters = ("nprobe",)
+    file_stem = "faiss_ivf"
+    faiss_class = "IndexBinaryIVF"
+    settings_class = IVFSettings
+    setting = "nprobe"
+
+    def with_setting(self, value: int):
+        ivf = self.faiss_index
+        view = import_faiss().IndexBinaryIVF(ivf.quantizer, ivf.d, ivf.nlist, False)
+        view.replace_invlists(ivf.invlists, False)  # shared, not owned: ivf keeps them
+        view.ntotal, view.is_trained, view.nprobe = ivf.ntotal, True, value
+        return view
 
 
 @contextmanager
@@ -182,7 +244,7 @@ def flat_backend(codes: PackedCodes) -> FaissBackend:
     faiss = import_faiss()
     index = faiss.IndexBinaryFlat(codes.bytes.shape[1] * 8)  # the padding bits are 0
     _add(index, codes)
-    return FaissBackend("faiss", index, codes.hash_bits)
+    return FlatBackend(index, codes.hash_bits)
 
 
 def _add(faiss_index, codes: PackedCodes) -> None:
@@ -237,9 +299,10 @@ def build_faiss_backend(index: Index, kind: str, settings: MultiHashSettings | I
     the JSON record, written last, is what makes it current), unless one of this generation and
     these settings is there already. Returns the FAISS file."""
     faiss = import_faiss()
-    if kind not in SAVED_KINDS:
-        raise ValueError(f"a FAISS backend to build is one of {SAVED_KINDS}, got {kind!r}")
-    expected = MultiHashSettings if kind == "multihash" else IVFSettings
+    saved = {name: kind for name, kind in BACKENDS.items() if issubclass(kind, SavedBackend)}
+    if kind not in saved:
+        raise ValueError(f"a FAISS backend to build is one of {tuple(saved)}, got {kind!r}")
+    expected = saved[kind].settings_class
     if not isinstance(settings, expected):
         raise TypeError(f"backend {kind!r} is built with {expected.__name__}, got {settings!r}")
     record_path = index.folder / backend_file(kind, index.generation, "json")
@@ -341,7 +404,7 @@ def _ivf_codes(faiss, faiss_index, filled: np.ndarray) -> tuple[np.ndarray, np.n
 def _check_contents(faiss, faiss_index, index: Index, kind: str, path: Path) -> None:
     """The file holds a FAISS index of ``kind``, of the index's count and dimension, and codes
     read back from it are the index's codes of the same items."""
-    expected = getattr(faiss, FAISS_CLASSES[kind])
+    expected = getattr(faiss, BACKENDS[kind].faiss_class)
     if not isinstance(faiss_index, expected):
         found = type(faiss_index).__name__
         raise _damaged(index, kind, path, f"holds a FAISS {found}, not the {expected.__name__}")
@@ -377,17 +440,15 @@ def _check_contents(faiss, faiss_index, index: Index, kind: str, path: Path) -> 
         )
 
 
-def load_faiss_backend(index: Index, kind: str) -> FaissBackend:
-    """The saved ``kind`` backend of ``index``, checked against it, memory-mapped by FAISS where
-    FAISS can (the IVF lists; a multihash's hash tables are rebuilt in memory as it reads)."""
+def read_saved_index(index: Index, kind: str):
+    """The FAISS index of the saved ``kind`` backend of ``index``, checked against it,
+    memory-mapped by FAISS where FAISS can (the IVF lists; a multihash's hash tables are rebuilt
+    in memory as it reads)."""
     faiss = import_faiss()
     record_path = index.folder / backend_file(kind, index.generation, "json")
     if not record_path.is_file():
-        others = sorted(
-            path.name
-            for path in index.folder.glob(f"faiss_{kind}.*.json")
-            if BACKEND_FILE.match(path.name)
-        )
+        record = re.compile(rf"^{BACKENDS[kind].file_stem}\.\d{{6,}}\.json$")
+        others = sorted(path.name for path in index.folder.iterdir() if record.match(path.name))
         found = f" (found {', '.join(others)}, of other generations)" if others else ""
         raise _not_built(
             index,
@@ -409,4 +470,4 @@ def load_faiss_backend(index: Index, kind: str) -> FaissBackend:
     except RuntimeError as error:
         raise _damaged(index, kind, path, f"cannot be read ({_faiss_reason(error)})") from None
     _check_contents(faiss, faiss_index, index, kind, path)
-    return FaissBackend(kind, faiss_index, index.hash_bits)
+    return faiss_index

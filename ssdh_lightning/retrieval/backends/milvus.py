@@ -13,7 +13,7 @@ vector field a collection, as Milvus 2.3 allows):
 
 BCS is Milvus's binary search; HDS's pool is Milvus's range search (distance < threshold) or
 its top ``hds_pool_size``, the pool's features are fetched from Milvus by id and re-ranked here,
-as the engine does (``retrieval.search``). Each collection's description records the index's
+as the engine does (``retrieval.nearest``). Each collection's description records the index's
 generation, hash_bits, count and codes' sha256, and ``milvus.<generation>.json`` beside the
 index says where it was exported, so a search finds the server and refuses collections of other
 codes. Tested with pymilvus 2.3 against Milvus 2.3.5 (the ``milvus`` package's embedded server).
@@ -29,8 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ssdh_lightning.io import read_json, write_json
+from ssdh_lightning.retrieval.backends.base import (
+    BACKENDS,
+    DEFAULT_PARAMETERS,
+    HammingBackend,
+    SearchParameters,
+)
 from ssdh_lightning.retrieval.codes import PackedCodes
-from ssdh_lightning.retrieval.search import SearchResult
+from ssdh_lightning.retrieval.result import SearchResult
 
 if TYPE_CHECKING:
     from ssdh_lightning.retrieval.index import Index
@@ -66,7 +72,7 @@ def import_pymilvus():
 
 
 def record_file(generation: int) -> str:
-    return f"milvus.{generation:06d}.json"
+    return f"{MilvusBackend.file_stem}.{generation:06d}.json"
 
 
 def _connect(settings: MilvusSettings) -> str:
@@ -152,9 +158,23 @@ def export_to_milvus(index: Index, settings: MilvusSettings) -> None:
     write_json(index.folder / record_file(index.generation), asdict(settings))
 
 
-class MilvusBackend:
+@BACKENDS.register("milvus")
+class MilvusBackend(HammingBackend):
     """The codes collection answers ``top_k`` and ``within``; the features collection
-    ``features`` (the rows of the HDS pool)."""
+    ``features`` (the positions of the HDS pool)."""
+
+    holds_features = True
+    built_by_index = True
+    file_stem = "milvus"
+
+    @classmethod
+    def load(cls, index: Index) -> MilvusBackend:
+        return cls(index)
+
+    @classmethod
+    def build(cls, index: Index, settings: MilvusSettings) -> str:
+        export_to_milvus(index, settings)
+        return f"collections {settings.collection}_codes and _features"
 
     def __init__(self, index: Index) -> None:
         pymilvus = import_pymilvus()
@@ -220,7 +240,9 @@ class MilvusBackend:
             limit=limit,
         )
 
-    def top_k(self, query: PackedCodes, k: int) -> SearchResult:
+    def top_k(
+        self, query: PackedCodes, k: int, parameters: SearchParameters = DEFAULT_PARAMETERS
+    ) -> SearchResult:
         indices = np.full((len(query), k), -1, dtype=np.int64)
         distances = np.full((len(query), k), self.hash_bits + 1, dtype=np.int32)
         for a, hits in enumerate(self._search(query, min(k, self.count), {})):
@@ -228,7 +250,9 @@ class MilvusBackend:
             distances[a, : len(hits)] = np.rint(hits.distances)
         return SearchResult(indices, distances)
 
-    def within(self, query: PackedCodes, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+    def within(
+        self, query: PackedCodes, threshold: int, parameters: SearchParameters = DEFAULT_PARAMETERS
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Milvus's range search, distances in [0, threshold); a pool that fills Milvus's limit
         would be cut short, so it is an error."""
         sizes = np.zeros(len(query), dtype=np.int64)
@@ -249,8 +273,8 @@ class MilvusBackend:
         return sizes, np.concatenate(pools) if pools else np.empty(0, dtype=np.int64)
 
     def features(self, items: np.ndarray) -> np.ndarray:
-        """(len(items), feature_dim) float32: the features of the rows ``items``, fetched by
-        their ids."""
+        """(len(items), feature_dim) float32: the features of the positions ``items``, fetched
+        by their ids."""
         wanted = self.ids[np.unique(items)]  # ascending, as the rows are
         by_id: dict[int, Any] = {}
         for start in range(0, wanted.size, QUERY_IDS):

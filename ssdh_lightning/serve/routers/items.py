@@ -11,21 +11,22 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from ssdh_lightning.images.thumbnails import png_bytes, thumbnail
+from ssdh_lightning.indexing.answer import label_fields
 from ssdh_lightning.indexing.files import resolve_under
-from ssdh_lightning.indexing.views import _png, _thumbnail, label_fields
 from ssdh_lightning.retrieval import Index
-from ssdh_lightning.serve.dependencies import Current, FileReaders, Served, Settings, item_row
+from ssdh_lightning.serve.dependencies import Current, FileReaders, Served, Settings, item_position
 from ssdh_lightning.serve.schemas import Item, Items
 
 router = APIRouter(prefix="/api/items", tags=["items"])
 
 
-def _item(index: Index, row: int) -> Item:
-    item_id = int(index.ids[row])
+def _item(index: Index, position: int) -> Item:
+    item_id = int(index.ids[position])
     return Item(
         id=item_id,
-        path=index.paths[row],
-        **label_fields(index, row),
+        path=index.paths[position],
+        **label_fields(index, position),
         thumbnail=f"/api/items/{item_id}/thumbnail",
     )
 
@@ -38,8 +39,8 @@ def list_items(
 ) -> Items:
     """Items ``offset`` to ``offset + limit - 1`` of the served generation, in its order."""
     index = generation.index
-    rows = range(offset, min(offset + limit, len(index)))
-    return Items(count=len(index), offset=offset, items=[_item(index, row) for row in rows])
+    positions = range(offset, min(offset + limit, len(index)))
+    return Items(count=len(index), offset=offset, items=[_item(index, p) for p in positions])
 
 
 @router.get(
@@ -50,7 +51,7 @@ def list_items(
 )
 def get_item(item_id: int, generation: Current) -> Item:
     index = generation.index
-    return _item(index, item_row(index, item_id))
+    return _item(index, item_position(index, item_id))
 
 
 @router.get(
@@ -70,7 +71,7 @@ async def get_thumbnail(
     file_readers: FileReaders,
 ) -> Response:
     index = generation.index
-    row = item_row(index, item_id)
+    position = item_position(index, item_id)
     if served.images_root is None:
         raise HTTPException(
             404,
@@ -83,7 +84,7 @@ async def get_thumbnail(
                 _thumbnail_png,
                 item_id,
                 served.images_root,
-                index.paths[row],
+                index.paths[position],
                 abandon_on_cancel=True,
                 limiter=file_readers,
             )
@@ -103,4 +104,4 @@ def _thumbnail_png(item_id: int, images_root: Path, relative: str) -> bytes:
         path = resolve_under(images_root, relative)
     except ValueError as error:
         raise HTTPException(404, f"item {item_id} is not served: {error}") from None
-    return _png(_thumbnail(path))
+    return png_bytes(thumbnail(path))

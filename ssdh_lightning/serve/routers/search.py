@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile
 
+from ssdh_lightning.indexing.answer import Mode, SearchAnswer, json_report
 from ssdh_lightning.indexing.query import ImageSearch, Queries
-from ssdh_lightning.indexing.views import json_report
-from ssdh_lightning.retrieval.backends import HAMMING_MODES
+from ssdh_lightning.retrieval.backends import ENGINE, HAMMING_MODES
 from ssdh_lightning.retrieval.settings import FEATURE_MODES
 from ssdh_lightning.serve.codes import parse_codes
 from ssdh_lightning.serve.dependencies import (
@@ -23,9 +23,9 @@ from ssdh_lightning.serve.dependencies import (
     Served,
     Settings,
     check_files,
-    item_row,
+    item_position,
 )
-from ssdh_lightning.serve.schemas import CodesQuery, Mode, SearchAnswer
+from ssdh_lightning.serve.schemas import CodesQuery
 from ssdh_lightning.serve.served import Generation
 from ssdh_lightning.serve.settings import ServeSettings
 from ssdh_lightning.serve.uploads import encode_upload
@@ -55,11 +55,12 @@ def _answer(
         query_features=queries.features if mode in FEATURE_MODES else None,
         hds_threshold=settings.hds_threshold,
         hds_pool_size=settings.hds_pool_size,
-        backend=settings.backend if mode in HAMMING_MODES else "engine",
+        backend=settings.backend if mode in HAMMING_MODES else ENGINE,
     )
     seconds = time.perf_counter() - started
     found = ImageSearch(queries, result, mode, k, seconds, generation.first_search_seconds)
-    # serialised here, not by FastAPI: a SearchAnswer model per request costs more than the search
+    # serialised here, not by FastAPI: validating a SearchAnswer per request costs more than the
+    # search
     return Response(orjson.dumps(json_report(index, found)), media_type="application/json")
 
 
@@ -115,13 +116,13 @@ def search_by_item(
 ) -> Response:
     """The ``k`` nearest items of an indexed item, by its stored codes and features."""
     index = generation.index
-    row = item_row(index, item_id)
+    position = item_position(index, item_id)
     check_files(index, ["codes", "features"])
-    rows = slice(row, row + 1)
+    item = slice(position, position + 1)
     queries = Queries(
-        paths=[Path(index.paths[row])],
-        codes=index.codes[rows],
-        features=np.asarray(index.features[rows]),
+        paths=[Path(index.paths[position])],
+        codes=index.codes[item],
+        features=np.asarray(index.features[item]),
         seconds=0.0,
     )
     return _answer(generation, queries, options.k, options.mode or settings.default_mode, settings)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ssdh_lightning.retrieval import euclidean, kernels, pools
+from ssdh_lightning.retrieval import euclidean, kernels
 from ssdh_lightning.retrieval.arrays import check_feature_dims, check_rows, features_array
+from ssdh_lightning.retrieval.backends import ExactScan, HammingBackend, SearchParameters
 from ssdh_lightning.retrieval.chunks import DEFAULT_MEMORY_BUDGET, rows_per_chunk
 from ssdh_lightning.retrieval.codes import PackedCodes, check_pair, pack_codes
+from ssdh_lightning.retrieval.result import SearchResult
 from ssdh_lightning.retrieval.settings import (
     CODE_MODES,
     FEATURE_MODES,
@@ -21,21 +22,7 @@ from ssdh_lightning.retrieval.settings import (
     check_modes,
 )
 
-if TYPE_CHECKING:
-    from ssdh_lightning.retrieval.backends import HammingBackend
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """``indices[a]`` are the database positions ranked for query a, best first.
-
-    ``distances`` are Hamming distances (int32) for BCS and Euclidean distances (float32) for ES
-    and HDS; ``pool_sizes`` are the HDS candidate pools, whose items come first in HDS rankings.
-    """
-
-    indices: np.ndarray
-    distances: np.ndarray
-    pool_sizes: np.ndarray | None = None
+__all__ = ["SearchResult", "search"]
 
 
 def search(
@@ -51,6 +38,8 @@ def search(
     database_norms=None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     hamming_backend: HammingBackend | None = None,
+    nflip: int | None = None,
+    nprobe: int | None = None,
 ) -> SearchResult:
     """Rank the database for each query; ``k`` larger than the database is clipped to it.
 
@@ -62,8 +51,10 @@ def search(
     searches the same database again.
 
     ``hamming_backend`` (``retrieval.backends``) answers the Hamming part (the BCS ranking, the
-    HDS pool and the Hamming order after it) in place of the exact scan; positions it does not
-    reach are -1, with distance ``hash_bits + 1`` (BCS) or inf (HDS).
+    HDS pool and the Hamming order after it), the exact scan of ``database`` when None;
+    positions it does not reach are -1, with distance ``hash_bits + 1`` (BCS) or inf (HDS).
+    ``nflip`` and ``nprobe`` set the backends that take them (``SearchParameters``) for this
+    search only.
 
     A single query runs on the calling thread (waking numba's threads costs more than its search)
     unless the database is large enough to split across them (``kernels.database_parts``).
@@ -71,6 +62,8 @@ def search(
     (mode,) = check_modes(mode)
     check_hds_pool(hds_threshold, hds_pool_size)
     check_k(k)
+    parameters = SearchParameters(nflip=nflip, nprobe=nprobe, memory_budget=memory_budget)
+    (hamming_backend or ExactScan).check_parameters(parameters)
     hamming = None
     n_query = n_database = None
     if mode in CODE_MODES:
@@ -81,10 +74,8 @@ def search(
         query_packed, database_packed = pack_codes(query), pack_codes(database)
         check_pair(query_packed, database_packed)
         n_query, n_database = len(query_packed), len(database_packed)
-        hamming = (
-            _ScanHamming(query_packed.words(), database_packed.columns, memory_budget)
-            if hamming_backend is None
-            else _BackendHamming(hamming_backend, query_packed)
+        hamming = _QueryRows(
+            hamming_backend or ExactScan(database_packed), query_packed, parameters
         )
     if mode in FEATURE_MODES:
         if query_features is None or database_features is None:
@@ -120,19 +111,6 @@ def search(
         )
 
 
-def _hamming_search(query_words, database_columns, k, memory_budget) -> SearchResult:
-    indices = np.empty((len(query_words), k), dtype=np.int64)
-    distances = np.empty((len(query_words), k), dtype=np.int32)
-    n_parts = kernels.database_parts(len(query_words), database_columns.shape[1])
-    step = rows_per_chunk(k * 12 * n_parts, memory_budget)
-    for start in range(0, len(query_words), step):
-        rows = slice(start, start + step)
-        kernels.hamming_top_k(
-            query_words[rows], database_columns, k, n_parts, indices[rows], distances[rows]
-        )
-    return SearchResult(indices, distances)
-
-
 def _euclidean_search(query_features, database_features, norms, k, memory_budget) -> SearchResult:
     n_query, n_database = len(query_features), len(database_features)
     indices = np.empty((n_query, k), dtype=np.int64)
@@ -155,53 +133,25 @@ def _euclidean_search(query_features, database_features, norms, k, memory_budget
 
 
 @dataclass(frozen=True)
-class _ScanHamming:
-    """The exact scan: the Hamming side of a search, over rows of the queries."""
-
-    query_words: np.ndarray
-    database_columns: np.ndarray
-    memory_budget: int
-
-    def top_k(self, rows: slice, k: int) -> SearchResult:
-        return _hamming_search(self.query_words[rows], self.database_columns, k, self.memory_budget)
-
-    def within(self, rows: slice, threshold: int) -> tuple[np.ndarray, np.ndarray]:
-        words = self.query_words[rows]
-        settings = RetrievalSettings(hds_threshold=threshold)
-        sizes = pools.pool_sizes(settings, words, self.database_columns)
-        items = np.empty(sizes.sum(), dtype=np.int64)
-        offsets = np.concatenate(([0], np.cumsum(sizes)))
-        kernels.collect_within(words, self.database_columns, threshold, offsets, items)
-        return sizes, items
-
-    def features(self, items: np.ndarray) -> None:
-        return None  # read from the local features
-
-
-@dataclass(frozen=True)
-class _BackendHamming:
-    """A ``HammingBackend`` asked about rows of the queries."""
+class _QueryRows:
+    """The backend of a search asked about rows of its queries, with its settings."""
 
     backend: HammingBackend
     query: PackedCodes
+    parameters: SearchParameters
 
     def top_k(self, rows: slice, k: int) -> SearchResult:
-        return self.backend.top_k(self.query[rows], k)
+        return self.backend.top_k(self.query[rows], k, self.parameters)
 
     def within(self, rows: slice, threshold: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.backend.within(self.query[rows], threshold)
-
-    def features(self, items: np.ndarray) -> np.ndarray | None:
-        """The rows of ``items``, where the backend holds the features (Milvus)."""
-        fetch = getattr(self.backend, "features", None)
-        return None if fetch is None else fetch(items)
+        return self.backend.within(self.query[rows], threshold, self.parameters)
 
 
 def _pool_distances(hamming, query_features, database_features, items, offsets) -> np.ndarray:
-    fetched = hamming.features(items)
-    if fetched is None:
+    if not hamming.backend.holds_features:
         return euclidean.pool_squared_distances(query_features, database_features, items, offsets)
     local = np.arange(items.size, dtype=np.int64)
+    fetched = hamming.backend.features(items)
     return euclidean.pool_squared_distances(query_features, fetched, local, offsets)
 
 
