@@ -1,12 +1,14 @@
-"""What several test files share: the installed commands, digit images on disk, small indexes
-written directly, a real ssdh-serve process, the browser's view of the page, and the benchmark
-scripts loaded as modules. Fixtures live in conftest.py; everything else shared lives here."""
+"""What several test files share: the installed commands, the command blocks of the README and
+docs/, digit images on disk, small indexes written directly, a real ssdh-serve process, the
+browser's view of the page, and the benchmark scripts loaded as modules. Fixtures live in
+conftest.py; everything else shared lives here."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -15,6 +17,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -99,6 +102,87 @@ def compose_config(name: str, *overrides: str):
     """conf/``name``.yaml composed with ``overrides``, as the command of that config would."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose(name, overrides=list(overrides))
+
+
+# --- the command blocks of README.md and docs/ -------------------------------------------------
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+# Every bash block follows a marker: <!-- NAME: RUNNER HOW -->, RUNNER the file that runs it, HOW
+# one of the ways below, "after the NAME block" where it needs that block's outputs, and
+# "(pytest -m slow)" where it takes long.
+MARKED_BLOCK = re.compile(
+    r"(?:<!-- (?P<name>\w+): (?P<runner>\S+) (?P<how>[^>]*?) -->\n)?```bash\n(?P<body>.*?)```", re.S
+)
+WAYS = {
+    "runs these commands as written": "as_written",
+    "starts this server as written": "server",
+    "composes these commands' configs": "compose",
+    "runs this command": "ci",
+}
+
+
+@dataclass(frozen=True)
+class CommandBlock:
+    """A bash block of a page and what its marker says of it."""
+
+    page: Path
+    name: str | None
+    runner: str | None
+    how: str
+    commands: tuple[str, ...]
+
+    @property
+    def way(self) -> str | None:
+        return next((way for words, way in WAYS.items() if self.how.startswith(words)), None)
+
+    @property
+    def after(self) -> str | None:
+        found = re.search(r"after the (\w+) block", self.how)
+        return found and found.group(1)
+
+    @property
+    def slow(self) -> bool:
+        return "(pytest -m slow)" in self.how
+
+    @property
+    def where(self) -> str:
+        return f"{self.page.relative_to(ROOT)}: {self.name or self.commands[0]}"
+
+
+def command_blocks() -> list[CommandBlock]:
+    """Every bash block of README.md and docs/*.md, in page order."""
+    blocks = []
+    for page in PAGES:
+        for found in MARKED_BLOCK.finditer(page.read_text(encoding="utf-8")):
+            lines = [line.strip() for line in found["body"].splitlines() if line.strip()]
+            blocks.append(
+                CommandBlock(page, found["name"], found["runner"], found["how"] or "", tuple(lines))
+            )
+    return blocks
+
+
+def marked_commands(name: str) -> list[str]:
+    """The commands of the block marked ``name``; a block on several pages is the same on each."""
+    copies = {block.commands for block in command_blocks() if block.name == name}
+    assert copies, f"no page has a block marked {name}"
+    assert len(copies) == 1, f"the pages' copies of the {name} block differ: {copies}"
+    return list(copies.pop())
+
+
+def run_as_written(commands: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Each command in a shell, in the environment that pip installed into; the last result."""
+    for command in commands:
+        result = subprocess.run(
+            command,
+            shell=True,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(cwd)},
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+    return result
 
 
 # --- images and indexes ----------------------------------------------------------------------

@@ -1,45 +1,17 @@
-"""The README's commands, run as written: the quick start always, the longer blocks with -m slow."""
+"""The README's commands, run as written: the quick start always, the longer blocks with -m slow.
+Each block is the same wherever docs/ repeats it (``marked_commands``)."""
 
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def readme_commands(marker: str) -> list[str]:
-    """The lines of the bash block that follows ``<!-- marker: ... -->`` in the README."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(rf"<!-- {marker}:.*?-->\s*```bash\n(.*?)```", text, re.S)
-    assert block, f"README.md lost its {marker} block"
-    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
-
-
-def run_as_written(commands: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Each command in a shell, in the environment that pip installed into; the last result."""
-    bin_dir = Path(sys.executable).parent
-    for command in commands:
-        result = subprocess.run(
-            command,
-            shell=True,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(cwd)},
-        )
-        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
-    return result
+from helpers import ROOT, marked_commands, run_as_written
 
 
 def test_quickstart_installs_then_trains_to_the_promised_map(tmp_path):
-    commands = readme_commands("quickstart")
+    commands = marked_commands("quickstart")
     assert commands[0] == 'pip install -e ".[dev]"'  # the install this test runs under
     result = run_as_written(commands[1:], tmp_path)  # from an empty folder
     assert "bcs" in result.stdout and "Run folder:" in result.stdout
@@ -51,7 +23,7 @@ def test_quickstart_installs_then_trains_to_the_promised_map(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_and_report_commands(tmp_path):
-    run_as_written(readme_commands("sweep"), tmp_path)
+    run_as_written(marked_commands("sweep"), tmp_path)
     report = (tmp_path / "outputs" / "digits_sweep" / "report.md").read_text()
     assert report.count("| digits | 48 |") == 6 and report.count("| digits | 128 |") == 6
 
@@ -60,7 +32,7 @@ def test_sweep_and_report_commands(tmp_path):
 def test_readme_index_commands_work_as_written(tmp_path):
     # The commands run from the repository's root: give them its benchmarks/, not its files.
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
-    result = run_as_written(readme_commands("index"), tmp_path)
+    result = run_as_written(marked_commands("index"), tmp_path)
     report = json.loads(result.stdout)  # the last command asks for JSON
     outputs = tmp_path / "outputs"
     assert report["mode"] == "bcs"
@@ -72,7 +44,7 @@ def test_readme_index_commands_work_as_written(tmp_path):
 @pytest.mark.slow
 def test_readme_multi_hot_index_commands_work_as_written(tmp_path):
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
-    commands = readme_commands("index") + readme_commands("index_list")
+    commands = marked_commands("index") + marked_commands("index_list")
     report = json.loads(run_as_written(commands, tmp_path).stdout)  # the last asks for JSON
     manifest = json.loads(
         (tmp_path / "outputs" / "digits_multi_hot.index" / "manifest.json").read_text()
