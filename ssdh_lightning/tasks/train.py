@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import check_baselines
-from ssdh_lightning.callbacks import find_evaluation
+from ssdh_lightning.callbacks import collapse_record, find_evaluation
 from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
 from ssdh_lightning.config_checks import (
     RUN_FOLDER,
@@ -136,7 +136,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log_summary(trainer.loggers, description, metrics, trainer.global_step)
     close_loggers(trainer.loggers)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
-    finish(run_dir, final, saved)
+    collapse = collapse_record(trainer)
+    finish(run_dir, final, saved, records={"collapse": collapse} if collapse else None)
     return metrics
 
 
