@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from helpers import compose_config
+from helpers import compose_config, report_in_process, write_run
 from ssdh_lightning.collapse import (
     NO_SPREAD,
     CollapseThresholds,
@@ -19,6 +19,8 @@ from ssdh_lightning.collapse import (
     feature_spread,
     relative_loss_change,
 )
+from ssdh_lightning.reporting.report import COLLAPSE_MARK
+from ssdh_lightning.reporting.runs import BrokenRun, read_run
 from ssdh_lightning.run_files import METRICS_FILE
 from ssdh_lightning.tasks import train
 
@@ -198,3 +200,34 @@ def test_a_healthy_run_records_no_collapse(trained_run):
     record = json.loads((trained_run / METRICS_FILE).read_text())["collapse"]
     assert record["collapsed"] is False and record["reasons"] == []
     assert record["distinct_codes"] > 10 and record["collapsed_steps"] == []
+
+
+COLLAPSED = {
+    "collapsed": True,
+    "reasons": ["codes: 1 distinct among 1000 database codes, fewer than the 10 classes"],
+    "distinct_codes": 1,
+}
+
+
+def test_the_report_marks_the_rows_of_a_collapsed_run_and_names_it_under_the_table(tmp_path):
+    metrics = {"bcs/map@all": 0.1, "es/map@all": 0.1}
+    write_run(tmp_path / "0", method="dpsh", metrics=metrics | {"collapse": COLLAPSED})
+    healthy = COLLAPSED | {"collapsed": False, "reasons": []}
+    write_run(tmp_path / "1", method="lin2015", metrics=metrics | {"collapse": healthy})
+    write_run(tmp_path / "2", method="dsh", metrics=metrics)  # a run from before the check
+    assert report_in_process(tmp_path) == 0
+    table, _, _ = (tmp_path / "report.md").read_text().partition("\n#")
+    rows = [line for line in table.splitlines() if line.startswith("| digits")]
+    marked = [line.split(" | ")[2] for line in rows if COLLAPSE_MARK in line]
+    assert marked == [f"dpsh {COLLAPSE_MARK}"] * 2  # its BCS and ES rows, no other
+    (note,) = [line for line in table.splitlines() if line.startswith(COLLAPSE_MARK)]
+    assert note == (
+        f"{COLLAPSE_MARK} dpsh, digits, 48 bits, seed 0: the training collapsed "
+        f"({COLLAPSED['reasons'][0]}); {tmp_path / '0'}"
+    )
+
+
+def test_a_damaged_collapse_record_stops_the_report_naming_it(tmp_path):
+    write_run(tmp_path / "0", metrics={"bcs/map@all": 0.1, "collapse": {"collapsed": "yes"}})
+    with pytest.raises(BrokenRun, match=r"metrics.json key 'collapse' is .*'collapsed' \(true"):
+        read_run(tmp_path / "0")
