@@ -22,8 +22,10 @@ from ssdh_lightning.config_checks import (
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.loggers import build_loggers, close_loggers, log_summary
+from ssdh_lightning.methods import DEFAULT_METHOD
 from ssdh_lightning.models.backbones import backbone_label, model_input
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.recipes import check_recipe
 from ssdh_lightning.run_files import CURVES_FILE, RUN_FILE
 from ssdh_lightning.tasks.run_folder import (
     build_trainer,
@@ -97,6 +99,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model, score the final model on queries against the database, with the baseline
     rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
     check_train_config(cfg)
+    check_recipe(cfg.get("recipe"), (cfg.get("method") or {}).get("name", DEFAULT_METHOD))
     run_dir = Path(cfg.output_dir)
     check_writable(run_dir, RUN_FOLDER, RUN_FOLDER_FIX)
     baselines = check_baselines(cfg.get("baselines") or [])
