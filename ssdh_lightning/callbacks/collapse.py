@@ -94,9 +94,7 @@ class CollapseDetection(L.Callback):
         if first and trainer.is_global_zero:
             log.warning(
                 "Collapse: %s training at epoch %d (step %d), %s. The run goes on, but its codes "
-                "say little: "
-                "try a lower learning rate (model.optimizer.lr) or the authors' recipe "
-                "(recipe=authors).",
+                "say little: try a lower learning rate (model.optimizer.lr).",
                 pl_module.method.name,
                 trainer.current_epoch,
                 trainer.global_step,
