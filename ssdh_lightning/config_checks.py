@@ -81,8 +81,11 @@ def choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise _refuse(key, value, names, allowed[0])
 
 
+# model.optimizer.name: the optimisers the module builds (module.OPTIMIZERS)
+OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
 # model.optimizer keys: how each is checked, and an example for the message
 _OPTIMIZER_CHECKS: dict[str, tuple[Callable[[str, Any, Any], None], Any]] = {
+    "name": (lambda key, value, _: choice(key, value, OPTIMIZER_NAMES), "sgd"),
     "lr": (positive_number, 0.001),
     "momentum": (fraction, 0.9),
     "weight_decay": (non_negative_number, 0.0005),

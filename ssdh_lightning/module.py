@@ -13,7 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePre
 from torchmetrics.utilities import dim_zero_cat
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.config_checks import check_model, integer
+from ssdh_lightning.config_checks import OPTIMIZER_NAMES, check_model, integer
 from ssdh_lightning.data.base import QUERY, Batch, RetrievalDataModule
 from ssdh_lightning.images.files import path_key
 from ssdh_lightning.methods import (
@@ -28,12 +28,19 @@ from ssdh_lightning.models.head import LATENT_WEIGHT_STD
 from ssdh_lightning.preprocessing import Preprocessing
 
 DEFAULT_OPTIMIZER = {
+    "name": "sgd",
     "lr": 0.001,
     "momentum": 0.9,
     "weight_decay": 0.0005,
     "classifier_lr_mult": 10.0,
     "bias_lr_mult": 2.0,
 }
+
+# model.optimizer.name: the paper's SGD (the shared protocol), or the optimisers of the authors'
+# recipes (conf/recipe/)
+OPTIMIZERS = dict(
+    zip(OPTIMIZER_NAMES, (torch.optim.SGD, torch.optim.Adam, torch.optim.RMSprop), strict=True)
+)
 
 
 class Encoded(NamedTuple):
@@ -347,10 +354,11 @@ class SSDHModule(L.LightningModule):
         return result
 
     def configure_optimizers(self):
-        optimizer = torch.optim.SGD(
-            self.parameter_groups(),
-            lr=self.optimizer_options["lr"],
-            momentum=self.optimizer_options["momentum"],
+        options = self.optimizer_options
+        # Adam has no momentum option (its betas play that part); SGD and RMSprop take it
+        momentum = {} if options["name"] == "adam" else {"momentum": options["momentum"]}
+        optimizer = OPTIMIZERS[options["name"]](
+            self.parameter_groups(), lr=options["lr"], **momentum
         )
         schedule = self.hparams.scheduler
         if not schedule or not schedule.get("step_size"):

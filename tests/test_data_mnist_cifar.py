@@ -189,7 +189,7 @@ def test_alexnet_preprocessing_resizes_crops_and_mirrors_batches(cifar_files):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: MNISTDataModule(protocol="cnnh"), r"\['paper'\] for MNIST, got 'cnnh'"),
+        (lambda: MNISTDataModule(protocol="cnnh"), r"\['paper', 'small'\] for MNIST, got 'cnnh'"),
         (
             lambda: CIFAR10DataModule(protocol="cnhh"),
             r"\['paper', 'cnnh'\] for CIFAR-10, got 'cnhh'",

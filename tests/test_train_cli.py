@@ -41,7 +41,9 @@ EXPECTED_FINAL_KEYS = {
 def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     metrics = json.loads((trained_run / METRICS_FILE).read_text())
     assert metrics.keys() >= EXPECTED_FINAL_KEYS
-    assert all(0.0 <= metrics[k] <= 1.0 for k in metrics if k not in ("loss",) and "pool" not in k)
+    scores = [k for k in metrics if k not in ("loss", "collapse") and "pool" not in k]
+    assert all(0.0 <= metrics[k] <= 1.0 for k in scores)
+    assert metrics["collapse"]["collapsed"] is False  # the check's record beside the metrics
     assert (trained_run / "checkpoints" / "last.ckpt").is_file()
     events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={"images": 0})
     events.Reload()

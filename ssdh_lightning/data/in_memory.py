@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from ssdh_lightning.data.base import Batch, RetrievalDataModule, Splits
 from ssdh_lightning.data.batch_transforms import evaluation_view, training_view
-from ssdh_lightning.data.splits import cnnh_split
+from ssdh_lightning.data.splits import SAMPLED_PROTOCOLS, sampled_split
 from ssdh_lightning.preprocessing import Preprocessing, normalization_stats
 
 
@@ -162,8 +162,8 @@ class InMemoryDataModule(RetrievalDataModule):
             std=self.std,
             resize=self.resize,
         )
-        # ids: the index in the pool of the training images, then the test images, as ``cnnh``
-        # draws from it; a query's id is the same under both protocols
+        # ids: the index in the pool of the training images, then the test images, as the
+        # sampled protocols draw from it; a query's id is the same under every protocol
         n_train = len(data.train_images)
         if self.protocol == "paper":
             database = InMemoryImages(data.train_images, data.train_labels)
@@ -172,7 +172,7 @@ class InMemoryDataModule(RetrievalDataModule):
             return Splits(database, query, database, data.class_names, preprocessing)
         images = torch.cat([data.train_images, data.test_images])
         labels = torch.cat([data.train_labels, data.test_labels])
-        split = cnnh_split(labels.numpy(), self.seed)
+        split = sampled_split(labels.numpy(), self.seed, SAMPLED_PROTOCOLS[self.protocol])
 
         def subset(positions) -> InMemoryImages:
             rows = torch.from_numpy(positions)

@@ -3,7 +3,9 @@
 Files: ``<root>/MNIST/raw/`` or ``<root>/FashionMNIST/raw/``, torchvision's layout, holding the
 four uncompressed idx files, or their ``.gz`` archives (unpacked by content, ``idx_archives``:
 recompressed copies such as Debian's are taken too). The ``paper`` protocol: the 10,000 test
-images are the queries, the 60,000 training images the database and the training set.
+images are the queries, the 60,000 training images the database and the training set; ``small``
+draws 1,000 queries, a database of 10,000 and 4,000 of it for training class by class from all
+70,000 (``splits.SAMPLED_PROTOCOLS``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class MNISTDataModule(InMemoryDataModule):
     """28x28 grey images of 10 classes; ``variant`` is ``mnist`` or ``fashion_mnist``."""
 
     channels = 1
+    protocols = ("paper", "small")
 
     def __init__(self, variant: str = "mnist", normalization: str = "dataset", **options) -> None:
         if variant not in VARIANTS:

@@ -72,16 +72,33 @@ class ProtocolSplit:
         return positions_in(self.train, self.database)
 
 
-# The ``cnnh`` protocol of CIFAR-10 (PROTOCOL.md): queries and training images a class.
-CNNH_QUERIES_PER_CLASS, CNNH_TRAIN_PER_CLASS = 100, 500
+@dataclass(frozen=True)
+class SampledProtocol:
+    """A protocol drawn class by class from the whole pool (PROTOCOL.md): ``queries`` a class
+    first, then ``database`` a class of the rest (None: all the rest), then ``train`` a class of
+    the database."""
+
+    queries: int
+    train: int
+    database: int | None = None
 
 
-def cnnh_split(labels: np.ndarray, seed: int) -> ProtocolSplit:
-    """``cnnh``: 100 queries a class from the whole pool, the rest is the database, and 500 a
-    class of the database are the training set. Seeded; no query is in the database."""
+SAMPLED_PROTOCOLS = {
+    # CNNH's CIFAR-10 protocol: 1,000 queries, the other 59,000 the database, 5,000 for training
+    "cnnh": SampledProtocol(queries=100, train=500),
+    # issue 23's MNIST-size set: 1,000 queries, a database of 10,000, 4,000 of it for training
+    "small": SampledProtocol(queries=100, train=400, database=1000),
+}
+
+
+def sampled_split(labels: np.ndarray, seed: int, protocol: SampledProtocol) -> ProtocolSplit:
+    """The split of ``protocol`` on ``labels``, seeded; no query is in the database and the
+    training set is part of the database."""
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
-    query = per_class_sample(labels, CNNH_QUERIES_PER_CLASS, rng)
+    query = per_class_sample(labels, protocol.queries, rng)
     database = np.setdiff1d(np.arange(len(labels)), query)
-    train = database[per_class_sample(labels[database], CNNH_TRAIN_PER_CLASS, rng)]
+    if protocol.database is not None:
+        database = database[per_class_sample(labels[database], protocol.database, rng)]
+    train = database[per_class_sample(labels[database], protocol.train, rng)]
     return ProtocolSplit(query=query, database=database, train=train)

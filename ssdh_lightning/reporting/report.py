@@ -41,6 +41,7 @@ class Row:
     training: str = report_tables.DEFAULT_METHOD  # the training method of its runs
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
+    collapsed: int = 0  # of its runs, those whose training collapsed (Run.collapse)
 
     @property
     def paper(self) -> str:
@@ -49,6 +50,9 @@ class Row:
         figure = report_tables.PAPER_FIGURES.get((self.data, self.hash_bits, self.name))
         return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
 
+
+# marks the training of a row with a collapsed run; a note under the table names it
+COLLAPSE_MARK = "(collapsed)"
 
 _KINDS = (
     "map",
@@ -81,11 +85,13 @@ def _metric_names(runs: list[Run]) -> list[str]:
 def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
     names = _metric_names(runs)
     groups: dict[tuple[str, int, str, str], list[dict[str, float]]] = defaultdict(list)
+    collapsed: dict[tuple[str, int, str, str], int] = defaultdict(int)
     for run in runs:
         for row in ROWS:
             values = {n: run.metrics[f"{row}/{n}"] for n in names if f"{row}/{n}" in run.metrics}
             if values:
                 groups[(run.data, run.hash_bits, run.method, row)].append(values)
+                collapsed[(run.data, run.hash_bits, run.method, row)] += run.collapsed
 
     def order(group):
         data, hash_bits, training, row = group[0]
@@ -94,6 +100,7 @@ def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
     rows = []
     for (data, hash_bits, training, name), members in sorted(groups.items(), key=order):
         row = Row(data, hash_bits, name, len(members), training)
+        row.collapsed = collapsed[(data, hash_bits, training, name)]
         for name in names:
             values = [m[name] for m in members if name in m]
             if values:
@@ -120,12 +127,24 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
     for row in rows:
         cells = [f"{row.mean[n]:.4f} +- {row.std[n]:.4f}" if n in row.mean else "" for n in names]
         label = report_tables.ROW_NAMES[row.name]
+        training = f"{cell(row.training)} {COLLAPSE_MARK}" if row.collapsed else cell(row.training)
         lines.append(
-            f"| {cell(row.data)} | {row.hash_bits} | {cell(row.training)} | {label} | {row.runs} | "
+            f"| {cell(row.data)} | {row.hash_bits} | {training} | {label} | {row.runs} | "
             + " | ".join(cells)
             + f" | {row.paper} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _collapse_notes(runs)) + "\n"
+
+
+def _collapse_notes(runs: list[Run]) -> list[str]:
+    """A line under the table for each collapsed run, with what its check saw."""
+    notes = [
+        f"{COLLAPSE_MARK} {run.method}, {run.data}, {run.hash_bits} bits, seed {run.seed}: the "
+        f"training collapsed ({'; '.join(run.collapse['reasons'])}); {run.folder}"
+        for run in runs
+        if run.collapsed
+    ]
+    return ["", *notes] if notes else []
 
 
 def _training_time(runs: list[Run]) -> str:

@@ -19,6 +19,8 @@ from ssdh_lightning.per_query import PerQuery, read_per_query
 from ssdh_lightning.reporting import tables as report_tables
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, PER_QUERY_FILE, RUN_FILE
 
+COLLAPSE = "collapse"
+
 
 @dataclass
 class Run:
@@ -33,6 +35,12 @@ class Run:
     per_query: PerQuery | None = None
     # wall time of a training epoch, validation left out (None: not recorded)
     seconds_per_epoch: float | None = None
+    # metrics.json's "collapse" (ssdh_lightning.collapse), None for a run without the check
+    collapse: dict | None = None
+
+    @property
+    def collapsed(self) -> bool:
+        return bool(self.collapse and self.collapse["collapsed"])
 
 
 class BrokenRun(ValueError):
@@ -91,6 +99,22 @@ def _check_metrics(path: Path, metrics: dict) -> None:
         )
 
 
+def _check_collapse(path: Path, collapse: Any) -> None:
+    """metrics.json's "collapse": what the report reads of it, 'collapsed' and 'reasons'."""
+    valid = (
+        isinstance(collapse, dict)
+        and isinstance(collapse.get("collapsed"), bool)
+        and isinstance(collapse.get("reasons"), list)
+        and all(isinstance(reason, str) for reason in collapse["reasons"])
+    )
+    if not valid:
+        raise BrokenRun(
+            path.parent,
+            f"{path.name} key {COLLAPSE!r} is {collapse!r}, not an object with 'collapsed' (true "
+            "or false) and 'reasons' (a list of strings)",
+        )
+
+
 def _check_curve(path: Path, key: str, curve: Any) -> None:
     if not isinstance(curve, list) or not curve or not all(_number(v) for v in curve):
         raise BrokenRun(path.parent, f"{path.name} key {key!r} is not a non-empty list of numbers")
@@ -117,6 +141,9 @@ def read_run(folder: Path) -> Run:
     meta = _read_object(folder / RUN_FILE)
     _check_description(folder / RUN_FILE, meta)
     metrics = _read_object(folder / METRICS_FILE)
+    collapse = metrics.pop(COLLAPSE, None)  # the one object beside the metrics
+    if collapse is not None:
+        _check_collapse(folder / METRICS_FILE, collapse)
     _check_metrics(folder / METRICS_FILE, metrics)
     curves_file = folder / CURVES_FILE
     curves = _read_object(curves_file) if curves_file.is_file() else {}
@@ -140,6 +167,7 @@ def read_run(folder: Path) -> Run:
         method,
         per_query,
         seconds,
+        collapse,
     )
 
 

@@ -131,8 +131,12 @@ def curves(evaluation: RetrievalEvaluation) -> dict:
     return curves
 
 
-def finish(run_dir: Path, final: FinalScores, checkpoints: list[str]) -> None:
-    write_json(run_dir / METRICS_FILE, final.metrics)
+def finish(
+    run_dir: Path, final: FinalScores, checkpoints: list[str], records: dict | None = None
+) -> None:
+    """Write metrics.json (the metrics, and ``records`` beside them: objects that are not
+    metrics, the collapse check's) and the per-query figures; print where they are."""
+    write_json(run_dir / METRICS_FILE, final.metrics | (records or {}))
     write_per_query(run_dir / PER_QUERY_FILE, final.query_ids, final.per_query)
     print(metrics_table(final.metrics))
     print(f"\nRun folder: {run_dir}")

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning.baselines import check_baselines, check_objective
-from ssdh_lightning.callbacks import find_evaluation
+from ssdh_lightning.callbacks import collapse_record, find_evaluation
 from ssdh_lightning.callbacks.timing import EpochTimer
 from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
 from ssdh_lightning.config_checks import (
@@ -24,8 +24,10 @@ from ssdh_lightning.config_checks import (
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.loggers import build_loggers, close_loggers, log_summary
+from ssdh_lightning.methods import DEFAULT_METHOD
 from ssdh_lightning.models.backbones import backbone_label, model_input
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.recipes import check_recipe
 from ssdh_lightning.retrieval import RetrievalScores
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 from ssdh_lightning.tasks.run_folder import (
@@ -104,6 +106,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model, score the final model on queries against the database, with the baseline
     rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
     check_train_config(cfg)
+    check_recipe(cfg.get("recipe"), (cfg.get("method") or {}).get("name", DEFAULT_METHOD))
     run_dir = Path(cfg.output_dir)
     check_writable(run_dir, RUN_FOLDER, RUN_FOLDER_FIX)
     baselines = check_baselines(cfg.get("baselines") or [])
@@ -148,7 +151,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log_summary(trainer.loggers, description, metrics, trainer.global_step)
     close_loggers(trainer.loggers)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
-    finish(run_dir, final, saved)
+    collapse = collapse_record(trainer)
+    finish(run_dir, final, saved, records={"collapse": collapse} if collapse else None)
     return metrics
 
 

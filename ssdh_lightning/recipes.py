@@ -1,0 +1,28 @@
+"""The training recipes (conf/recipe/): ``shared``, one protocol for every method, and
+``authors``, each method's own from conf/recipe_of/authors_<method>.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+RECIPES_DIR = Path(__file__).resolve().parent / "conf" / "recipe_of"
+AUTHORS = "authors"
+
+
+def methods_with_recipe(recipe: str = AUTHORS) -> list[str]:
+    """The methods that ``recipe`` has settings for, sorted."""
+    prefix = f"{recipe}_"
+    return sorted(path.stem.removeprefix(prefix) for path in RECIPES_DIR.glob(f"{prefix}*.yaml"))
+
+
+def check_recipe(recipe: Mapping | None, method: str) -> None:
+    """A run of ``recipe=authors`` needs the method's recipe; say which methods have one."""
+    if not recipe or recipe.get("name") != AUTHORS or recipe.get("source"):
+        return
+    raise ValueError(
+        f"recipe=authors: method {method!r} has no authors' recipe (no "
+        f"conf/recipe_of/{AUTHORS}_{method}.yaml); those with one: "
+        f"{', '.join(methods_with_recipe())}. Train {method} with recipe=shared, or add its "
+        "recipe, naming its source"
+    )
