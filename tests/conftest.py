@@ -1,5 +1,6 @@
-"""Fixtures that many test files share: one short training run through the real entry point,
-and a headless browser. Shared functions and constants live in helpers.py."""
+"""Fixtures that many test files share: one short training run and one small sweep through the
+real entry point, and a headless browser; and the engine's kernels compiled before the first
+test. Shared functions and constants live in helpers.py."""
 
 from __future__ import annotations
 
@@ -8,11 +9,43 @@ from pathlib import Path
 import numba
 import pytest
 
-from helpers import CHROMEDRIVER, CHROMIUM, TINY_TRAINING, run_tool
+from helpers import CHROMEDRIVER, CHROMIUM, TINY_TRAINING, call_tool, run_tool
+
+# The time guard of a test marked slow; every other test has pyproject.toml's `timeout`.
+SLOW_TIMEOUT_S = 900
 
 # The in-process app (helpers.app_client) runs searches on several threads, as ssdh-serve does;
 # numba's default layer aborts on that. Set before any kernel runs, as tasks/serve.py does.
 numba.config.THREADING_LAYER = "threadsafe"
+
+
+def pytest_sessionstart(session) -> None:
+    """Compile the engine's kernels for the types that trainings, evaluations and searches use,
+    before the first test. numba keeps them in its cache beside the sources (``cache=True``),
+    where the test's own processes find them too: a minute once after a checkout or a change of
+    a kernel, under two seconds after. Otherwise the compilation would fall into whichever test
+    comes first, past its time guard."""
+    from ssdh_lightning.retrieval import evaluate_retrieval, search
+    from ssdh_lightning.testing.synthetic import retrieval_problem
+
+    # more database items than the largest k of the default config (map@1000), as in training
+    problem = retrieval_problem(20, 1100, 48, feature_dim=16)
+    evaluate_retrieval(**problem, tie_figures=True)
+    for mode in ("bcs", "es", "hds"):
+        search(
+            problem["query_codes"],
+            problem["database_codes"],
+            10,
+            mode,
+            query_features=problem["query_features"],
+            database_features=problem["database_features"],
+        )
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +63,42 @@ def trained_run(tmp_path_factory) -> Path:
         cwd=workdir,
     )
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def evaluated_run(trained_run, tmp_path_factory) -> Path:
+    """The run folder of ssdh-eval (in this process) on ``trained_run``'s last checkpoint, on
+    the CPU, with the default baseline rows."""
+    run_dir = tmp_path_factory.mktemp("evaluated") / "eval"
+    call_tool(
+        "ssdh-eval",
+        f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        "baselines=[lsh,itq,initial]",
+        run_dir=run_dir,
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory) -> Path:
+    """The folder of a two-job multirun through the real Hydra entry point (seeds 0 and 1, 16
+    bits, two training steps each), one folder a job. Tests that write into it copy it first."""
+    workdir = tmp_path_factory.mktemp("sweep")
+    folder = workdir / "multirun"
+    run_tool(
+        "ssdh-train",
+        "-m",
+        "seed=0,1",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "model.hash_bits=16",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={folder}",
+        cwd=workdir,
+    )
+    return folder
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""What several test files share: the installed commands, digit images on disk, small indexes
-written directly, a real ssdh-serve process, the browser's view of the page, and the benchmark
-scripts loaded as modules. Fixtures live in conftest.py; everything else shared lives here."""
+"""What several test files share: the commands as processes and in this process, digit images
+on disk, small indexes written directly, a real ssdh-serve process and the app in this process,
+the browser's view of the page, and the benchmark scripts loaded as modules. Fixtures live in
+conftest.py; everything else shared lives here."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ from types import ModuleType
 
 import httpx
 import numpy as np
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from sklearn.datasets import load_digits
 
+from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.indexing import build_index
 from ssdh_lightning.io import file_sha256
 from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes
@@ -54,6 +58,46 @@ def run_tool(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess
             f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+# What a Hydra command prints last when its task raised an exception
+HYDRA_HINT = "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."
+
+
+def assert_stopped(result: subprocess.CompletedProcess, error: str) -> None:
+    """A command stopped by a bad input: exit code 1, and stderr ending with the exception's line
+    (``error``, e.g. ``ValueError: seed=foo: ...``, in it) and Hydra's hint below it."""
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == HYDRA_HINT, result.stderr
+    assert error in lines[-2], result.stderr
+
+
+# The commands run in this process: their config file, and the module of their entry point.
+COMMANDS = {
+    "ssdh-train": ("train", "train"),
+    "ssdh-eval": ("eval", "evaluate"),
+    "ssdh-index": ("index", "index"),
+    "ssdh-search": ("search", "search"),
+}
+
+
+def compose_config(name: str, *overrides: str, return_hydra_config: bool = False) -> DictConfig:
+    """conf/NAME.yaml composed with ``overrides``, as the command line composes it."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def call_tool(tool: str, *overrides: str, run_dir: Path | None = None):
+    """The command ``tool`` (``ssdh-train``, ...) in this process: its config composed from
+    ``overrides``, then its entry point's function, which returns what the task returns. A bad
+    input raises the exception whose message the command prints; ``run_dir`` stands for
+    ``hydra.run.dir`` (the search writes no run folder). Only what a process alone proves (its
+    exit code, its stderr, a signal) needs ``run_tool``."""
+    config, module = COMMANDS[tool]
+    run_folder = [f"output_dir={run_dir}"] if run_dir is not None else []
+    cfg = compose_config(config, *overrides, *run_folder)
+    return importlib.import_module(f"ssdh_lightning.cli.{module}").main(cfg)
 
 
 def index_command(checkpoint: Path, images: Path, out: Path, *options: str) -> list[str]:
