@@ -4,12 +4,21 @@ test. Shared functions and constants live in helpers.py."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 
-from helpers import CHROMEDRIVER, CHROMIUM, TINY_TRAINING, call_tool, run_tool
+from helpers import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    TINY_TRAINING,
+    call_tool,
+    run_tool,
+    write_clustered_index,
+)
 
 # The time guard of a test marked slow; every other test has pyproject.toml's `timeout`.
 SLOW_TIMEOUT_S = 900
@@ -20,26 +29,27 @@ numba.config.THREADING_LAYER = "threadsafe"
 
 
 def pytest_sessionstart(session) -> None:
-    """Compile the engine's kernels for the types that trainings, evaluations and searches use,
-    before the first test. numba keeps them in its cache beside the sources (``cache=True``),
-    where the test's own processes find them too: a minute once after a checkout or a change of
-    a kernel, under two seconds after. Otherwise the compilation would fall into whichever test
-    comes first, past its time guard."""
-    from ssdh_lightning.retrieval import evaluate_retrieval, search
+    """Compile the engine's kernels for the types that trainings, evaluations and index searches
+    use, before the first test. numba keeps them in its cache beside the sources
+    (``cache=True``), where the tests' own processes find them too: a minute once after a
+    checkout or a change of a kernel, two seconds after. Otherwise the compilation would fall
+    into whichever test comes first, past its time guard."""
+    from ssdh_lightning.retrieval import Index, evaluate_retrieval, search
     from ssdh_lightning.testing.synthetic import retrieval_problem
 
-    # more database items than the largest k of the default config (map@1000), as in training
+    # float32 features, as a model gives them; more database items than the default config's
+    # largest k (map@1000), as in training
     problem = retrieval_problem(20, 1100, 48, feature_dim=16)
     evaluate_retrieval(**problem, tie_figures=True)
+    features = {key: problem[key] for key in ("query_features", "database_features")}
     for mode in ("bcs", "es", "hds"):
-        search(
-            problem["query_codes"],
-            problem["database_codes"],
-            10,
-            mode,
-            query_features=problem["query_features"],
-            database_features=problem["database_features"],
-        )
+        search(problem["query_codes"], problem["database_codes"], 10, mode, **features)
+    # an index: float16 features, memory-mapped read-only; HDS pools of both kinds
+    with tempfile.TemporaryDirectory() as folder:
+        index = Index.load(write_clustered_index(Path(folder) / "index").folder)
+        query_features = np.asarray(index.features[:5], dtype=np.float32)
+        for mode, pool in (("bcs", {}), ("es", {}), ("hds", {}), ("hds", {"hds_threshold": 6})):
+            index.search(index.codes[:5], 10, mode, query_features=query_features, **pool)
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -297,10 +297,11 @@ def app_client(index: Path, *, ckpt_path: Path | None = None, **settings) -> Ite
         yield client
 
 
-def upload(server: Server, path: Path, name: str | None = None, **params) -> httpx.Response:
-    """POST the image at ``path`` to the server's search, as the page does."""
+def upload(client: httpx.Client, path: Path, name: str | None = None, **params) -> httpx.Response:
+    """POST the image at ``path`` to the search of ``client``'s server (an ``app_client``, or an
+    ``httpx.Client`` of a real server's url), as the page does."""
     files = {"image": (name or path.name, path.read_bytes(), "image/png")}
-    return httpx.post(f"{server.url}/api/search", params=params, files=files, timeout=60)
+    return client.post("/api/search", params=params, files=files)
 
 
 def columns(driver) -> dict[str, list[dict]]:
