@@ -35,12 +35,15 @@ def pytest_sessionstart(session) -> None:
     checkout or a change of a kernel, two seconds after. Otherwise the compilation would fall
     into whichever test comes first, past its time guard."""
     from ssdh_lightning.retrieval import Index, evaluate_retrieval, search
+    from ssdh_lightning.testing.formats import digit_multi_hot
     from ssdh_lightning.testing.synthetic import retrieval_problem
 
     # float32 features, as a model gives them; more database items than the default config's
-    # largest k (map@1000), as in training
+    # largest k (map@1000), as in training; class ids, then multi-hot labels (uint8)
     problem = retrieval_problem(20, 1100, 48, feature_dim=16)
     evaluate_retrieval(**problem, tie_figures=True)
+    multi_hot = {key: digit_multi_hot(problem[key]) for key in ("query_labels", "database_labels")}
+    evaluate_retrieval(**(problem | multi_hot), tie_figures=True)
     features = {key: problem[key] for key in ("query_features", "database_features")}
     for mode in ("bcs", "es", "hds"):
         search(problem["query_codes"], problem["database_codes"], 10, mode, **features)
