@@ -6,12 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from helpers import run_tool
+from helpers import call_tool, compose_config, run_tool
 from ssdh_lightning import metric_names
-from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.tasks.run_folder import METRICS_FILE
 from ssdh_lightning.testing.formats import write_cifar10, write_mnist
 
@@ -29,8 +27,7 @@ EXPERIMENTS = (
 
 
 def compose_train(*overrides: str):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_config("train", *overrides)
 
 
 def test_cifar10_alexnet_is_the_paper_setup():
@@ -103,7 +100,7 @@ def data_root(tmp_path_factory):
 )
 def test_experiment_trains_on_files_in_the_real_format(data_root, tmp_path, experiment, extra):
     run_dir = tmp_path / "run"
-    run_tool(
+    call_tool(
         "ssdh-train",
         f"experiment={experiment}",
         f"data.root={data_root}",
@@ -113,9 +110,8 @@ def test_experiment_trains_on_files_in_the_real_format(data_root, tmp_path, expe
         "trainer.limit_train_batches=2",
         "trainer.enable_progress_bar=false",
         "baselines=[]",
-        f"hydra.run.dir={run_dir}",
         *extra,
-        cwd=tmp_path,
+        run_dir=run_dir,
     )
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     assert 0 <= metrics["bcs/map@all"] <= 1
@@ -130,6 +126,7 @@ def test_a_failing_sweep_job_keeps_the_others_results(tmp_path):
         "-m",
         "model.hash_bits=0,8",
         "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
         "baselines=[]",
         "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={sweep}",
