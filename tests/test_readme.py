@@ -1,7 +1,9 @@
-"""The README's commands, run as written: the quick start always, the longer blocks with -m slow."""
+"""The README's commands, run as written: the quick start always, the longer blocks with -m slow;
+and what the README says of the tests themselves."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -11,12 +13,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def readme_commands(marker: str) -> list[str]:
     """The lines of the bash block that follows ``<!-- marker: ... -->`` in the README."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(rf"<!-- {marker}:.*?-->\s*```bash\n(.*?)```", text, re.S)
+    block = re.search(rf"<!-- {marker}:.*?-->\s*```bash\n(.*?)```", README, re.S)
     assert block, f"README.md lost its {marker} block"
     return [line.strip() for line in block.group(1).splitlines() if line.strip()]
 
@@ -80,3 +82,67 @@ def test_readme_multi_hot_index_commands_work_as_written(tmp_path):
     assert manifest["label_kind"] == "multi_hot" and manifest["class_names"] == ["0", "1", "2"]
     first = report["queries"][0]["results"][0]
     assert first["path"] == "6/00006.png" and first["class_names"] == ["1", "2"]
+
+
+# --- what the README says of the tests ------------------------------------------------------------
+
+
+def names_slow(node: ast.AST) -> bool:
+    """Whether ``node`` (a decorator, an assignment, a module) mentions ``pytest.mark.slow``."""
+    return any(
+        isinstance(n, ast.Attribute) and n.attr == "slow" and ast.unparse(n.value) == "pytest.mark"
+        for n in ast.walk(node)
+    )
+
+
+def test_functions(path: Path) -> dict[str, tuple[ast.FunctionDef, bool]]:
+    """The file's test functions by name, each with whether it is marked slow (itself, or the
+    whole module through ``pytestmark``)."""
+    module = ast.parse(path.read_text(encoding="utf-8"))
+    module_slow = any(
+        isinstance(node, ast.Assign)
+        and any(ast.unparse(target) == "pytestmark" for target in node.targets)
+        and names_slow(node)
+        for node in module.body
+    )
+    return {
+        node.name: (node, module_slow or any(names_slow(d) for d in node.decorator_list))
+        for node in module.body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    }
+
+
+def test_the_readme_names_only_test_files_that_exist():
+    named = set(re.findall(r"tests/\w+\.py", README))
+    assert "tests/test_readme.py" in named
+    assert sorted(name for name in named if not (ROOT / name).is_file()) == []
+
+
+def test_the_readme_names_exactly_the_files_that_hold_slow_tests():
+    section = README.split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+    (paragraph,) = [part for part in section.split("\n\n") if part.startswith("`pytest -m slow`")]
+    slow = {
+        f"tests/{path.name}"
+        for path in (ROOT / "tests").glob("test_*.py")
+        if any(is_slow for _, is_slow in test_functions(path).values())
+    }
+    assert slow  # the scan finds the marks
+    assert set(re.findall(r"tests/\w+\.py", paragraph)) == slow
+
+
+def test_each_command_block_names_the_file_that_runs_it_and_whether_it_is_slow():
+    blocks = re.findall(r"<!-- (\w+): (tests/\w+\.py) ([^>]*)-->\s*```bash", README)
+    assert {name for name, _, _ in blocks} >= {"quickstart", "sweep", "index", "index_list"}
+    for name, path, note in blocks:
+        runners = [
+            is_slow
+            for function, is_slow in test_functions(ROOT / path).values()
+            if any(
+                isinstance(call, ast.Call)
+                and ast.unparse(call.func) == "readme_commands"
+                and ast.literal_eval(call.args[0]) == name
+                for call in ast.walk(function)
+            )
+        ]
+        assert runners, f"no test in {path} runs the README's {name} block"
+        assert all(is_slow == ("(pytest -m slow)" in note) for is_slow in runners), name
