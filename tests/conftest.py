@@ -4,6 +4,14 @@ test. Shared functions and constants live in helpers.py."""
 
 from __future__ import annotations
 
+import os
+
+# The tests call the kernels thousands of times on small arrays, often beside another process (a
+# command, a server, other work on the cores): OpenMP's threads (numba's 'omp' layer, torch) then
+# wait for the next call asleep rather than spinning, which on busy cores made such calls up to 50
+# times slower. OpenMP reads it once, when torch loads it; the tests' processes inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 import tempfile
 from pathlib import Path
 
@@ -29,24 +37,35 @@ numba.config.THREADING_LAYER = "threadsafe"
 
 
 def pytest_sessionstart(session) -> None:
-    """Compile the engine's kernels for the types that trainings, evaluations and index searches
-    use, before the first test. numba keeps them in its cache beside the sources
-    (``cache=True``), where the tests' own processes find them too: a minute once after a
-    checkout or a change of a kernel, two seconds after. Otherwise the compilation would fall
-    into whichever test comes first, past its time guard."""
+    """Compile the engine's kernels for every label and feature type the engine takes, before
+    the first test. numba keeps them in its cache beside the sources (``cache=True``), where the
+    tests' own processes find them too: a minute or two once after a checkout or a change of a
+    kernel, two seconds after. Otherwise the compilation would fall into whichever test comes
+    first, past its time guard."""
     from ssdh_lightning.retrieval import Index, evaluate_retrieval, search
     from ssdh_lightning.testing.formats import digit_multi_hot
     from ssdh_lightning.testing.synthetic import retrieval_problem
 
-    # float32 features, as a model gives them; more database items than the default config's
-    # largest k (map@1000), as in training; class ids, then multi-hot labels (uint8)
+    # more database items than the default config's largest k (map@1000), as in training
     problem = retrieval_problem(20, 1100, 48, feature_dim=16)
-    evaluate_retrieval(**problem, tie_figures=True)
-    multi_hot = {key: digit_multi_hot(problem[key]) for key in ("query_labels", "database_labels")}
-    evaluate_retrieval(**(problem | multi_hot), tie_figures=True)
-    features = {key: problem[key] for key in ("query_features", "database_features")}
+    labels, features = ("query_labels", "database_labels"), ("query_features", "database_features")
+    for variant in (
+        {},  # class ids below 256 (kept as uint8) and float32 features, as a model gives them
+        {key: digit_multi_hot(problem[key]) for key in labels},  # multi-hot (uint8)
+        {key: problem[key] * 300 for key in labels},  # class ids kept as uint16
+        {key: problem[key] * 70_000 for key in labels},  # class ids kept as int64
+        {key: problem[key].astype(np.float16) for key in features},
+        {key: problem[key].astype(np.float64) for key in features},
+    ):
+        evaluate_retrieval(**(problem | variant), tie_figures=True)
     for mode in ("bcs", "es", "hds"):
-        search(problem["query_codes"], problem["database_codes"], 10, mode, **features)
+        search(
+            problem["query_codes"],
+            problem["database_codes"],
+            10,
+            mode,
+            **{key: problem[key] for key in features},
+        )
     # an index: float16 features, memory-mapped read-only; HDS pools of both kinds
     with tempfile.TemporaryDirectory() as folder:
         index = Index.load(write_clustered_index(Path(folder) / "index").folder)

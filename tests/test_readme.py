@@ -95,7 +95,7 @@ def names_slow(node: ast.AST) -> bool:
     )
 
 
-def test_functions(path: Path) -> dict[str, tuple[ast.FunctionDef, bool]]:
+def functions_of(path: Path) -> dict[str, tuple[ast.FunctionDef, bool]]:
     """The file's test functions by name, each with whether it is marked slow (itself, or the
     whole module through ``pytestmark``)."""
     module = ast.parse(path.read_text(encoding="utf-8"))
@@ -124,7 +124,7 @@ def test_the_readme_names_exactly_the_files_that_hold_slow_tests():
     slow = {
         f"tests/{path.name}"
         for path in (ROOT / "tests").glob("test_*.py")
-        if any(is_slow for _, is_slow in test_functions(path).values())
+        if any(is_slow for _, is_slow in functions_of(path).values())
     }
     assert slow  # the scan finds the marks
     assert set(re.findall(r"tests/\w+\.py", paragraph)) == slow
@@ -136,7 +136,7 @@ def test_each_command_block_names_the_file_that_runs_it_and_whether_it_is_slow()
     for name, path, note in blocks:
         runners = [
             is_slow
-            for function, is_slow in test_functions(ROOT / path).values()
+            for function, is_slow in functions_of(ROOT / path).values()
             if any(
                 isinstance(call, ast.Call)
                 and ast.unparse(call.func) == "readme_commands"
