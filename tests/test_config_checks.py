@@ -11,10 +11,6 @@ from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.tasks.run_folder import CLASS_NAMES_FILE
 
 
-def _train_config(*overrides: str):
-    return compose_config("train", *overrides)
-
-
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -49,7 +45,7 @@ def _train_config(*overrides: str):
 )
 def test_a_bad_value_is_named_with_what_the_key_takes(override, message):
     with pytest.raises(ValueError) as error:
-        check_train_config(_train_config(override))
+        check_train_config(compose_config("train", override))
     assert message in str(error.value)
     key = override.lstrip("+").split("=")[0]
     assert "e.g." in str(error.value) or "allowed:" in str(error.value)
@@ -70,7 +66,7 @@ def test_a_bad_value_is_named_with_what_the_key_takes(override, message):
     ],
 )
 def test_good_configs_pass(overrides):
-    check_train_config(_train_config(*overrides))
+    check_train_config(compose_config("train", *overrides))
 
 
 def test_eval_takes_a_null_seed_but_not_a_bad_one():

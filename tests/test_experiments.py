@@ -26,12 +26,8 @@ EXPERIMENTS = (
 )
 
 
-def compose_train(*overrides: str):
-    return compose_config("train", *overrides)
-
-
 def test_cifar10_alexnet_is_the_paper_setup():
-    cfg = compose_train("experiment=cifar10_alexnet")
+    cfg = compose_config("train", "experiment=cifar10_alexnet")
     assert cfg.model.backbone == {"name": "alexnet", "weights": "IMAGENET1K_V1"}
     assert cfg.model.optimizer.lr == 0.001 and cfg.model.optimizer.classifier_lr_mult == 10
     assert cfg.model.optimizer.bias_lr_mult == 2 and cfg.model.optimizer.weight_decay == 0.0005
@@ -44,7 +40,7 @@ def test_cifar10_alexnet_is_the_paper_setup():
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_keeps_the_monitored_metric(experiment):
-    cfg = compose_train(f"experiment={experiment}")
+    cfg = compose_config("train", f"experiment={experiment}")
     assert cfg.callbacks.best_checkpoint.monitor == metric_names.MONITOR
     assert (cfg.trainer.max_steps > 0) != (cfg.trainer.max_epochs > 0)  # iterations or epochs
 
@@ -53,7 +49,7 @@ def test_every_experiment_composes_and_keeps_the_monitored_metric(experiment):
 def test_the_multi_label_list_experiments_score_map_at_5000_and_name_missing_lists(
     experiment, tmp_path
 ):
-    cfg = compose_train(f"experiment={experiment}", f"data.root={tmp_path}")
+    cfg = compose_config("train", f"experiment={experiment}", f"data.root={tmp_path}")
     assert cfg.data._target_.endswith("ListFileDataModule") and not cfg.data.allow_empty_labels
     assert cfg.objective == "bcs/map@5000" and 5000 in cfg.retrieval.map_at
     with pytest.raises(FileNotFoundError, match="3 list file") as error:
