@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import CIFAR10
 
+from ssdh_lightning.data.base import Batch
 from ssdh_lightning.data.cifar import CIFAR10DataModule
 from ssdh_lightning.data.in_memory import InMemoryDataModule
 from ssdh_lightning.data.mnist import VARIANTS, MNISTDataModule
@@ -98,7 +99,7 @@ def images_per_second(
         if transform is not None:
             images = transform(images, True)
         if model is not None:
-            loss = model.method_loss(images, labels).loss
+            loss = model.method_loss(Batch(images, labels, torch.arange(len(labels)))).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -4,9 +4,11 @@ ssdh-train through Lightning's own loader) is read here."""
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import atomic_write
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.untrusted_configs import check_image_sizes, check_plain, shown
 
 MISSING_HINT = (
     "pass ckpt_path=PATH to a .ckpt file written by ssdh-train (each run keeps them in "
@@ -26,6 +29,9 @@ MAX_LISTED = 10  # checkpoints named when ckpt_path is a folder
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 # The lines of torch's weights-only message that say nothing of this checkpoint.
 _TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+CHECKPOINT_FIX = "use a checkpoint that ssdh-train wrote"
+# The tensors whose shapes confirm hash_bits and num_classes before any model is built.
+LATENT_WEIGHT, CLASSIFIER_WEIGHT = "head.latent.weight", "head.classifier.weight"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -92,7 +98,9 @@ def _unreadable(path: Path, error: Exception) -> ValueError:
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     """The checkpoint's contents, checked to be one that ssdh-train wrote. Loaded as plain data
     (``weights_only=True``): what Lightning 2.x and ssdh-train write needs no allow-listed class
-    (hyper-parameters and callback states are saved as dicts), so none is allowed."""
+    (hyper-parameters and callback states are saved as dicts), so none is allowed. Its
+    hyper-parameters are configs from a file (``untrusted_configs``): plain values, no
+    interpolation; its state dict maps names to tensors."""
     path = checkpoint_file(path)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
@@ -108,7 +116,20 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
             f"{path} is not a checkpoint of ssdh-train: it has no model hyper-parameters "
             "(hash_bits, preprocessing, ...)"
         )
+    check_plain(hparams, "hyper_parameters", f"checkpoint {path}", CHECKPOINT_FIX)
+    state = checkpoint["state_dict"]
+    if not isinstance(state, Mapping) or not all(
+        isinstance(name, str) and isinstance(tensor, torch.Tensor) for name, tensor in state.items()
+    ):
+        raise _inconsistent(path, "its state_dict is not a mapping of names to tensors")
     return checkpoint
+
+
+def _inconsistent(path: str | Path, what: str) -> ValueError:
+    return ValueError(
+        f"checkpoint {path}: {what}; the file is damaged or crafted, so no model was built; "
+        f"{CHECKPOINT_FIX}"
+    )
 
 
 def check_hash_bits(path: str | Path, checkpoint: dict[str, Any], hash_bits: int) -> None:
@@ -150,17 +171,89 @@ def check_same_data(
 
 def load_module(path: str | Path) -> SSDHModule:
     """The trained module of the checkpoint at ``path``, in evaluation mode, on the CPU."""
-    return trained_module(read_checkpoint(path))
+    return trained_module(read_checkpoint(path), path)
 
 
-def trained_module(checkpoint: dict[str, Any]) -> SSDHModule:
-    """The trained module of a checkpoint already read, in evaluation mode, on the CPU."""
-    hparams = dict(checkpoint["hyper_parameters"])
-    # The trained weights replace any pretrained ones: build without fetching those.
+def for_loading(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """``hparams`` rebuilding a trained network: without fetching pretrained weights (the
+    checkpoint's trained weights replace them) and without compiling it (inference needs no
+    compiler, which a machine that only serves may lack; the weights are the same either way)."""
     backbone = dict(hparams.get("backbone") or {})
     if "weights" in backbone:
         backbone["weights"] = None
-    hparams["backbone"], hparams["weights_path"] = backbone, None
-    module = SSDHModule(**hparams)
+    return {**hparams, "backbone": backbone, "weights_path": None, "compile": False}
+
+
+def module_options(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The hyper-parameters of a checkpoint already read, checked before anything is built:
+    only the keys ``SSDHModule`` takes; ``hash_bits`` and ``num_classes`` against the rows of
+    the latent layer, the classifier and ``class_names``; image sizes bounded; then every tensor
+    shape they imply (feature dims, widths, channels, a method's state) against the state
+    dict's, on a model built on the meta device, which holds shapes and allocates nothing."""
+    hparams, state = dict(checkpoint["hyper_parameters"]), checkpoint["state_dict"]
+    unknown = sorted(set(hparams) - set(inspect.signature(SSDHModule).parameters))
+    if unknown:
+        raise _inconsistent(path, f"hyper_parameters holds {unknown}, not settings of the model")
+    latent = state.get(LATENT_WEIGHT)
+    if latent is None or latent.ndim != 2:
+        raise _inconsistent(path, f"its state dict has no 2-D {LATENT_WEIGHT}")
+    if hparams["hash_bits"] != latent.shape[0]:
+        raise _inconsistent(
+            path,
+            f"hyper_parameters.hash_bits is {shown(hparams['hash_bits'])}, but its latent layer "
+            f"{LATENT_WEIGHT} has {latent.shape[0]} rows",
+        )
+    num_classes = hparams.get("num_classes")
+    classifier = state.get(CLASSIFIER_WEIGHT)
+    if classifier is not None and num_classes != classifier.shape[0]:
+        raise _inconsistent(
+            path,
+            f"hyper_parameters.num_classes is {shown(num_classes)}, but its classifier "
+            f"{CLASSIFIER_WEIGHT} has {classifier.shape[0]} rows",
+        )
+    class_names = hparams.get("class_names")
+    if class_names is not None and (
+        not isinstance(class_names, list) or len(class_names) != num_classes
+    ):
+        raise _inconsistent(
+            path,
+            f"hyper_parameters.num_classes is {shown(num_classes)}, but class_names is not a "
+            "list of as many names",
+        )
+    preprocessing = hparams.get("preprocessing")
+    if isinstance(preprocessing, Mapping):
+        key = "hyper_parameters.preprocessing"
+        check_image_sizes(preprocessing, key, f"checkpoint {path}", CHECKPOINT_FIX)
+    _check_shapes(hparams, state, path)
+    return hparams
+
+
+def _check_shapes(hparams: dict[str, Any], state: Mapping[str, torch.Tensor], path) -> None:
+    try:
+        with torch.device("meta"):
+            skeleton = SSDHModule(**for_loading(hparams))
+    except (TypeError, ValueError, KeyError) as error:
+        raise _inconsistent(path, f"its hyper-parameters are refused ({error})") from None
+    expected = {name: tuple(tensor.shape) for name, tensor in skeleton.state_dict().items()}
+    found = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        raise _inconsistent(path, f"its state dict lacks {missing[:5]} ({len(missing)} in all)")
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise _inconsistent(path, f"its state dict holds {extra[:5]}, which the model has not")
+    for name, shape in expected.items():
+        if found[name] != shape:
+            raise _inconsistent(
+                path,
+                f"{name} has shape {list(found[name])}, but its hyper-parameters build "
+                f"{list(shape)}",
+            )
+
+
+def trained_module(checkpoint: dict[str, Any], path: str | Path) -> SSDHModule:
+    """The trained module of a checkpoint already read from ``path``, in evaluation mode, on
+    the CPU; built only once ``module_options`` has checked it."""
+    module = SSDHModule(**for_loading(module_options(checkpoint, path)))
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()

@@ -8,11 +8,18 @@ string 'foo'); Lightning and torch would fail on it late, deep in a traceback, o
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 MAX_SEED = 2**32 - 1  # numpy's seeds are uint32
+RUN_FOLDER = "the run folder"
+RUN_FOLDER_FIX = (
+    "set hydra.run.dir=FOLDER (output_dir=FOLDER from Python) to a folder you can write"
+)
 
 # trainer keys that count steps, epochs or batches between two events
 _TRAINER_COUNTS = ("check_val_every_n_epoch", "log_every_n_steps")
@@ -63,6 +70,11 @@ def fraction(key: str, value: Any, example: Any) -> None:
         raise _refuse(key, value, "a number from 0 up to (not including) 1", example)
 
 
+def boolean(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise _refuse(key, value, "true or false", "true")
+
+
 def choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         names = " or ".join(repr(name) for name in allowed)
@@ -111,12 +123,35 @@ def check_model(model: Mapping[str, Any], prefix: str = "model") -> None:
         fraction(f"{prefix}.dropout", model["dropout"], 0.5)
     if "latent_init_std" in model:  # zero would give every image the same code
         positive_number(f"{prefix}.latent_init_std", model["latent_init_std"], 0.005)
+    for switch in ("channels_last", "compile"):
+        if switch in model:
+            boolean(f"{prefix}.{switch}", model[switch])
     check_optimizer(model.get("optimizer") or {}, f"{prefix}.optimizer")
     check_scheduler(model.get("scheduler") or {}, f"{prefix}.scheduler")
 
 
+def check_devices(key: str, value: Any) -> None:
+    """Lightning's ``devices``: a count (-1: all), ``auto``, a string of indices, or a list of
+    indices. Lightning itself refuses 0 only once the data is loaded."""
+    if isinstance(value, str):
+        valid = bool(value.strip())
+    elif _is_int(value):
+        valid = value == -1 or value >= 1
+    elif isinstance(value, Sequence):
+        valid = len(value) > 0 and all(_is_int(index) and index >= 0 for index in value)
+    else:
+        valid = False
+    if not valid:
+        expected = "a number of devices >= 1, -1 (all), auto, or a list of device indices"
+        raise _refuse(key, value, expected, 1)
+
+
 def check_trainer(trainer: Mapping[str, Any], prefix: str = "trainer") -> None:
-    """How long a run may last and how often it validates and logs."""
+    """How many devices a run uses, how long it may last and how often it validates and logs."""
+    if "devices" in trainer:
+        check_devices(f"{prefix}.devices", trainer["devices"])
+    if "num_nodes" in trainer:
+        positive_integer(f"{prefix}.num_nodes", trainer["num_nodes"], 1)
     if trainer.get("max_epochs") is not None:
         integer(f"{prefix}.max_epochs", trainer["max_epochs"], 30, minimum=-1)
     integer(f"{prefix}.max_steps", trainer.get("max_steps", -1), 50000, minimum=-1)
@@ -136,16 +171,61 @@ def check_bounded(trainer: Mapping[str, Any], prefix: str = "trainer") -> None:
         )
 
 
+def check_retrieval(retrieval: Mapping[str, Any], prefix: str = "retrieval") -> None:
+    """What an evaluation scores (conf/retrieval/), checked by the engine's own
+    ``RetrievalSettings``, whose every message starts with the setting's name: here it is
+    named with its group."""
+    # imported here: the engine's package loads numba, which the model and checkpoints need not
+    from ssdh_lightning.retrieval.settings import RetrievalSettings
+
+    allowed = [field.name for field in dataclasses.fields(RetrievalSettings)]
+    unknown = sorted(set(retrieval) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {prefix} keys {unknown}; allowed: {allowed}")
+    try:
+        RetrievalSettings(**retrieval)
+    except ValueError as error:
+        raise ValueError(f"{prefix}.{error}") from None
+
+
+def check_writable(folder: str | Path, what: str, fix: str) -> None:
+    """Raise ``PermissionError`` naming ``folder`` (``what`` it is) and ``fix`` unless this
+    process can create files in it or, where it does not exist yet, in the nearest folder above
+    it that does: an output folder that cannot be written stops a command before it reads any
+    data, not with a raw ``OSError`` at its first file."""
+    path = Path(folder).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        where = "" if existing == path else f" (it would be made in {existing})"
+        raise PermissionError(
+            f"cannot write {what} {folder}{where}: {error.strerror}; {fix}"
+        ) from None
+
+
 def check_train_config(cfg: Mapping[str, Any]) -> None:
     """What ``ssdh-train`` is given, checked before it loads any data."""
     check_seed(cfg.get("seed"))
     check_trainer(cfg.get("trainer") or {})
     check_bounded(cfg.get("trainer") or {})
     check_model(cfg.get("model") or {})
+    check_retrieval(cfg.get("retrieval") or {})
 
 
 def check_eval_config(cfg: Mapping[str, Any]) -> None:
     """What ``ssdh-eval`` is given (its seed may be null: the training run's), before loading."""
     if cfg.get("seed") is not None:
         check_seed(cfg["seed"])
+    check_trainer(cfg.get("trainer") or {})
+    check_retrieval(cfg.get("retrieval") or {})
+
+
+def check_index_config(cfg: Mapping[str, Any]) -> None:
+    """What ``ssdh-index`` is given, before it scans or encodes anything."""
+    positive_integer("batch_size", cfg.get("batch_size"), 256)
+    integer("num_workers", cfg.get("num_workers"), 4, minimum=0)
     check_trainer(cfg.get("trainer") or {})

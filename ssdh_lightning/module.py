@@ -15,7 +15,7 @@ from torchmetrics.utilities import dim_zero_cat
 from ssdh_lightning import metric_names
 from ssdh_lightning.config_checks import check_model, positive_integer
 from ssdh_lightning.data.base import QUERY, Batch
-from ssdh_lightning.methods import MethodLoss, build_method, is_multi_label
+from ssdh_lightning.methods import LatentBatch, MethodLoss, build_method, is_multi_label
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
 from ssdh_lightning.models.head import LATENT_WEIGHT_STD
 from ssdh_lightning.preprocessing import Preprocessing
@@ -91,6 +91,9 @@ class SSDHModule(L.LightningModule):
     the model, its preprocessing and the data it was trained on (``checkpoints.load_module``).
     ``backbone`` names the network and its options; ImageNet weights come from
     ``backbone.weights`` (torchvision's weights API) or the local file ``weights_path``.
+    ``channels_last`` lays images and convolution weights out channels last (NHWC, which tensor
+    cores and oneDNN run fastest); ``compile`` compiles the backbone with ``torch.compile`` in
+    place, so that its state dict, and a checkpoint, is the same compiled or not.
     """
 
     def __init__(
@@ -107,6 +110,8 @@ class SSDHModule(L.LightningModule):
         class_names: list[str] | None = None,
         data_config: dict | None = None,
         method: dict | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         optimizer = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
@@ -118,6 +123,8 @@ class SSDHModule(L.LightningModule):
                 "latent_init_std": latent_init_std,
                 "optimizer": optimizer,
                 "scheduler": scheduler,
+                "channels_last": channels_last,
+                "compile": compile,
             }
         )
         positive_integer("num_classes", num_classes, 10)
@@ -132,6 +139,11 @@ class SSDHModule(L.LightningModule):
         self.backbone = build_backbone(
             backbone.pop("name"), self.preprocessing, weights_path, **backbone
         )
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        if compile:
+            self.backbone.compile()
         # Built before the head: a method may refuse the bits or classes (CSQ's centres).
         self.method = build_method(method, hash_bits, num_classes)
         classes = num_classes if self.method.classifies else None
@@ -155,7 +167,8 @@ class SSDHModule(L.LightningModule):
 
     def _outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``features`` and the latent layer's pre-activations of uint8 images."""
-        features = self.backbone(self.normalize(images))
+        images = self.normalize(images).contiguous(memory_format=self.memory_format)
+        features = self.backbone(images)
         return features, self.head(features)
 
     def _encoded(self, features: torch.Tensor, latent: torch.Tensor) -> Encoded:
@@ -169,11 +182,15 @@ class SSDHModule(L.LightningModule):
         """``features``, ``probs`` and ``codes`` of uint8 images (B, C, H, W)."""
         return self(images)
 
-    def method_loss(self, images: torch.Tensor, labels: torch.Tensor) -> MethodLoss:
-        """The method's loss of uint8 images and their labels, and the class logits of the
-        methods that classify: what a training step minimises."""
-        _, latent = self._outputs(images)
-        return self.method.loss(latent, labels, self.head.classifier)
+    def method_loss(self, batch: Batch) -> MethodLoss:
+        """The method's loss of a batch of uint8 images, their labels and positions, and the
+        class logits of the methods that classify: what a training step minimises."""
+        features, latent = self._outputs(batch.images)
+        return self._loss(features, latent, batch)
+
+    def _loss(self, features: torch.Tensor, latent: torch.Tensor, batch: Batch) -> MethodLoss:
+        inputs = LatentBatch(latent, batch.labels, features, batch.positions)
+        return self.method.loss(inputs, self.head.classifier)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         images, labels = batch.images, batch.labels
@@ -182,7 +199,7 @@ class SSDHModule(L.LightningModule):
         # On every batch, so that wrong labels stop the run at its first step, before any update
         self.method.check_labels(labels)
         self.method.start_training_step()
-        loss, logits = self.method_loss(images, labels)
+        loss, logits = self.method_loss(batch)
         self.log(metric_names.TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True)
         if logits is not None and not is_multi_label(labels):
             self.train_accuracy(logits, labels)
@@ -199,7 +216,7 @@ class SSDHModule(L.LightningModule):
             self.database_set.update(encoded, labels, batch.positions)
             return
         self.query_set.update(encoded, labels, batch.positions)
-        loss, logits = self.method.loss(latent, labels, self.head.classifier)
+        loss, logits = self._loss(features, latent, batch)
         self.log(metric_names.VAL_LOSS, loss, on_epoch=True, add_dataloader_idx=False)
         if logits is not None:
             self._log_classifier(logits, labels)

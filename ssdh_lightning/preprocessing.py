@@ -6,6 +6,7 @@ so preparing an image means only: convert its channels, resize, centre crop.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -29,17 +30,40 @@ def _size(name: str, value) -> tuple[int, int]:
     return size
 
 
+def _explicit_stats(
+    normalization: Mapping, channels: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    mean, std = normalization.get("mean"), normalization.get("std")
+    if (
+        set(normalization) != {"mean", "std"}
+        or not all(isinstance(v, Sequence) and len(v) == channels for v in (mean, std))
+        or not all(isinstance(v, int | float) for v in (*mean, *std))
+        or min(std) <= 0
+    ):
+        raise ValueError(
+            f"data.normalization={dict(normalization)!r}: explicit statistics are {{mean: [...], "
+            f"std: [...]}} in [0, 1] units, one value per channel ({channels}), std > 0"
+        )
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
 def normalization_stats(
-    normalization: str,
+    normalization: str | Mapping | None,
     channels: int,
     dataset_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) in [0, 1] units for ``data.normalization``."""
+    """(mean, std) in [0, 1] units for ``data.normalization``: a name of ``NORMALIZATIONS``,
+    explicit ``{mean, std}`` (what ssdh-train fills in for a timm model, from its pretrained
+    config), or None: ImageNet's, as ``torchvision`` (ssdh-train fills in the model's first)."""
+    if normalization is None:
+        normalization = "torchvision"
+    if isinstance(normalization, Mapping):
+        return _explicit_stats(normalization, channels)
     allowed = NORMALIZATIONS if dataset_stats is not None else NORMALIZATIONS[:2]
     if normalization not in allowed:
         raise ValueError(
-            f"data.normalization must be one of {list(allowed)} for this data set, "
-            f"got {normalization!r}"
+            f"data.normalization must be null (the model's), {{mean: [...], std: [...]}} or one "
+            f"of {list(allowed)} for this data set, got {normalization!r}"
         )
     if normalization == "dataset":
         return dataset_stats

@@ -9,9 +9,11 @@ import importlib.util
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +28,10 @@ from sklearn.datasets import load_digits
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.indexing import build_index
 from ssdh_lightning.io import file_sha256
+from ssdh_lightning.per_query import read_per_query, write_per_query
 from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
+from ssdh_lightning.run_files import METRICS_FILE, PER_QUERY_FILE, RUN_FILE
 from ssdh_lightning.strings import PackedStrings
 from ssdh_lightning.testing.formats import encode_image
 
@@ -98,6 +102,17 @@ def call_tool(tool: str, *overrides: str, run_dir: Path | None = None):
     run_folder = [f"output_dir={run_dir}"] if run_dir is not None else []
     cfg = compose_config(config, *overrides, *run_folder)
     return importlib.import_module(f"ssdh_lightning.cli.{module}").main(cfg)
+
+
+def report_in_process(*argv) -> int:
+    """ssdh-report's own main(), in this process (capsys reads its output): its exit code."""
+    from ssdh_lightning.cli.report import main
+
+    try:
+        main([str(arg) for arg in argv])
+    except SystemExit as stop:
+        return stop.code
+    return 0
 
 
 def index_command(checkpoint: Path, images: Path, out: Path, *options: str) -> list[str]:
@@ -211,6 +226,21 @@ def rewrite_paths(index: Index, paths: list[str]) -> None:
     rewrite_array(index, "paths_offsets", packed.offsets)
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels but holds one row: a decompression bomb's
+    header, refused before anything is decoded."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * (width + 1))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
 # --- Hamming rankings by their definition -----------------------------------------------------
 
 
@@ -281,7 +311,9 @@ class Server:
 
 
 @contextmanager
-def app_client(index: Path, *, ckpt_path: Path | None = None, **settings) -> Iterator:
+def app_client(
+    index: Path, *, ckpt_path: Path | None = None, images: Path | None = None, **settings
+) -> Iterator:
     """The app of ``ssdh-serve index=INDEX`` in this process, through FastAPI's TestClient: the
     same routes, checks and answers as a real server, with no process start and no port. Use a
     real ``Server`` only where only a process proves it (a crash, a hang, the browser)."""
@@ -291,7 +323,7 @@ def app_client(index: Path, *, ckpt_path: Path | None = None, **settings) -> Ite
     from ssdh_lightning.serve.app import create_app
     from ssdh_lightning.serve.served import ServedIndex
 
-    served = ServedIndex.open(index, ckpt_path=ckpt_path)
+    served = ServedIndex.open(index, ckpt_path=ckpt_path, images=images)
     app = create_app(served, ServeSettings(**{"reload_interval_s": 0.2, **settings}))
     with TestClient(app) as client:  # runs the app's lifespan: its watcher of new generations
         yield client
@@ -320,3 +352,33 @@ def columns(driver) -> dict[str, list[dict]]:
             for figure in column.find_elements(By.TAG_NAME, "figure")
         ]
     return shown
+
+
+# --- run folders written directly ----------------------------------------------------------------
+
+
+def write_run(
+    folder: Path,
+    *,
+    data: str = "digits",
+    hash_bits: int = 48,
+    seed: int = 0,
+    method: str = "lin2015",
+    per_query: dict[str, np.ndarray] | None = None,
+    query_ids=None,
+    metrics: dict[str, float] | None = None,
+) -> Path:
+    """A run folder as ssdh-train leaves it, written directly: run.json, metrics.json (``metrics``
+    and the mean of each per-query figure) and, given ``per_query`` (key -> one value per query),
+    per_query.npz with ``query_ids`` (default 0, 1, ...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    means = {}
+    if per_query:
+        count = len(next(iter(per_query.values())))
+        ids = np.arange(count) if query_ids is None else query_ids
+        stored = read_per_query(write_per_query(folder / PER_QUERY_FILE, ids, per_query))
+        means = {key: float(np.mean(v, dtype=np.float64)) for key, v in stored.figures.items()}
+    description = {"data": data, "hash_bits": hash_bits, "seed": seed, "method": method}
+    (folder / RUN_FILE).write_text(json.dumps(description))
+    (folder / METRICS_FILE).write_text(json.dumps(means | (metrics or {})))
+    return folder

@@ -102,7 +102,10 @@ def test_offline_without_weights_names_both_ways(monkeypatch, tmp_path):
 
 
 def test_unknown_backbone_and_weights_names():
-    with pytest.raises(ValueError, match="must be one of \\['alexnet', 'resnet50', 'small_cnn'"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown backbone 'lenet'; model.backbone.name takes one of small_cnn, alexnet",
+    ):
         build_backbone("lenet", RGB)
     with pytest.raises(ValueError, match=r"model\.backbone\.weights must be one of"):
         module(weights="IMAGENET_NOPE")

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import TINY_TRAINING, assert_stopped, call_tool, compose_config, run_tool
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
-from ssdh_lightning.tasks.run_folder import CLASS_NAMES_FILE
+from ssdh_lightning.run_files import CLASS_NAMES_FILE
 
 
 @pytest.mark.parametrize(

@@ -344,7 +344,7 @@ def test_images_that_fit_are_decoded_once_into_memory_as_the_workers_decode_them
 )
 def test_the_input_size_follows_the_model_unless_given(tree, overrides, image_size, resize):
     cfg = compose_config("train", "data=folder", f"data.root={tree}", *overrides)
-    data = with_model_input(cfg.data, cfg.model.backbone.name)
+    data = with_model_input(cfg.data, cfg.model.backbone)
     assert data.image_size == image_size and data.resize == resize
     if image_size is None:
         module = instantiate(data, num_workers=0, manifest_cache=None)

@@ -8,7 +8,7 @@ import torch
 
 from helpers import run_tool
 from ssdh_lightning.module import Encoded, EncodedSet
-from ssdh_lightning.tasks.run_folder import METRICS_FILE
+from ssdh_lightning.run_files import METRICS_FILE
 
 
 def _encoded(rows: torch.Tensor) -> Encoded:

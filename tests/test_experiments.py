@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 
 from helpers import call_tool, compose_config, run_tool
 from ssdh_lightning import metric_names
-from ssdh_lightning.tasks.run_folder import METRICS_FILE
+from ssdh_lightning.run_files import METRICS_FILE
 from ssdh_lightning.testing.formats import write_cifar10, write_mnist
 
 EXPERIMENTS = (
@@ -20,6 +20,7 @@ EXPERIMENTS = (
     "mnist_small",
     "cifar10_small",
     "cifar10_lists",
+    "cifar10_vit",
     "imagenet100",
     "nus_wide_21",
     "coco",

@@ -100,7 +100,7 @@ def small_index(folder: Path, count: int, feature_dim: int) -> Index:
             paths=PackedStrings.pack([f"{i}.png" for i in range(count)]),
             file_sizes=np.ones(count, dtype=np.int64),
             file_mtimes_ns=np.ones(count, dtype=np.int64),
-            metadata={},
+            metadata={"class_names": ["0"]},
         )
 
 

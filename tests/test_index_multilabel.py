@@ -240,7 +240,7 @@ def spoil(folder: Path, change: str) -> None:
     ("change", "message"),
     [
         ("class ids", r"holds uint8 \(24, 3\), but the manifest \(label_kind 'class_ids'\) says "),
-        ("unknown kind", r"label_kind is 'tags', not one of \('class_ids', 'multi_hot'\)"),
+        ("unknown kind", r"label_kind is not valid \(Input should be 'class_ids' or 'multi_hot'"),
         ("two names", r"recorded as \[24, 3\], but 24 items of 2 classes .* need \[24, 2\]"),
     ],
 )

@@ -17,11 +17,11 @@ from ssdh_lightning.cli.train import main
 from ssdh_lightning.data import DigitsDataModule
 from ssdh_lightning.data.base import Batch, Splits
 from ssdh_lightning.data.in_memory import InMemoryImages
-from ssdh_lightning.methods import METHODS
+from ssdh_lightning.methods import METHODS, multi_label_methods
 from ssdh_lightning.module import SSDHModule
-from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
+from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
-METHOD_NAMES = [cls.name for cls in METHODS.values()]
+METHOD_NAMES = list(METHODS)
 SMALL_CNN = {"name": "small_cnn", "widths": [16, 32], "feature_dim": 64}
 
 
@@ -55,25 +55,27 @@ def first_batch(digits, size: int = 64) -> Batch:
     return digits.splits.train.__getitems__(list(range(size)))
 
 
+# Training steps within which a method's loss must fall below its first value. Most fall after
+# one step. DFH's and LCDSH's first rise: their targets (DFH's codes drawn toward the centres,
+# LCDSH's binary similarities) are signs, which move while the relaxed codes cross zero; DFH's
+# falls below its start after about 10 steps, LCDSH's after about 45.
+MOST_STEPS = 60
+
+
 @pytest.mark.parametrize("method", METHOD_NAMES)
 def test_a_few_training_steps_of_every_method_lower_its_loss(digits, method):
     module = small_module(digits, method)
     batch = first_batch(digits)
     optimizer = module.configure_optimizers()
-
-    def loss() -> torch.Tensor:
-        return module.method_loss(batch.images, batch.labels).loss
-
-    with torch.no_grad():
-        before = loss().item()
-    for _ in range(8):
+    losses: list[float] = []
+    while len(losses) < 2 or (losses[-1] >= losses[0] and len(losses) < MOST_STEPS):
         optimizer.zero_grad()
         module.method.start_training_step()
-        loss().backward()
+        loss = module.method_loss(batch).loss
+        losses.append(loss.item())
+        loss.backward()
         optimizer.step()
-    with torch.no_grad():
-        after = loss().item()
-    assert after < before, (method, before, after)
+    assert losses[-1] < losses[0], (method, losses)
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
@@ -83,7 +85,7 @@ def test_every_methods_checkpoint_rebuilds_the_same_model_and_state(digits, meth
         module.method.start_training_step()
     path = tmp_path / "model.ckpt"
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
-    rebuilt = trained_module(read_checkpoint(path))  # weights_only: plain data
+    rebuilt = trained_module(read_checkpoint(path), path)  # weights_only: plain data
     assert rebuilt.method.name == method
     for name, buffer in module.method.state_dict().items():
         assert torch.equal(rebuilt.method.state_dict()[name], buffer), name
@@ -125,7 +127,7 @@ def fit_briefly(module: SSDHModule, datamodule, tmp_path) -> L.Trainer:
     return trainer
 
 
-@pytest.mark.parametrize("method", ["lin2015", "ssdh", "dpsh", "csq"])
+@pytest.mark.parametrize("method", multi_label_methods())
 def test_multi_hot_labels_train_and_the_classifier_is_scored_by_its_map(method, tmp_path):
     datamodule = MultiHotDigits(seed=0)
     datamodule.setup()

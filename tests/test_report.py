@@ -7,30 +7,22 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import run_tool
-from ssdh_lightning.report import Run, _metric_names
-from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
-
-
-def _report(*argv):
-    """ssdh-report's own main(), in this process (capsys reads its output): its exit code."""
-    from ssdh_lightning.cli.report import main
-
-    try:
-        main([str(arg) for arg in argv])
-    except SystemExit as stop:
-        return stop.code
-    return 0
+from helpers import report_in_process, run_tool
+from ssdh_lightning.reporting.report import _metric_names
+from ssdh_lightning.reporting.runs import Run
+from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
 def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path, capsys):
     sweep = shutil.copytree(sweep, tmp_path / "sweep")  # the report is written into it
-    assert _report(sweep) == 0
+    assert report_in_process(sweep, "--against", "lin2015/bcs") == 0
     assert "| digits | 16 |" in capsys.readouterr().out
     jobs = [json.loads((sweep / job / METRICS_FILE).read_text()) for job in "01"]
     with open(sweep / "report.csv", newline="") as stream:
@@ -50,11 +42,19 @@ def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path, capsys):
         with Image.open(sweep / name) as image:
             assert image.size[0] > 100 and image.format == "PNG"
     assert (sweep / "report.md").read_text().startswith("# Retrieval report")
+    # the comparison: the two seeds of every row paired by seed number, from their own runs
+    with open(sweep / "report_compare.csv", newline="") as stream:
+        pairs = list(csv.DictReader(stream))
+    assert pairs and all(pair["interval"] == "t" and pair["n"] == "2" for pair in pairs)
+    assert {pair["figure"] for pair in pairs} == {"map@1000", "map@all"}
+    assert any(pair["reference"] == "lin2015/bcs" for pair in pairs)
+    with Image.open(sweep / "compare_digits.png") as image:
+        assert image.format == "PNG"
 
 
 def test_report_of_runs_that_scored_other_modes(sweep, tmp_path):
     """Runs with retrieval.modes without bcs have no BCS curves: the report leaves them out."""
-    from ssdh_lightning.report import write_report
+    from ssdh_lightning.reporting.report import write_report
 
     folder = tmp_path / "sweep"
     shutil.copytree(sweep, folder)
@@ -76,7 +76,7 @@ def test_report_of_a_folder_without_runs(tmp_path, capsys):
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()  # one line, no traceback
     assert line.startswith(f"ssdh-report: no training runs below {tmp_path}: ")
-    assert _report(tmp_path / "nope") == 2
+    assert report_in_process(tmp_path / "nope") == 2
     assert "is not a folder" in capsys.readouterr().err
 
 
@@ -114,12 +114,12 @@ def test_a_broken_run_stops_the_report_unless_skipped(
     good = _copy_run(trained_run, tmp_path / "good")
     bad = _copy_run(trained_run, tmp_path / "bad")
     (bad / name).write_text(text)
-    assert _report(tmp_path) == 2
+    assert report_in_process(tmp_path) == 2
     error = capsys.readouterr().err
     assert f"ssdh-report: {bad}: " in error and message in error and "--skip-broken" in error
     assert not (tmp_path / "report.md").exists() and not (tmp_path / "report.csv").exists()
 
-    assert _report(tmp_path, "--skip-broken") == 0
+    assert report_in_process(tmp_path, "--skip-broken") == 0
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1  # one line for the one broken run
     assert lines[0].startswith(f"ssdh-report: left out {bad}: ") and message in lines[0]
@@ -133,7 +133,7 @@ def test_a_broken_run_stops_the_report_unless_skipped(
 def test_a_nan_metric_is_reported_as_nan(trained_run, tmp_path):
     run = _copy_run(trained_run, tmp_path / "run")
     _edit(run, METRICS_FILE, lambda m: m | {"hds/map@1000": float("nan")})
-    assert _report(tmp_path) == 0
+    assert report_in_process(tmp_path) == 0
     with open(tmp_path / "report.csv", newline="") as stream:
         hds = next(row for row in csv.DictReader(stream) if row["method"] == "hds")
     assert hds["map@1000_mean"] == "nan"
@@ -142,7 +142,7 @@ def test_a_nan_metric_is_reported_as_nan(trained_run, tmp_path):
 def test_no_run_left_after_skipping_is_an_error(trained_run, tmp_path, capsys):
     bad = _copy_run(trained_run, tmp_path / "bad")
     _edit(bad, RUN_FILE, lambda meta: {k: v for k, v in meta.items() if k != "seed"})
-    assert _report(tmp_path, "--skip-broken") == 2
+    assert report_in_process(tmp_path, "--skip-broken") == 2
     error = capsys.readouterr().err
     assert f"no training runs below {tmp_path}" in error
     assert f"left out: {bad}: run.json has no key 'seed'" in error
@@ -153,3 +153,17 @@ def test_the_multi_label_measures_are_columns_beside_map_and_precision(tmp_path)
     keys = ["bcs/pool_mean", "bcs/wap@5", "bcs/ndcg@5", "bcs/map@5", "bcs/acg@5", "bcs/precision@5"]
     run = Run(tmp_path, "list", 8, 0, dict.fromkeys(keys, 0.5), {})
     assert _metric_names([run]) == ["map@5", "precision@5", "ndcg@5", "acg@5", "wap@5", "pool_mean"]
+
+
+def test_the_report_loads_no_torch():
+    """ssdh-report turns JSON and numpy files into Markdown: its import path loads neither torch
+    nor Lightning (seconds of start-up, and a report needs neither)."""
+    heavy = ["torch", "lightning", "torchvision", "hydra"]
+    check = (
+        "import sys, ssdh_lightning.cli.report; "
+        f"print([name for name in {heavy!r} if name in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"

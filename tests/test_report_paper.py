@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from ssdh_lightning.report import write_report
-from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
+from ssdh_lightning.reporting.report import write_report
+from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
 
 def _run(folder, data, hash_bits, seed, metrics, method=None):

@@ -8,10 +8,8 @@ from __future__ import annotations
 import io
 import json
 import re
-import struct
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import httpx
@@ -23,6 +21,7 @@ from helpers import (
     Server,
     app_client,
     build,
+    png_header,
     reference_bcs,
     rewrite_paths,
     upload,
@@ -196,21 +195,6 @@ def test_the_api_docs_name_only_files_the_app_serves(server, docs):
         assert url.startswith("/") and not url.startswith("//"), url
         asset = server.get(url)
         assert asset.status_code == 200 and len(asset.content) > 0, url
-
-
-def png_header(width: int, height: int) -> bytes:
-    """A PNG that claims ``width`` x ``height`` pixels but holds one row: a decompression bomb's
-    header, refused before anything is decoded."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    pixels = zlib.compress(b"\x00" * (width + 1))
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 def test_bad_uploads_are_refused_with_a_message(server, images, tmp_path):

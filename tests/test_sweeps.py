@@ -11,7 +11,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from helpers import compose_config, run_tool
-from ssdh_lightning.tasks.run_folder import METRICS_FILE
+from ssdh_lightning.run_files import METRICS_FILE
 
 # one short epoch a job, no shallow baselines: the sweep machinery is what is tested
 SHORT = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "baselines=[]"]
@@ -36,7 +36,7 @@ def job_metrics(sweep, jobs: int) -> list[dict]:
 
 def test_sweep_optuna_ssdh_searches_ssdh_loss_weights_on_the_ssdh_method():
     cfg = compose_config("train", "sweep=optuna_ssdh", return_hydra_config=True)
-    assert cfg.method._target_ == "ssdh_lightning.methods.SSDH"
+    assert cfg.method.name == "ssdh"
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
     searched = set(sweeper.params)

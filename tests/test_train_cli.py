@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hydra.errors import InstantiationException, MissingConfigException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from helpers import TINY_TRAINING, assert_stopped, call_tool, run_tool
 from ssdh_lightning import metric_names
-from ssdh_lightning.tasks.run_folder import METRICS_FILE
+from ssdh_lightning.per_query import read_per_query
+from ssdh_lightning.run_files import METRICS_FILE, PER_QUERY_FILE
 
 EXPECTED_FINAL_KEYS = {
     "lsh/map@1000",
@@ -89,6 +91,13 @@ def test_eval_recomputes_the_metrics_of_a_checkpoint(trained_run, evaluated_run)
     evaluated = json.loads((evaluated_run / METRICS_FILE).read_text())
     for key in EXPECTED_FINAL_KEYS:
         assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
+    # and the same per-query figures, of the same queries
+    trained = read_per_query(trained_run / PER_QUERY_FILE)
+    evaluated = read_per_query(evaluated_run / PER_QUERY_FILE)
+    assert evaluated.query_ids.tolist() == trained.query_ids.tolist()
+    assert evaluated.figures.keys() == trained.figures.keys()
+    for key, values in trained.figures.items():
+        np.testing.assert_allclose(evaluated.figures[key], values, atol=1e-6, err_msg=key)
 
 
 def test_multirun_writes_one_folder_per_job(sweep):

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import compose_config
 from ssdh_lightning.cli.train import main
-from ssdh_lightning.tasks.run_folder import METRICS_FILE, RUN_FILE
+from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
 
 def test_main_returns_the_objective_and_run_json_names_the_data_set(tmp_path):

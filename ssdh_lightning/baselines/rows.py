@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from ssdh_lightning import metric_names
 from ssdh_lightning.baselines.bre import BRE
@@ -15,9 +16,15 @@ from ssdh_lightning.baselines.ksh import KSH
 from ssdh_lightning.baselines.mlh import MLH
 from ssdh_lightning.baselines.sdh import SDH
 from ssdh_lightning.baselines.spectral import SH
-from ssdh_lightning.retrieval import EvaluationSet, RetrievalSettings, score_retrieval
+from ssdh_lightning.retrieval import (
+    EvaluationSet,
+    RetrievalScores,
+    RetrievalSettings,
+    score_retrieval,
+)
 
 log = logging.getLogger(__name__)
+V = TypeVar("V")
 
 # Codes of hash_bits from the trained model's database features (and, for the supervised ones,
 # the database labels), ranked by Hamming distance.
@@ -60,19 +67,35 @@ def on_initial_features(methods: Sequence[str]) -> list[str]:
     return [m for m in methods if m in INITIAL_HASHERS or m == metric_names.INITIAL]
 
 
-def _renamed(metrics: Mapping[str, float], mode: str, method: str) -> dict[str, float]:
+def as_row(values: Mapping[str, V], row: str) -> dict[str, V]:
+    """A baseline row's figures (``metrics()`` or ``per_query()`` of its scores, which ranked by
+    one mode) under the row's name: ``bcs/map@all`` -> ``lsh/map@all``."""
+    return {metric_names.renamed(key, row): value for key, value in values.items()}
+
+
+def rows_metrics(rows: Mapping[str, RetrievalScores]) -> dict[str, float]:
+    """The metrics of baseline rows (``rows``: each row's scores), keyed ``lsh/map@1000``, ..."""
     return {
-        metric_names.renamed(key, method): value
-        for key, value in metrics.items()
-        if key.startswith(f"{mode}/")
+        key: value
+        for row, scores in rows.items()
+        for key, value in as_row(scores.metrics(), row).items()
+    }
+
+
+def initial_scores(
+    query: EvaluationSet, database: EvaluationSet, settings: RetrievalSettings
+) -> dict[str, RetrievalScores]:
+    """The 'initial' row: ES on the features and labels of the model before fine-tuning."""
+    return {
+        metric_names.INITIAL: score_retrieval(
+            query, database, settings=replace(settings, modes=("es",))
+        )
     }
 
 
 def initial_metrics(query: EvaluationSet, database: EvaluationSet, settings: RetrievalSettings):
-    """The 'initial' row: ES on the features and labels of the model before fine-tuning, keyed
-    ``initial/map@all``, ..."""
-    scores = score_retrieval(query, database, settings=replace(settings, modes=("es",)))
-    return _renamed(scores.metrics(), "es", "initial")
+    """The 'initial' row's metrics, keyed ``initial/map@all``, ..."""
+    return rows_metrics(initial_scores(query, database, settings))
 
 
 def fitted_hasher(method: str, database: EvaluationSet, hash_bits: int, seed: int, **options):
@@ -87,7 +110,7 @@ def fitted_hasher(method: str, database: EvaluationSet, hash_bits: int, seed: in
     return hasher.fit(database.features)
 
 
-def hashing_metrics(
+def hashing_scores(
     methods: Sequence[str],
     query: EvaluationSet,
     database: EvaluationSet,
@@ -96,14 +119,14 @@ def hashing_metrics(
     seed: int = 0,
     *,
     initial_features: bool = False,
-) -> dict[str, float]:
+) -> dict[str, RetrievalScores]:
     """The rows of hashing baselines (``lsh``, ``itq``, ``sh``, ``itq_cca``, ``ksh``, ``bre``,
-    ``mlh``, ``sdh``):
+    ``mlh``, ``sdh``), each row's scores by its name:
     codes of ``hash_bits`` learned from the database features given, ranked by Hamming distance;
-    keyed ``lsh/map@1000``, ... for the trained model's features, ``lsh_initial/map@1000``, ...
-    with ``initial_features`` (the sides hold the features before fine-tuning). A baseline that
-    cannot be fitted on these data is left out (no keys) with a warning that says why."""
-    metrics: dict[str, float] = {}
+    rows ``lsh``, ... for the trained model's features, ``lsh_initial``, ... with
+    ``initial_features`` (the sides hold the features before fine-tuning). A baseline that
+    cannot be fitted on these data is left out with a warning that says why."""
+    rows: dict[str, RetrievalScores] = {}
     for method in check_baselines(methods):
         row = metric_names.on_initial(method) if initial_features else method
         try:
@@ -111,10 +134,15 @@ def hashing_metrics(
         except CannotFit as reason:
             log.warning("baseline %s left out at hash_bits=%d: %s", row, hash_bits, reason)
             continue
-        scores = score_retrieval(
+        rows[row] = score_retrieval(
             EvaluationSet(query.labels, hasher.encode(query.features)),
             EvaluationSet(database.labels, hasher.encode(database.features)),
             settings=replace(settings, modes=("bcs",)),
         )
-        metrics |= _renamed(scores.metrics(), "bcs", row)
-    return metrics
+    return rows
+
+
+def hashing_metrics(*args, **options) -> dict[str, float]:
+    """``hashing_scores``' rows as metrics, keyed ``lsh/map@1000``, ``lsh_initial/map@1000``,
+    ...; the same arguments."""
+    return rows_metrics(hashing_scores(*args, **options))

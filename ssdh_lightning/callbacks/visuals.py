@@ -1,4 +1,4 @@
-"""What TensorBoard shows of each validation besides numbers: precision@k curves, a few queries
+"""What the loggers show of each validation besides numbers: precision@k curves, a few queries
 with their top results, and how close the latent activations are to 0 and 1."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid
 
 from ssdh_lightning import metric_names
 from ssdh_lightning.callbacks.retrieval import RetrievalEvaluation, find_evaluation
-from ssdh_lightning.plots import precision_curve_figure
+from ssdh_lightning.loggers import log_histogram, log_image, rendered, takes_images
+from ssdh_lightning.reporting.plots import precision_curve_figure
 from ssdh_lightning.retrieval import PackedCodes, pack_codes, search
 
 CORRECT, WRONG = (0, 200, 0), (220, 0, 0)
@@ -30,13 +30,14 @@ def _thumbnail(image: torch.Tensor, size: int, border: tuple[int, int, int] | No
 
 
 class RetrievalVisuals(L.Callback):
-    """Logs, after each scored validation, to every TensorBoard logger:
+    """Logs, after each scored validation, to every logger that takes images (TensorBoard,
+    MLflow, W&B; the CSV takes numbers only):
 
     - ``val/precision_curve``: precision@k against k for each mode;
     - ``val/examples/<mode>``: ``n_queries`` fixed queries (the first of the query set), each
       followed by its ``top`` results by BCS and by HDS; green frames are correct results;
     - ``val/latent_probs``: a histogram of the queries' latent activations (near 0 and 1 when
-      the codes are confident).
+      the codes are confident), where the logger draws histograms (TensorBoard, W&B).
     """
 
     def __init__(self, n_queries: int = 6, top: int = 8, thumbnail: int = 48) -> None:
@@ -58,23 +59,19 @@ class RetrievalVisuals(L.Callback):
                 "RetrievalVisuals ran before RetrievalEvaluation: list retrieval_evaluation "
                 "first among the callbacks"
             )
-        loggers = [log for log in trainer.loggers if isinstance(log, TensorBoardLogger)]
+        loggers = [logger for logger in trainer.loggers if takes_images(logger)]
         if not loggers:
             return
         step = trainer.global_step
         curves = {mode: s.precision_curve for mode, s in evaluation.scores.modes.items()}
+        figure = precision_curve_figure(curves, title=f"step {step}")
+        log_image(loggers, metric_names.PRECISION_CURVE, rendered(figure), step)
         database = pack_codes(evaluation.database.codes)  # laid out once for both modes
-        grids = {
-            mode: self._examples(trainer, evaluation, database, mode)
-            for mode in ("bcs", "hds")
-            if mode in evaluation.scores.modes
-        }
-        for logger in loggers:
-            figure = precision_curve_figure(curves, title=f"step {step}")
-            logger.experiment.add_figure(metric_names.PRECISION_CURVE, figure, step)
-            for mode, grid in grids.items():
-                logger.experiment.add_image(metric_names.examples(mode), grid, step)
-            logger.experiment.add_histogram(metric_names.LATENT_PROBS, evaluation.query.probs, step)
+        for mode in ("bcs", "hds"):
+            if mode in evaluation.scores.modes:
+                grid = self._examples(trainer, evaluation, database, mode)
+                log_image(loggers, metric_names.examples(mode), grid.permute(1, 2, 0).numpy(), step)
+        log_histogram(loggers, metric_names.LATENT_PROBS, evaluation.query.probs, step)
 
     def _examples(
         self, trainer: L.Trainer, evaluation: RetrievalEvaluation, database: PackedCodes, mode: str

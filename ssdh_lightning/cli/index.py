@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ssdh_lightning.cli import CONFIG_DIR
+from ssdh_lightning.cli.console import quiet_console
 from ssdh_lightning.tasks import index
 
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
@@ -13,6 +14,7 @@ INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIG
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="index")
 def main(cfg: DictConfig) -> None:
+    quiet_console()
     try:
         index(cfg)
     except KeyboardInterrupt:

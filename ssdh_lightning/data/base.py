@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -134,6 +135,15 @@ class RetrievalDataModule(L.LightningDataModule):
             self._loader(splits.query, self.eval_batch_size, train=False),
             self._loader(splits.database, self.eval_batch_size, train=False),
         ]
+
+    def query_ids(self, positions: np.ndarray) -> np.ndarray:
+        """The ids of the queries at ``positions`` of the query set (an evaluation's
+        ``query.positions``): each one's index in the data set as published, so that two runs of
+        one data set and protocol pair query by query. A query set without ``ids`` (a data set
+        of one's own) gives the positions themselves."""
+        ids = getattr(self._loaded().query, "ids", None)
+        positions = np.asarray(positions, dtype=np.int64)
+        return positions if ids is None else np.asarray(ids, dtype=np.int64)[positions]
 
     def run_callbacks(self) -> list[L.Callback]:
         """Callbacks this data set needs on the trainer (``runs`` adds them); none by default."""

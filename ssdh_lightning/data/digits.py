@@ -32,10 +32,11 @@ class DigitsDataModule(RetrievalDataModule):
         images = torch.from_numpy(np.round(digits.images * 255 / 16).astype(np.uint8))[:, None]
         labels = torch.from_numpy(digits.target.astype(np.int64))
         query, database = stratified_split(digits.target, self.query_fraction, self.seed)
-        database_set = InMemoryImages(images[database], labels[database])
+        # ids: each image's index in scikit-learn's set
+        database_set = InMemoryImages(images[database], labels[database], database)
         return Splits(
             train=database_set,
-            query=InMemoryImages(images[query], labels[query]),
+            query=InMemoryImages(images[query], labels[query], query),
             database=database_set,
             class_names=[str(d) for d in range(10)],
             preprocessing=Preprocessing(

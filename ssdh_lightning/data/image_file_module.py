@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import lightning as L
@@ -48,7 +48,7 @@ class ImageFileDataModule(RetrievalDataModule):
         image_size: tuple[int, int] | None = None,
         resize: tuple[int, int] | None = None,
         mirror: bool = True,
-        normalization: str = "torchvision",
+        normalization: str | Mapping | None = "torchvision",
         decoded_cache_mib: float = 2048,
         **loader_options,
     ) -> None:
@@ -131,7 +131,8 @@ class ImageFileDataModule(RetrievalDataModule):
                 filled += len(positions)
                 kept.append(positions)
         positions = torch.cat(kept) if kept else torch.empty(0, dtype=torch.int64)
-        return InMemoryImages(images[:filled], files.labels[positions])
+        ids = files.ids[positions.numpy()]
+        return InMemoryImages(images[:filled], files.labels[positions], ids)
 
     def loader_settings(self, dataset: Dataset) -> tuple[Callable | None, int]:
         # batches sliced from memory: workers would only copy them between processes

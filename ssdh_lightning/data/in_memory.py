@@ -8,9 +8,11 @@ a whole batch at a time on the device (``batch_transforms``), so the loader does
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -21,9 +23,13 @@ from ssdh_lightning.preprocessing import Preprocessing, normalization_stats
 
 
 class InMemoryImages(Dataset):
-    """uint8 images (N, C, H, W) with their labels; ``__getitems__`` indexes a batch at once."""
+    """uint8 images (N, C, H, W) with their labels; ``__getitems__`` indexes a batch at once.
+    ``ids``: each item's index in the data set as published (default: its position here), the
+    same in every run of that data set and protocol (``RetrievalDataModule.query_ids``)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, ids: np.ndarray | None = None
+    ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(
                 f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}"
@@ -32,6 +38,9 @@ class InMemoryImages(Dataset):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
         self.labels = labels
+        self.ids = np.arange(len(images)) if ids is None else np.asarray(ids, dtype=np.int64)
+        if len(self.ids) != len(images):
+            raise ValueError(f"{len(images)} images but {len(self.ids)} ids")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -42,6 +51,26 @@ class InMemoryImages(Dataset):
     def __getitems__(self, indices: list[int]) -> Batch:
         rows = torch.as_tensor(indices)
         return Batch(self.images[rows], self.labels[rows], rows)
+
+
+def check_labels(
+    labels: np.ndarray, count: int, classes: int, labels_source: str, images_source: str, fix: str
+) -> None:
+    """Raise unless ``labels`` (read from ``labels_source``) give one class id below ``classes``
+    to each of the ``count`` images of ``images_source``. Checked before training, which would
+    otherwise stop mid-epoch on the first label past the classifier."""
+    if len(labels) != count:
+        raise ValueError(
+            f"{labels_source} holds {len(labels)} labels but {images_source} {count} images: "
+            f"they are not the same split; {fix}"
+        )
+    outside = np.flatnonzero((labels < 0) | (labels >= classes))
+    if len(outside):
+        first = int(outside[0])
+        raise ValueError(
+            f"{labels_source}: item {first} has the label {int(labels[first])}, not one of the "
+            f"{classes} classes (0 to {classes - 1}; {len(outside)} such labels); {fix}"
+        )
 
 
 def stacked_batch(batch: Batch) -> Batch:
@@ -82,7 +111,7 @@ class InMemoryDataModule(RetrievalDataModule):
         image_size: tuple[int, int] | None = None,
         resize: tuple[int, int] | None = None,
         mirror: bool = False,
-        normalization: str = "torchvision",
+        normalization: str | Mapping | None = "torchvision",
         **loader_options,
     ) -> None:
         super().__init__(**loader_options)
@@ -133,9 +162,13 @@ class InMemoryDataModule(RetrievalDataModule):
             std=self.std,
             resize=self.resize,
         )
+        # ids: the index in the pool of the training images, then the test images, as ``cnnh``
+        # draws from it; a query's id is the same under both protocols
+        n_train = len(data.train_images)
         if self.protocol == "paper":
             database = InMemoryImages(data.train_images, data.train_labels)
-            query = InMemoryImages(data.test_images, data.test_labels)
+            test_ids = n_train + np.arange(len(data.test_images))
+            query = InMemoryImages(data.test_images, data.test_labels, test_ids)
             return Splits(database, query, database, data.class_names, preprocessing)
         images = torch.cat([data.train_images, data.test_images])
         labels = torch.cat([data.train_labels, data.test_labels])
@@ -143,7 +176,7 @@ class InMemoryDataModule(RetrievalDataModule):
 
         def subset(positions) -> InMemoryImages:
             rows = torch.from_numpy(positions)
-            return InMemoryImages(images[rows], labels[rows])
+            return InMemoryImages(images[rows], labels[rows], positions)
 
         return Splits(
             train=subset(split.train),

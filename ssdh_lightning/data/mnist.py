@@ -14,15 +14,11 @@ import torch
 from torchvision.datasets import MNIST, FashionMNIST
 
 from ssdh_lightning.data.idx_archives import unpack_idx_archives
-from ssdh_lightning.data.in_memory import InMemoryDataModule, TrainTestImages
+from ssdh_lightning.data.in_memory import InMemoryDataModule, TrainTestImages, check_labels
 from ssdh_lightning.data.required_files import ensure_files
 
-IDX_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+IDX_KINDS = ("images-idx3-ubyte", "labels-idx1-ubyte")
+IDX_FILES = tuple(f"{prefix}-{kind}" for prefix in ("train", "t10k") for kind in IDX_KINDS)
 # (title, torchvision reader, pixel mean, pixel std) of each variant, statistics in [0, 1].
 VARIANTS = {
     "mnist": ("MNIST", MNIST, (0.1307,), (0.3081,)),
@@ -66,6 +62,16 @@ class MNISTDataModule(InMemoryDataModule):
     def read(self) -> TrainTestImages:
         train = self.reader(str(self.root), train=True)
         test = self.reader(str(self.root), train=False)
+        fix = (
+            f"the file is damaged or not {self.title}'s: delete it and run with "
+            "data.download=true to fetch it again"
+        )
+        for split, prefix in ((train, "train"), (test, "t10k")):
+            images, labels = (self.folder / f"{prefix}-{kind}" for kind in IDX_KINDS)
+            targets = split.targets.numpy()
+            check_labels(
+                targets, len(split.data), len(split.classes), str(labels), str(images), fix
+            )
         return TrainTestImages(
             train_images=train.data[:, None].contiguous(),
             train_labels=train.targets.to(torch.int64),

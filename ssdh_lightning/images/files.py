@@ -1,20 +1,34 @@
 """Image files that may be broken: decode them, convert what can be converted, skip the rest.
 
-A file that cannot be decoded (truncated, empty, not an image) raises ``UnreadableImage`` in
-``load_image`` and becomes a ``Skipped`` item in ``ImageFiles``, so that one bad file never stops
-an epoch. Convertible files (CMYK, 16-bit, palette, transparency) are converted to RGB or grey.
+Every image this project reads (training folders, list files, queries, uploads, thumbnails) is
+opened by ``open_image``: regular files only, in the raster formats of ``IMAGE_FORMATS`` only.
+A file that cannot be decoded (truncated, empty, not an image, another format) raises
+``UnreadableImage`` in ``load_image`` and becomes a ``Skipped`` item in ``ImageFiles``, so that
+one bad file never stops an epoch. Convertible files (CMYK, 16-bit, palette, transparency) are
+converted to RGB or grey.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
+
+# Pillow's names of the formats decoded: raster formats that Pillow decodes itself or through
+# its codec libraries (libjpeg, zlib, libtiff, libwebp). Pillow's other plugins are never tried:
+# its EPS plugin hands the file to Ghostscript (a PostScript interpreter with a long record of
+# escapes from -dSAFER), and the rest (PSD, ICO, PCX, ...) only add parsers that no image of a
+# retrieval data set needs. PPM is the format of the .ppm and .pgm files that folders take.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+FORMAT_NAMES = "JPEG, PNG, GIF, BMP, TIFF, WebP or PPM"
 
 # The extensions torchvision's ImageFolder takes, and GIF.
 IMAGE_EXTENSIONS = (
@@ -74,12 +88,50 @@ def _in_mode(image: Image.Image, mode: str) -> Image.Image:
     return image if image.mode == mode else image.convert(mode)
 
 
+def _regular_file(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file. A FIFO or a device is refused before
+    it is opened (opening a FIFO waits for a writer; opening a device may act), and the open
+    itself does not block, in case one was put there after the check."""
+    not_regular = "not a regular file (a FIFO, a device or a socket): only files are read"
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise UnreadableImage(path, not_regular)
+    stream = os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb")
+    if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        stream.close()
+        raise UnreadableImage(path, not_regular)
+    return stream
+
+
+@contextmanager
+def open_image(source: str | Path | BinaryIO) -> Iterator[Image.Image]:
+    """The image at ``source`` (a path, or a binary stream such as an upload) opened by Pillow
+    in one of ``IMAGE_FORMATS``: its header is read, nothing is decoded yet. Another format
+    raises ``UnidentifiedImageError``; a path that is not a regular file, ``UnreadableImage``."""
+    if isinstance(source, str | Path):
+        with _regular_file(source) as stream, Image.open(stream, formats=IMAGE_FORMATS) as image:
+            yield image
+    else:
+        with Image.open(source, formats=IMAGE_FORMATS) as image:
+            yield image
+
+
+def pillow_pixel_limit() -> int:
+    """The pixel count past which Pillow refuses to open an image (its decompression-bomb
+    check), whatever a caller's own limit."""
+    return 2 * Image.MAX_IMAGE_PIXELS
+
+
 def load_image(path: str | Path, channels: int = 3) -> Image.Image:
     """The decoded image at ``path`` as RGB or grey; ``UnreadableImage`` when it cannot be."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.load()
             return convert_image(image, channels)
+    except UnreadableImage:
+        raise
+    except UnidentifiedImageError:
+        reason = f"cannot identify image file in a format decoded here ({FORMAT_NAMES})"
+        raise UnreadableImage(path, reason) from None
     # PIL's decoders raise many types on corrupt input (OSError, SyntaxError, ValueError,
     # struct.error, DecompressionBombError, ...): whatever the file does, it is skipped.
     except Exception as error:
@@ -110,6 +162,12 @@ class ImageFiles(Dataset):
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Each item's id: the position ``path_of`` takes (its index in the folder scan or list
+        file), the same in every run over those files."""
+        return self.positions
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int] | Skipped:
         path = self.path_of(int(self.positions[index]))

@@ -27,7 +27,7 @@ from ssdh_lightning.io import atomic_write
 from ssdh_lightning.strings import PackedStrings
 
 log = logging.getLogger(__name__)
-MANIFEST_VERSION = 1  # bump when what a scan records, or which files it takes, changes
+MANIFEST_VERSION = 2  # bump when what a scan records, or which files it takes, changes
 RACY_NS = 2_000_000_000  # coarser than any file system's timestamps (FAT: 2 s)
 CACHE_SUFFIX = ".ssdh-manifest.npz"
 
@@ -78,10 +78,12 @@ class Manifest:
 
 def scan(root: str | Path) -> Manifest:
     """Every image file (by extension) under ``root``, at any depth, with its size and mtime.
-    Hidden files and folders (a leading dot) are left out; symbolic links are followed once.
-    An entry that cannot be looked into (a symbolic link loop or a broken link, a folder that
-    cannot be listed) is left out and listed in ``skipped`` with the reason."""
+    Hidden files and folders (a leading dot) are left out; symbolic links are followed once,
+    and only where they lead to a file or folder under ``root``. An entry that cannot be looked
+    into (a symbolic link loop or a broken link, a folder that cannot be listed) or that leads
+    out of ``root`` is left out and listed in ``skipped`` with the reason."""
     root = Path(root)
+    real_root = root.resolve()
     scanned_at_ns = time.time_ns()
     listed: list[tuple[str, int, list[tuple[str, int, int]]]] = []  # (folder, mtime, files)
     skipped: list[Skipped] = []
@@ -95,7 +97,7 @@ def scan(root: str | Path) -> Manifest:
             if (state.st_dev, state.st_ino) in seen:  # a link back up the tree
                 continue
             seen.add((state.st_dev, state.st_ino))
-            files = _list_folder(folder, relative, pending, skipped)
+            files = _list_folder(folder, relative, real_root, pending, skipped)
         except OSError as error:
             skipped.append(_unreadable(folder, error))
             continue
@@ -118,10 +120,11 @@ def scan(root: str | Path) -> Manifest:
 
 
 def _list_folder(
-    folder: Path, relative: str, pending: list[str], skipped: list[Skipped]
+    folder: Path, relative: str, real_root: Path, pending: list[str], skipped: list[Skipped]
 ) -> list[tuple[str, int, int]]:
     """The image files of one folder, sorted by name; its sub-folders go to ``pending`` and the
-    entries that cannot be looked into to ``skipped``. Raises when the folder cannot be listed."""
+    entries that cannot be looked into, or lead out of ``real_root``, to ``skipped``. Raises when
+    the folder cannot be listed."""
     files = []
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -129,20 +132,35 @@ def _list_folder(
                 continue
             try:
                 if entry.is_dir():
-                    pending.append(f"{relative}/{entry.name}" if relative else entry.name)
+                    if not _outside(entry, real_root, skipped):
+                        pending.append(f"{relative}/{entry.name}" if relative else entry.name)
                 elif is_image_name(entry.name):
                     stat = entry.stat()  # raises for a broken link
-                    if entry.is_file():
+                    if entry.is_file() and not _outside(entry, real_root, skipped):
                         files.append((entry.name, stat.st_size, stat.st_mtime_ns))
-            except OSError as error:
+            except (OSError, RuntimeError) as error:  # resolve() raises RuntimeError on a loop
                 skipped.append(_unreadable(Path(entry.path), error))
     files.sort()
     return files
 
 
-def _unreadable(path: Path, error: OSError) -> Skipped:
+def _outside(entry: os.DirEntry, real_root: Path, skipped: list[Skipped]) -> bool:
+    """Whether ``entry`` is a symbolic link that leads out of ``real_root``; such an entry is
+    added to ``skipped``, and neither it nor what lies below it is read."""
+    if not entry.is_symlink():
+        return False
+    target = Path(entry.path).resolve()
+    if target.is_relative_to(real_root):
+        return False
+    reason = f"a symbolic link to {target}, outside the images folder {real_root}: not read"
+    skipped.append(Skipped(entry.path, reason))
+    return True
+
+
+def _unreadable(path: Path, error: OSError | RuntimeError) -> Skipped:
     link = " (a symbolic link)" if path.is_symlink() else ""
-    return Skipped(str(path), f"{type(error).__name__}: {error.strerror}{link}")
+    reason = getattr(error, "strerror", None) or str(error)
+    return Skipped(str(path), f"{type(error).__name__}: {reason}{link}")
 
 
 def default_cache_path(root: str | Path) -> Path:

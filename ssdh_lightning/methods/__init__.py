@@ -1,56 +1,101 @@
 """Training methods: lin2015 (the paper), ssdh (TPAMI 2017) and the field's comparison methods;
-each owns its loss, its code rule and its state (``base.HashingMethod``)."""
+each owns its loss, its code rule and its state (``base.HashingMethod``), and joins ``METHODS``
+where it is defined. Importing this package registers every one of them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from ssdh_lightning.methods.base import HashingMethod, MethodLoss, is_multi_label
-from ssdh_lightning.methods.csq import CSQ
-from ssdh_lightning.methods.dpsh import DPSH
-from ssdh_lightning.methods.greedyhash import GreedyHash
-from ssdh_lightning.methods.hashnet import HashNet
+from ssdh_lightning.methods.base import (
+    METHODS,
+    HashingMethod,
+    LatentBatch,
+    MethodLoss,
+    is_multi_label,
+    multi_label_methods,
+)
+
+# The order of registration is the order methods are listed in: the paper's, its authors' next,
+# then the field's, by year.
+# isort: off
 from ssdh_lightning.methods.lin2015 import Lin2015
 from ssdh_lightning.methods.ssdh import SSDH
+from ssdh_lightning.methods.dhn import DHN
+from ssdh_lightning.methods.dsh import DSH
+from ssdh_lightning.methods.dpsh import DPSH
+from ssdh_lightning.methods.dtsh import DTSH
+from ssdh_lightning.methods.lcdsh import LCDSH
+from ssdh_lightning.methods.hashnet import HashNet
+from ssdh_lightning.methods.dch import DCH
+from ssdh_lightning.methods.greedyhash import GreedyHash
+from ssdh_lightning.methods.idhn import IDHN
+from ssdh_lightning.methods.dshsd import DSHSD
+from ssdh_lightning.methods.dfh import DFH
+from ssdh_lightning.methods.csq import CSQ
+from ssdh_lightning.methods.dpn import DPN
+from ssdh_lightning.methods.dbdh import DBDH
+from ssdh_lightning.methods.orthohash import OrthoHash
+# isort: on
 
-TARGET = "_target_"
-# What conf/method/*.yaml may name as _target_, and so all that a config, a checkpoint included,
-# can build: a method config is data, never a way to call something else.
-METHODS: dict[str, type[HashingMethod]] = {
-    f"ssdh_lightning.methods.{cls.__name__}": cls
-    for cls in (Lin2015, SSDH, DPSH, HashNet, CSQ, GreedyHash)
-}
-DEFAULT_METHOD = {TARGET: "ssdh_lightning.methods.Lin2015"}
+NAME = "name"
+DEFAULT_METHOD = "lin2015"
+# Checkpoints written before the registry named a method by its class's path.
+_LEGACY_TARGET = "_target_"
+_LEGACY_PREFIX = "ssdh_lightning.methods."
+
+
+def _registered_name(options: dict[str, Any]) -> str:
+    """The method's name in ``options`` (``name``; in checkpoints written before the registry,
+    ``_target_``: ``ssdh_lightning.methods.<Class>``, mapped through the registry), removed
+    from them."""
+    name = options.pop(NAME, None)
+    target = options.pop(_LEGACY_TARGET, None)
+    if target is not None:
+        by_path = {f"{_LEGACY_PREFIX}{cls.__name__}": method for method, cls in METHODS.items()}
+        name = by_path.get(target, target)  # a path of anything else is refused by name
+    return DEFAULT_METHOD if name is None else name
 
 
 def build_method(config: Mapping[str, Any] | None, hash_bits: int, num_classes: int):
-    """The method that ``config`` (a conf/method/ file as a dict; None: lin2015) names."""
-    options = dict(config or DEFAULT_METHOD)
-    target = options.pop(TARGET, None)
-    if target not in METHODS:
-        names = ", ".join(cls.name for cls in METHODS.values())
+    """The method that ``config`` (a conf/method/ file as a dict; None: lin2015) names, built
+    with that file's options: only a registered method can be named."""
+    options = dict(config or {})
+    name = _registered_name(options)
+    if not isinstance(name, str) or name not in METHODS:
         raise ValueError(
-            f"method {TARGET}={target!r} is not one of the project's methods; choose "
-            f"method=NAME with NAME one of {names} (ssdh_lightning/conf/method/)"
+            f"method {name!r} is not one of the project's methods; choose method=NAME with NAME "
+            f"one of {', '.join(METHODS)} (ssdh_lightning/conf/method/)"
         )
-    cls = METHODS[target]
     try:
-        return cls(hash_bits=hash_bits, num_classes=num_classes, **options)
+        return METHODS[name](hash_bits=hash_bits, num_classes=num_classes, **options)
     except TypeError as error:  # an option the method does not have
-        raise ValueError(f"method={cls.name}: {error}; see conf/method/{cls.name}.yaml") from None
+        raise ValueError(f"method={name}: {error}; see conf/method/{name}.yaml") from None
 
 
 __all__ = [
     "CSQ",
+    "DBDH",
+    "DCH",
+    "DFH",
+    "DHN",
+    "DPN",
     "DPSH",
+    "DSH",
+    "DSHSD",
+    "DTSH",
+    "IDHN",
+    "LCDSH",
     "METHODS",
     "SSDH",
     "GreedyHash",
     "HashNet",
     "HashingMethod",
+    "LatentBatch",
     "Lin2015",
     "MethodLoss",
+    "OrthoHash",
     "build_method",
     "is_multi_label",
+    "multi_label_methods",
 ]

@@ -1,10 +1,11 @@
 """What every training method is: a module that owns its loss, its code rule and its state.
 
-The LightningModule gives a method the latent layer's pre-activations ``latent`` (B, hash_bits)
-and, for the methods that classify, the head's classifier; the method says what the loss is and
-which bits are on. Labels are class indices (B,) or multi-hot rows (B, num_classes). A method's
-state (HashNet's beta, CSQ's centres) lives in buffers, so the checkpoint's state dict carries it
-as plain tensors and ``load_state_dict`` restores it.
+The LightningModule gives a method a ``LatentBatch`` (the latent layer's pre-activations
+``latent`` (B, hash_bits), the labels, the backbone's ``features`` that feed the latent layer, and
+each item's position in its set) and, for the methods that classify, the head's classifier; the
+method says what the loss is and which bits are on. Labels are class indices (B,) or multi-hot
+rows (B, num_classes). A method's state (HashNet's beta, CSQ's centres) lives in buffers, so the
+checkpoint's state dict carries it as plain tensors and ``load_state_dict`` restores it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.models.head import LATENT_BIAS
+from ssdh_lightning.registry import Registry
+
+
+class LatentBatch(NamedTuple):
+    """What a method's loss sees of a batch. ``positions`` index the training set while the
+    method is in training mode (``self.training``), the evaluated set otherwise."""
+
+    latent: torch.Tensor  # (B, hash_bits): the latent layer's pre-activations
+    labels: torch.Tensor  # (B,) class ids or (B, num_classes) multi-hot rows
+    features: torch.Tensor  # (B, feature_dim): the backbone's features, input of the latent layer
+    positions: torch.Tensor  # (B,) int64
 
 
 class MethodLoss(NamedTuple):
@@ -37,10 +49,10 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
 
 
 class HashingMethod(nn.Module):
-    """Subclasses set ``name`` (what ``method=`` and run.json call it), ``classifies`` (whether
-    the module builds a classifier for it) and implement ``loss`` and ``codes``."""
+    """Subclasses are registered in ``METHODS`` under the name that ``method=`` and run.json call
+    them, set ``classifies`` (whether the module builds a classifier for them) and implement
+    ``loss`` and ``codes``."""
 
-    name: ClassVar[str]
     classifies: ClassVar[bool] = False
     single_label_only: ClassVar[bool] = False
     # The latent layer's initial bias: the paper's 1 (every sigmoid unit starts on).
@@ -51,9 +63,12 @@ class HashingMethod(nn.Module):
         self.hash_bits = hash_bits
         self.num_classes = num_classes
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    @property
+    def name(self) -> str:
+        """What ``method=``, run.json and the report call this method."""
+        return METHODS.name_of(type(self))
+
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
         raise NotImplementedError
 
     def codes(self, latent: torch.Tensor) -> torch.Tensor:
@@ -71,8 +86,7 @@ class HashingMethod(nn.Module):
                 raise ValueError(
                     f"method={self.name} trains on single-label data only (one class per item), "
                     f"but the data has multi-hot labels of {labels.shape[1]} classes; choose a "
-                    "method that takes multi-label data: method=lin2015, ssdh, dpsh, hashnet "
-                    "or csq"
+                    f"method that takes multi-label data: method={', '.join(multi_label_methods())}"
                 )
             if labels.shape[1] != self.num_classes:
                 raise ValueError(
@@ -80,6 +94,14 @@ class HashingMethod(nn.Module):
                     f"for num_classes={self.num_classes}; the data module must give one column "
                     "per class"
                 )
+
+
+# Every training method, by the name that ``method=`` takes; filled where each is defined.
+METHODS: Registry[type[HashingMethod]] = Registry("method", "method=NAME")
+
+
+def multi_label_methods() -> list[str]:
+    return [name for name, cls in METHODS.items() if not cls.single_label_only]
 
 
 class SigmoidCodes(HashingMethod):

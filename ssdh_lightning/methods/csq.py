@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssdh_lightning.methods.base import MethodLoss, SignCodes, is_multi_label
+from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes, is_multi_label
 from ssdh_lightning.methods.csq_centres import hash_centres
 
 
@@ -37,13 +37,12 @@ def csq_loss(
     return central + quantisation_weight * quantisation
 
 
+@METHODS.register("csq")
 class CSQ(SignCodes):
     """u = tanh(latent); centres drawn once from ``centre_seed`` and kept as buffers, so a
     checkpoint's centres (Bernoulli draws included) are the ones it was trained towards.
     ``quantisation_weight`` 0.05: lambda2 of the authors' options.py (lambda0, the centre
     loss's, is 1)."""
-
-    name = "csq"
 
     def __init__(
         self,
@@ -62,9 +61,8 @@ class CSQ(SignCodes):
     def relaxed(self, latent: torch.Tensor) -> torch.Tensor:
         return torch.tanh(latent)
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         loss = csq_loss(
             self.relaxed(latent), labels, self.centres, self.tie_centre, self.quantisation_weight
         )

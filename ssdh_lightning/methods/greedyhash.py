@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssdh_lightning.methods.base import MethodLoss, SignCodes
+from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
 
 
 class _SignStraightThrough(torch.autograd.Function):
@@ -28,12 +28,12 @@ def cubic_penalty(relaxed: torch.Tensor) -> torch.Tensor:
     return (relaxed.abs() - 1).abs().pow(3).mean()
 
 
+@METHODS.register("greedyhash")
 class GreedyHash(SignCodes):
     """h = the latent layer; b = sign(h) with the gradient passed straight through; the
     classifier's softmax loss on b plus ``alpha`` * cubic penalty (alpha 0.1: the weight of
     loss2 in ssppp/GreedyHash cifar1.py). Single-label: the softmax needs one class an item."""
 
-    name = "greedyhash"
     classifies = True
     single_label_only = True
 
@@ -41,9 +41,8 @@ class GreedyHash(SignCodes):
         super().__init__(hash_bits, num_classes)
         self.alpha = alpha
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         logits = classifier(sign_straight_through(latent))
         loss = F.cross_entropy(logits, labels) + self.alpha * cubic_penalty(latent)
         return MethodLoss(loss, logits)

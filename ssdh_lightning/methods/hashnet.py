@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssdh_lightning.methods.base import MethodLoss, SignCodes
+from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
 from ssdh_lightning.methods.pairs import label_similarity
 
 
@@ -25,13 +25,12 @@ def hashnet_loss(
     return (weights * pair_loss).sum()
 
 
+@METHODS.register("hashnet")
 class HashNet(SignCodes):
     """h = tanh(beta * latent), beta = (1 + gamma * t)^power at every ``step_size``-th training
     step t (thuml/HashNet pytorch/src/network.py: step_size 200, gamma 0.005, power 0.5); the
     pairwise likelihood scaled by ``alpha`` = 10 / hash_bits (train.py's sigmoid_param) unless
     given. ``steps`` and ``beta`` are buffers: the checkpoint keeps where the schedule is."""
-
-    name = "hashnet"
 
     def __init__(
         self,
@@ -58,8 +57,7 @@ class HashNet(SignCodes):
         raised = (1.0 + self.gamma * self.steps) ** self.power
         self.beta.copy_(torch.where(self.steps % self.step_size == 0, raised, self.beta))
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         relaxed = self.relaxed(latent)
         return MethodLoss(hashnet_loss(relaxed, labels, self.num_classes, self.alpha), None)

@@ -5,18 +5,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssdh_lightning.methods.base import MethodLoss, SigmoidCodes, classification_loss
+from ssdh_lightning.methods.base import (
+    METHODS,
+    LatentBatch,
+    MethodLoss,
+    SigmoidCodes,
+    classification_loss,
+)
 
 
+@METHODS.register("lin2015")
 class Lin2015(SigmoidCodes):
     """Softmax loss of the classifier on ``sigmoid(latent)`` (sigmoid cross-entropy for
     multi-hot labels); codes ``probs > 0.5``."""
 
-    name = "lin2015"
     classifies = True
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         logits = classifier(torch.sigmoid(latent))
         return MethodLoss(classification_loss(logits, labels), logits)

@@ -7,7 +7,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssdh_lightning.methods.base import MethodLoss, SigmoidCodes, classification_loss
+from ssdh_lightning.methods.base import (
+    METHODS,
+    LatentBatch,
+    MethodLoss,
+    SigmoidCodes,
+    classification_loss,
+)
 
 
 def binarisation_term(probs: torch.Tensor) -> torch.Tensor:
@@ -22,11 +28,11 @@ def balance_term(probs: torch.Tensor) -> torch.Tensor:
     return (probs.mean(dim=1) - 0.5).pow(2).mean() / 2
 
 
+@METHODS.register("ssdh")
 class SSDH(SigmoidCodes):
     """classification_weight * classification + binarisation_weight * K1 + balance_weight * K2;
     the released train_val.prototxt gives every one loss_weight 1."""
 
-    name = "ssdh"
     classifies = True
 
     def __init__(
@@ -42,9 +48,8 @@ class SSDH(SigmoidCodes):
         self.binarisation_weight = binarisation_weight
         self.balance_weight = balance_weight
 
-    def loss(
-        self, latent: torch.Tensor, labels: torch.Tensor, classifier: nn.Module | None
-    ) -> MethodLoss:
+    def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
+        latent, labels = batch.latent, batch.labels
         probs = torch.sigmoid(latent)
         logits = classifier(probs)
         loss = (

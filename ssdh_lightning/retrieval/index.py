@@ -32,13 +32,16 @@ it open keeps reading it.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, BinaryIO, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ssdh_lightning.io import (
     file_sha256,
@@ -100,7 +103,68 @@ def array_file(name: str, generation: int) -> str:
     return f"{name}.{generation:06d}.npy"
 
 
+Count = Annotated[int, Field(ge=0)]
+Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+
+
+class _Record(BaseModel):
+    """What the manifest says of one array's file."""
+
+    model_config = ConfigDict(strict=True)
+    file: str
+    dtype: str
+    shape: list[Count]
+    sha256: Sha256
+
+
+class _Model(BaseModel):
+    """The model that built the index (``indexing.checkpoint.model_identity``)."""
+
+    model_config = ConfigDict(strict=True)
+    checkpoint: str
+    sha256: Sha256
+    hparams: dict[str, Any] = None
+
+
+class _Manifest(BaseModel):
+    """The types and ranges of a manifest's fields, JSON's own types only (strict: no "48" for
+    48, no 48.0, no true for 1). Keys not named here are the builder's and are kept as they are;
+    the builder's that the project reads are named (an absent one is None)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    format_version: int = Field(ge=1, le=FORMAT_VERSION)
+    generation: Count
+    hash_bits: int = Field(ge=1)
+    feature_dim: int = Field(ge=1)
+    count: int = Field(ge=1)
+    next_id: Count = None  # format 2 on; ``read_manifest`` asks for it there
+    label_kind: Literal[LABEL_KINDS] = "class_ids"
+    arrays: dict[Literal[tuple(ARRAY_DTYPES)], _Record]
+    class_names: list[str] = None
+    images_root: str = None
+    model: _Model = None
+    preprocessing: dict[str, Any] = None
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """The first thing in ``manifest`` that the schema (``_Manifest``) refuses, as a sentence
+    (where, what, and what was found); None when it holds nothing the schema refuses."""
+    try:
+        _Manifest.model_validate(manifest)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the manifest"
+        found = repr(first["input"])
+        found = found if len(found) <= 80 else found[:77] + "..."
+        return f"its {where} is not valid ({first['msg']}; found {found})"
+    return None
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of the index at ``folder``, checked whole before anything else reads it:
+    the format version, every key's type and range (``_Manifest``), and what its values must
+    agree on (the label kind and the class names); ``Index.load`` then checks the arrays
+    against it. Raises ``ValueError`` (``FileNotFoundError`` for no manifest)."""
     path = folder / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(
@@ -123,6 +187,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         missing = [name for name in missing if name not in ADDED_IN_VERSION_2]
     if missing:
         raise _damaged(folder, f"{path} lacks {', '.join(missing)}")
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        raise _damaged(folder, f"{path} is not a valid manifest: {problem}")
     _check_label_kind(folder, manifest)
     return manifest
 
@@ -132,18 +199,13 @@ def label_kind(manifest: dict[str, Any]) -> str:
 
 
 def _check_label_kind(folder: Path, manifest: dict[str, Any]) -> None:
-    """The label kind is known, and multi-hot labels have one column per class name."""
-    kind = label_kind(manifest)
-    if kind not in LABEL_KINDS:
-        raise _damaged(folder, f"its label_kind is {kind!r}, not one of {LABEL_KINDS}")
-    if kind != "multi_hot":
+    """Multi-hot labels have one column per class name (the schema checked the types)."""
+    if label_kind(manifest) != "multi_hot":
         return
     names = manifest.get("class_names")
-    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-        raise _damaged(
-            folder, "its labels are multi-hot, but its class_names are not a list of names"
-        )
-    shape = manifest["arrays"]["labels"].get("shape")
+    if not names:
+        raise _damaged(folder, "its labels are multi-hot, but it names no class_names")
+    shape = manifest["arrays"]["labels"]["shape"]
     if shape != [manifest["count"], len(names)]:
         raise _damaged(
             folder,
@@ -152,8 +214,25 @@ def _check_label_kind(folder: Path, manifest: dict[str, Any]) -> None:
         )
 
 
+def class_id_problem(labels: np.ndarray, class_names: list[str]) -> str | None:
+    """Why class ids ``labels`` do not fit ``class_names`` (each is -1, no class, or the
+    index of a name), or None when they do."""
+    bad = np.flatnonzero((labels < -1) | (labels >= len(class_names)))
+    if bad.size == 0:
+        return None
+    return (
+        f"{bad.size} items have a label that names no class (the first, item {int(bad[0])}, "
+        f"has {int(labels[bad[0]])}), but labels are -1 (no class) or an index into the "
+        f"{len(class_names)} class_names"
+    )
+
+
 def _check_label_values(folder: Path, manifest: dict[str, Any], labels: np.ndarray) -> None:
-    if label_kind(manifest) == "multi_hot" and labels.size and labels.max() > 1:
+    if label_kind(manifest) == "class_ids":
+        problem = class_id_problem(labels, manifest.get("class_names") or [])
+        if problem is not None:
+            raise _damaged(folder, f"{problem}: its labels and class_names disagree")
+    elif labels.size and labels.max() > 1:
         rows = np.flatnonzero((labels > 1).any(axis=1))
         raise _damaged(
             folder,
@@ -183,20 +262,78 @@ def _expected_shapes(manifest: dict[str, Any]) -> dict[str, tuple[int, ...] | No
     }
 
 
-def _open_array(folder: Path, name: str, manifest: dict[str, Any]) -> np.ndarray:
-    """The memory-mapped array ``name``, checked against its manifest record and file size."""
+class ChangedFile(ValueError):
+    """An index file that no longer has the size its array needs: changed in place while in
+    use. ``file`` is its name in the index's folder."""
+
+    def __init__(self, folder: Path, file: str, problem: str) -> None:
+        super().__init__(str(_damaged(folder, problem)))
+        self.file = file
+
+
+@dataclass(frozen=True)
+class MappedFile:
+    """An array's file, held open while its memory map is in use: the very file the map reads,
+    even after a rebuild has removed its name. A file truncated in place under a map kills the
+    process (SIGBUS) at the first read of a page past its new end, so whoever may meet that
+    (a server) checks the size first (``Index.check_files``): one fstat, a microsecond."""
+
+    path: Path
+    stream: BinaryIO
+    size: int  # the bytes its array needs
+
+    def check(self, folder: Path) -> None:
+        found = os.fstat(self.stream.fileno()).st_size
+        if found != self.size:
+            problem = (
+                f"index file {self.path.name} has {found} bytes, but its array needs "
+                f"{self.size}: it was changed in place while in use"
+            )
+            raise ChangedFile(folder, self.path.name, problem)
+
+
+def _memmap(stream: BinaryIO) -> np.memmap:
+    """The ``.npy`` array in ``stream``, memory-mapped from the stream's own descriptor (what
+    ``np.load(mmap_mode="r")`` does from a path, which it opens again)."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"its .npy header is of version {version}, which no index holds")
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects, which an index never does")
+    order = "F" if fortran_order else "C"
+    return np.memmap(stream, dtype=dtype, mode="r", shape=shape, order=order, offset=stream.tell())
+
+
+def _open_array(folder: Path, name: str, manifest: dict[str, Any]) -> tuple[np.ndarray, MappedFile]:
+    """The memory-mapped array ``name``, checked against its manifest record and file size,
+    and its file, held open."""
     record = manifest["arrays"][name]
-    file = record.get("file", "")
+    file = record["file"]
     if not (ARRAY_FILE.match(file) and file.startswith(f"{name}.")):
         raise _damaged(folder, f"the manifest names {file!r} as the file of {name}")
     path = folder / file
     if not path.is_file():
         raise _damaged(folder, f"index file {path} is missing")
+    stream = open(path, "rb")  # noqa: SIM115 - held as long as the index is (MappedFile)
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        return _checked_map(folder, name, manifest, path, stream)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _checked_map(
+    folder: Path, name: str, manifest: dict[str, Any], path: Path, stream: BinaryIO
+) -> tuple[np.ndarray, MappedFile]:
+    try:
+        array = _memmap(stream)
     except (ValueError, OSError, EOFError) as error:
         raise _damaged(folder, f"index file {path} cannot be read ({error})") from None
-    expected = _expected_shapes(manifest)[name] or tuple(record.get("shape", ()))
+    expected = _expected_shapes(manifest)[name] or tuple(manifest["arrays"][name]["shape"])
     dtype = array_dtype(name, label_kind(manifest))
     if array.dtype != dtype or array.shape != expected:
         raise _damaged(
@@ -204,10 +341,10 @@ def _open_array(folder: Path, name: str, manifest: dict[str, Any]) -> np.ndarray
             f"index file {path} holds {array.dtype} {array.shape}, but the manifest "
             f"(label_kind {label_kind(manifest)!r}) says {dtype} {expected}",
         )
-    size, needed = path.stat().st_size, array.offset + array.nbytes
+    size, needed = os.fstat(stream.fileno()).st_size, array.offset + array.nbytes
     if size != needed:
         raise _damaged(folder, f"index file {path} has {size} bytes, but its array needs {needed}")
-    return array
+    return array, MappedFile(path, stream, needed)
 
 
 def _check_sha256(folder: Path, name: str, manifest: dict[str, Any]) -> None:
@@ -315,23 +452,28 @@ class Index:
     paths: PackedStrings
     file_sizes: np.ndarray
     file_mtimes_ns: np.ndarray
+    files: dict[str, MappedFile]  # the arrays' files, held open
 
     @classmethod
     def load(cls, folder: str | Path, verify: bool = False) -> Index:
         """Map the index at ``folder`` into memory: nothing is parsed or copied.
 
-        Always checked: the format version (a newer one asks to upgrade ssdh-lightning), every
-        array's dtype, shape and file size against the manifest (a truncated file is caught), and
-        the sha256 of every array but the features, and every item's path (relative, under the
-        images root: no absolute path, no ``..``, no empty path, no NUL byte), and the labels
-        against their kind (multi-hot: one 0/1 column per class name). ``verify=True``
-        also checks the features' sha256 and that every feature is finite, which reads the whole
-        file (0.7 s a GB on a 2-core machine).
+        Always checked: the manifest whole (``read_manifest``: the format version, a newer one
+        asking to upgrade ssdh-lightning, and every key's type and range), every array's dtype,
+        shape and file size against it (a truncated file is caught), the sha256 of every array
+        but the features, every item's path (relative, under the images root: no absolute
+        path, no ``..``, no empty path, no NUL byte), and the labels against their kind and the
+        class names (a class id names a class; multi-hot: one 0/1 column per class name).
+        ``verify=True`` also checks the features' sha256 and that every feature is finite,
+        which reads the whole file (0.7 s a GB on a 2-core machine). The arrays' files stay
+        open (``files``), so that a reader can tell when one is changed in place under its map
+        (``check_files``).
         """
         folder = Path(folder)
         manifest = read_manifest(folder)
         names = [name for name in ARRAY_DTYPES if name in manifest["arrays"]]
-        arrays = {name: _open_array(folder, name, manifest) for name in names}
+        opened = {name: _open_array(folder, name, manifest) for name in names}
+        arrays = {name: array for name, (array, _) in opened.items()}
         for name in names:
             if verify or name not in LARGE_ARRAYS:
                 _check_sha256(folder, name, manifest)
@@ -354,10 +496,19 @@ class Index:
             paths=paths,
             file_sizes=arrays["file_sizes"],
             file_mtimes_ns=arrays["file_mtimes_ns"],
+            files={name: file for name, (_, file) in opened.items()},
         )
 
     def __len__(self) -> int:
         return self.manifest["count"]
+
+    def check_files(self, names: Iterable[str]) -> None:
+        """Raise ``ChangedFile`` when the file of one of the arrays ``names`` no longer has the
+        size that array needs (it was truncated or grown in place while in use), before
+        anything reads it through its memory map. A format 1 index has no file of ids."""
+        for name in names:
+            if name in self.files:
+                self.files[name].check(self.folder)
 
     def __repr__(self) -> str:
         return (

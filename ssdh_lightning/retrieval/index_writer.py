@@ -29,6 +29,8 @@ from ssdh_lightning.retrieval.index import (
     array_dtype,
     array_file,
     check_index_folder,
+    class_id_problem,
+    manifest_problem,
     read_manifest,
 )
 from ssdh_lightning.strings import PackedStrings
@@ -123,6 +125,10 @@ class IndexWriter:
                 "previous order, then new ids from IndexWriter.next_id"
             )
         kind = _label_kind(labels, metadata)
+        if kind == "class_ids" and (
+            problem := class_id_problem(np.asarray(labels), metadata.get("class_names") or [])
+        ):
+            raise ValueError(f"{problem}: give every class a name in metadata['class_names']")
         small = {
             "labels": labels,
             "ids": ids,
@@ -156,6 +162,9 @@ class IndexWriter:
             "label_kind": kind,
             "arrays": {name: self._record(name, shapes[name], kind) for name in ARRAY_DTYPES},
         }
+        problem = manifest_problem(manifest)
+        if problem is not None:  # the metadata: the rest is this writer's own
+            raise ValueError(f"the metadata cannot go into an index's manifest: {problem}")
         write_json(self.folder / MANIFEST_FILE, manifest)
         self._remove_unreferenced(manifest)
         return Index.load(self.folder)

@@ -55,6 +55,19 @@ class ModeScores:
     def mean(self, table: dict[TopK, list[np.ndarray]], k: TopK) -> float:
         return float(np.mean(np.concatenate(table[k])))
 
+    def per_query(self, mode: str, settings: RetrievalSettings) -> dict[str, np.ndarray]:
+        """Every query's AP@k and precision@k, in query order, keyed ``bcs/map@1000``, ..."""
+        return {
+            **{
+                names.map_at(mode, k): np.concatenate(self.average_precision[k])
+                for k in settings.map_at
+            },
+            **{
+                names.precision_at(mode, k): np.concatenate(self.precision[k])
+                for k in settings.precision_at
+            },
+        }
+
 
 @dataclass
 class RetrievalScores:
@@ -77,6 +90,14 @@ class RetrievalScores:
     def pr_curve(self) -> tuple[np.ndarray, np.ndarray]:
         """BCS (precision, recall) within Hamming radius 0..hash_bits, averaged over queries."""
         return self.pr_precision_sum / self.n_queries, self.pr_recall_sum / self.n_queries
+
+    def per_query(self) -> dict[str, np.ndarray]:
+        """The per-query figures whose means ``metrics()`` gives as mAP@k and precision@k: each
+        query's AP@k and precision@k of each mode, in query order, under the same keys."""
+        out: dict[str, np.ndarray] = {}
+        for mode, scores in self.modes.items():
+            out |= scores.per_query(mode, self.settings)
+        return out
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}

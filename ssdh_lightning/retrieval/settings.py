@@ -1,4 +1,5 @@
-"""Options of an evaluation, checked once, with errors that list what is allowed."""
+"""Options of an evaluation, checked once, with errors that list what is allowed. Every message
+starts with the setting's name, so that a config check can name it with its group."""
 
 from __future__ import annotations
 
@@ -51,9 +52,9 @@ def check_k(k) -> None:
 def check_hds_pool(hds_threshold: int | None, hds_pool_size: int | None) -> None:
     if hds_threshold is not None and hds_pool_size is not None:
         raise ValueError(
-            "give the HDS pool either by hds_threshold (Hamming distance less than it) or by "
-            f"hds_pool_size (that many nearest by Hamming), not both: got {hds_threshold} and "
-            f"{hds_pool_size}"
+            f"hds_threshold={hds_threshold} and hds_pool_size={hds_pool_size}: give the HDS "
+            "pool either by hds_threshold (Hamming distance less than it) or by hds_pool_size "
+            "(that many nearest by Hamming), not both"
         )
     if hds_threshold is not None and not (_is_count(hds_threshold) and hds_threshold >= 0):
         raise ValueError(f"hds_threshold must be an integer >= 0, got {hds_threshold!r}")

@@ -4,8 +4,9 @@
 and the files of the old one stay readable by whoever mapped them. So the server keeps answering
 from the generation it holds while it loads the new one beside it, and swaps it in once loaded,
 checked and warmed up: no request waits for the load or fails. A new generation that cannot be
-loaded, or that was built by another model, is refused with a line in the log, and the served one
-is kept.
+loaded, or that was built by another model, is refused with a line in the log and in
+``refused``, and the served one is kept. With a backend other than the engine, a new generation
+is swapped in once its backend is there too (``ssdh-index`` builds it after the manifest).
 """
 
 from __future__ import annotations
@@ -82,8 +83,10 @@ class ServedIndex:
         self.checkpoint = checkpoint  # where the model was read from
         self.images_root = images_root
         self.refused: str | None = None  # why the last new generation was not served
+        self.backend = "engine"  # answers bcs and hds's pool (use_backend)
         self._signature = _signature(self.folder)
         self._current = _warmed_up(index)
+        self._pending: Index | None = None  # a new generation that waits for its backend
         # torch modules are not safe to run from two threads at once
         self._encode_lock = threading.Lock()
 
@@ -130,25 +133,44 @@ class ServedIndex:
             seconds=seconds,
         )
 
+    def use_backend(self, name: str) -> None:
+        """Answer bcs and hds's pool with the backend ``name`` (``retrieval.backends``), loaded
+        and checked now: a backend that is missing or damaged stops the server from starting
+        (raising the loader's message and its fix) rather than failing every search."""
+        if name != "engine":
+            self._current.index.hamming_backend(name)
+        self.backend = name
+
     def refresh(self) -> bool:
         """Serve the index's new generation if its manifest changed; True when it was swapped in."""
         signature = _signature(self.folder)
-        if signature == self._signature:
+        if signature != self._signature:
+            self._signature = signature
+            self._pending = None
+            try:
+                candidate = Index.load(self.folder)
+                self._check_same_model(candidate)
+            # whatever refuses a generation (a damaged manifest raised TypeError once), the
+            # served one is kept and /api/health says why
+            except Exception as error:
+                self._refuse(error)
+                return False
+            self._pending = candidate
+        if self._pending is None:
             return False
-        self._signature = signature
+        candidate = self._pending
+        if self.backend != "engine":
+            try:
+                candidate.hamming_backend(self.backend)
+            except FileNotFoundError as error:  # not built yet: looked for again next time
+                self._refuse(error, f"generation {candidate.generation} waits for its backend")
+                return False
+            except Exception as error:
+                self._pending = None
+                self._refuse(error)
+                return False
+        self._pending = None
         served = self._current.index
-        try:
-            candidate = Index.load(self.folder)
-            self._check_same_model(candidate)
-        except (OSError, ValueError) as error:
-            self.refused = f"{error}"
-            log.warning(
-                "refused the new manifest of the index at %s, still serving generation %d: %s",
-                self.folder,
-                served.generation,
-                error,
-            )
-            return False
         self._current = _warmed_up(candidate)
         self.refused = None
         log.info(
@@ -159,6 +181,19 @@ class ServedIndex:
             served.generation,
         )
         return True
+
+    def _refuse(self, error: Exception, what: str = "refused the new manifest") -> None:
+        reason = str(error) or type(error).__name__
+        if reason != self.refused:  # once, not at every look
+            log.warning(
+                "%s of the index at %s, still serving generation %d: %s",
+                what,
+                self.folder,
+                self._current.index.generation,
+                reason,
+                exc_info=not isinstance(error, OSError | ValueError),
+            )
+        self.refused = reason
 
     def _check_same_model(self, candidate: Index) -> None:
         served = self._current.index

@@ -1,5 +1,7 @@
 """An uploaded query image, checked before the model sees it: its size in bytes, that it is an
-image at all, and its pixel count from its header, before anything is decoded."""
+image in a format decoded here (``images.files.IMAGE_FORMATS``), and its pixel count from its
+header, before anything is decoded. No answer names a path or a command of the server's: what
+Pillow says of a spooled file or a temporary copy is not passed on."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 from fastapi import HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
 
-from ssdh_lightning.images.files import IMAGE_EXTENSIONS
+from ssdh_lightning.images.files import FORMAT_NAMES, open_image, pillow_pixel_limit
 from ssdh_lightning.indexing.query import Queries
 from ssdh_lightning.serve.served import ServedIndex
 from ssdh_lightning.serve.settings import ServeSettings
@@ -34,23 +36,35 @@ def check_image(upload: UploadFile, settings: ServeSettings) -> None:
         )
     upload.file.seek(0)
     try:
-        with Image.open(upload.file) as image:  # reads the header only
+        with open_image(upload.file) as image:  # reads the header only
             width, height = image.size
-    except Image.DecompressionBombError as error:
-        raise HTTPException(413, f"{name} is refused before decoding: {error}") from None
-    # PIL's message names the spooled file object, not the upload: only the type is told
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except Image.DecompressionBombError:
+        # Pillow's own limit, above settings.max_pixels (ServeSettings checks that): the
+        # setting is what the user can act on
+        pixels = f"more than {pillow_pixel_limit()} pixels"
+        raise HTTPException(413, _too_many_pixels(name, pixels, settings)) from None
+    except UnidentifiedImageError:
         raise HTTPException(
             415,
-            f"{name} is not an image that can be read ({type(error).__name__}); upload an "
-            f"image file ({', '.join(IMAGE_EXTENSIONS)})",
+            f"{name} is not an image in a format this server decodes: upload a {FORMAT_NAMES} file",
+        ) from None
+    # PIL's message names the spooled file object, not the upload: only the type is told
+    except (OSError, SyntaxError, ValueError) as error:
+        raise HTTPException(
+            415,
+            f"{name} has a header that cannot be read ({type(error).__name__}): upload a "
+            f"{FORMAT_NAMES} file that is not damaged",
         ) from None
     if width * height > settings.max_pixels:
-        raise HTTPException(
-            413,
-            f"{name} has {width}x{height} = {width * height} pixels, more than this server "
-            f"decodes ({settings.max_pixels}, settings.max_pixels): upload a smaller image",
-        )
+        pixels = f"{width}x{height} = {width * height} pixels"
+        raise HTTPException(413, _too_many_pixels(name, pixels, settings))
+
+
+def _too_many_pixels(name: str, pixels: str, settings: ServeSettings) -> str:
+    return (
+        f"{name} has {pixels}, more than this server decodes ({settings.max_pixels}, "
+        "settings.max_pixels): upload a smaller image"
+    )
 
 
 def encode_upload(served: ServedIndex, upload: UploadFile, settings: ServeSettings) -> Queries:
@@ -70,9 +84,10 @@ def encode_upload(served: ServedIndex, upload: UploadFile, settings: ServeSettin
             shutil.copyfileobj(upload.file, stream)
         encoded = served.encode(path, name)
     if isinstance(encoded, str):
+        reason = encoded.replace(str(path), name)  # the temporary copy is no business of a client
         raise HTTPException(
             422,
-            f"{name} has an image header but cannot be decoded ({encoded}): upload an "
+            f"{name} has an image header but cannot be decoded ({reason}): upload an "
             "image that is not truncated or damaged",
         )
     return encoded

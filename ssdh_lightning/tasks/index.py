@@ -8,6 +8,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ssdh_lightning.config_checks import check_index_config, check_writable
 from ssdh_lightning.indexing.build import build_index
 from ssdh_lightning.indexing.shards import work_root
 from ssdh_lightning.retrieval.backends import BUILT_BY_INDEX
@@ -19,10 +20,16 @@ def index(cfg: DictConfig) -> Index | None:
     """Build or update the index ``cfg.out`` of the folder ``cfg.images`` (or of the images of
     its list file ``cfg.list_file``), and the FAISS backends ``cfg.backends`` beside it.
     Interrupted (Ctrl-C), it says how to resume before the interruption goes on."""
+    check_index_config(cfg)
     backends = list(cfg.get("backends") or [])
     unknown = [name for name in backends if name not in BUILT_BY_INDEX]
     if unknown:  # before the images are encoded
         raise ValueError(f"backends lists {unknown}; the backends to build are {BUILT_BY_INDEX}")
+    # the index, and its .work folder beside it, before any image is read
+    out, fix = Path(cfg.out), "set out=FOLDER to a folder you can write"
+    check_writable(out.parent, "the folder that holds the index and its .work folder", fix)
+    if out.exists():
+        check_writable(out, "the index folder", fix)
     try:
         built = build_index(
             cfg.ckpt_path,

@@ -15,6 +15,7 @@ from ssdh_lightning.indexing.views import (
     write_html,
 )
 from ssdh_lightning.retrieval.index import Index
+from ssdh_lightning.retrieval.settings import check_hds_pool
 
 OUTPUTS = ("text", "json")
 
@@ -24,6 +25,7 @@ def search(cfg: DictConfig) -> ImageSearch:
     or JSON, and write the HTML page and the contact sheet that are asked for."""
     if cfg.output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {cfg.output!r}")
+    check_hds_pool(cfg.hds_threshold, cfg.hds_pool_size)  # before the index is read
     index = Index.load(cfg.index, verify=cfg.verify)
     found = search_images(
         index,

@@ -5,30 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ssdh_lightning import metric_names
 from ssdh_lightning.baselines import check_baselines
 from ssdh_lightning.callbacks import find_evaluation
 from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
-from ssdh_lightning.config_checks import check_train_config
+from ssdh_lightning.config_checks import (
+    RUN_FOLDER,
+    RUN_FOLDER_FIX,
+    check_train_config,
+    check_writable,
+)
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
-from ssdh_lightning.models.backbones import input_size
+from ssdh_lightning.loggers import build_loggers, close_loggers, log_summary
+from ssdh_lightning.models.backbones import backbone_label, model_input
 from ssdh_lightning.module import SSDHModule
+from ssdh_lightning.run_files import CURVES_FILE, RUN_FILE
 from ssdh_lightning.tasks.run_folder import (
-    CURVES_FILE,
-    RUN_FILE,
     build_trainer,
     curves,
-    final_metrics,
+    final_scores,
     finish,
     initial_row,
     loaded_datamodule,
+    opening_line,
 )
 
 
@@ -38,7 +42,7 @@ def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModul
         "data": datamodule.name,
         "hash_bits": model.hash_bits,
         "method": model.method.name,
-        "backbone": cfg.model.backbone.name if cfg.get("model") else None,
+        "backbone": backbone_label(cfg.model.backbone) if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
         "seed": int(cfg.seed),
     }
@@ -70,25 +74,22 @@ def _built_model(
         raise
 
 
-def _log_summary(trainer: L.Trainer, description: dict, metrics: dict[str, float]) -> None:
-    """TensorBoard's HParams tab: the run's description against its final metrics."""
-    params = {key: value for key, value in description.items() if value is not None}
-    finals = {f"hparams/{key}": value for key, value in metrics.items() if np.isfinite(value)}
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, finals)
-
-
-def with_model_input(data_cfg: DictConfig, backbone: str) -> DictConfig:
-    """``data_cfg`` with the input size of ``backbone`` where it leaves ``image_size`` null, so
-    that the preprocessing follows the model (AlexNet 256/227, the small CNN its own); an
-    explicit ``data.image_size`` (or a data set without one, as digits) is kept as it is."""
-    size = input_size(backbone)
-    if size is None or "image_size" not in data_cfg or data_cfg.image_size is not None:
+def with_model_input(data_cfg: DictConfig, backbone: DictConfig) -> DictConfig:
+    """``data_cfg`` with what the backbone of ``model.backbone`` expects (``model_input``) where
+    it leaves ``image_size`` or ``normalization`` null, so that the preprocessing follows the
+    model (AlexNet 256/227 and ImageNet's statistics, a timm model its pretrained config's, the
+    small CNN the data set's own); explicit values (or a data set without the key, as digits) are
+    kept as they are."""
+    wanted = model_input(backbone)
+    if wanted is None:
         return data_cfg
-    filled = {key: list(value) for key, value in size.items()}
-    if data_cfg.get("resize") is not None:
-        filled.pop("resize")
+    filled = {}
+    if "image_size" in data_cfg and data_cfg.image_size is None:
+        filled["image_size"] = wanted["image_size"]
+        if data_cfg.get("resize") is None:
+            filled["resize"] = wanted["resize"]
+    if "normalization" in data_cfg and data_cfg.normalization is None:
+        filled["normalization"] = wanted["normalization"]
     return OmegaConf.merge(data_cfg, filled)
 
 
@@ -97,14 +98,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     rows of ``cfg.baselines``; save metrics.json, curves.json and run.json in the run folder."""
     check_train_config(cfg)
     run_dir = Path(cfg.output_dir)
+    check_writable(run_dir, RUN_FOLDER, RUN_FOLDER_FIX)
     baselines = check_baselines(cfg.get("baselines") or [])
     metric_names.check_objective(cfg.objective)
     resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     if resumed is not None:
         check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
     L.seed_everything(cfg.seed, workers=True)
-    data_cfg = with_model_input(cfg.data, cfg.model.backbone.name)
-    datamodule = loaded_datamodule(data_cfg, run_dir)
+    data_cfg = with_model_input(cfg.data, cfg.model.backbone)
+    datamodule = loaded_datamodule(instantiate(data_cfg, report_dir=str(run_dir)), run_dir)
     if resumed is not None:
         check_same_data(
             cfg.ckpt_path,
@@ -113,10 +115,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
             fix="resume on the data it was trained on, or train anew without ckpt_path",
         )
     model = _built_model(cfg, data_cfg, datamodule)
+    description = _describe(cfg, datamodule, model)
+    print(opening_line(description, datamodule, run_dir), flush=True)
     # callbacks.NAME=null switches one off
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = build_trainer(cfg, run_dir, callbacks, logger, datamodule)
+    loggers = build_loggers(cfg.get("logger"))
+    trainer = build_trainer(cfg, run_dir, callbacks, loggers, datamodule)
     initial = initial_row(trainer, model, datamodule, baselines, cfg.seed)
     # Plain data only, also where trainer.plugins replaces AtomicCheckpointIO (which forces it).
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
@@ -125,13 +129,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     evaluation = find_evaluation(trainer)
     if evaluation.step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
-    metrics = final_metrics(trainer, evaluation, initial, baselines, cfg.seed)
-    description = _describe(cfg, datamodule, model)
+    final = final_scores(trainer, evaluation, datamodule, initial, baselines, cfg.seed)
+    metrics = final.metrics
     write_json(run_dir / RUN_FILE, description)
     write_json(run_dir / CURVES_FILE, curves(evaluation))
-    _log_summary(trainer, description, metrics)
+    log_summary(trainer.loggers, description, metrics, trainer.global_step)
+    close_loggers(trainer.loggers)
     saved = [c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path]
-    finish(run_dir, metrics, saved)
+    finish(run_dir, final, saved)
     return metrics
 
 

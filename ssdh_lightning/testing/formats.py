@@ -98,6 +98,15 @@ def encode_image(array: np.ndarray, extension: str = ".jpg") -> bytes:
     return stream.getvalue()
 
 
+def encode_psd(array: np.ndarray) -> bytes:
+    """uint8 (H, W, 3) as a Photoshop file (version 1, raw RGB channels, no colour data, image
+    resources or layers), which Pillow reads but cannot write: a format no reader here takes."""
+    height, width, channels = array.shape
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, channels, height, width, 8, 3)  # 3: RGB
+    sections = struct.pack(">IIIH", 0, 0, 0, 0)  # three empty sections, then raw image data
+    return header + sections + np.ascontiguousarray(array.transpose(2, 0, 1)).tobytes()
+
+
 def write_image_folder(
     root: Path,
     images: np.ndarray,

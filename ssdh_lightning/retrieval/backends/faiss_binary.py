@@ -11,8 +11,11 @@ The last two are built by ``build_faiss_backend`` and saved beside the index as
 ``faiss_<kind>.<generation>.bin`` (FAISS's own format, read with ``faiss.read_index_binary``
 memory-mapped, nothing unpickled) and ``faiss_<kind>.<generation>.json``, which records what
 it was built from (generation, hash_bits, count, the codes' sha256) and the file's sha256, both
-checked before FAISS reads the file. A new generation of the index removes them (they describe
-codes that are gone); build them again with ``ssdh-index backends=[...]``.
+checked before FAISS reads the file. Once read, the file must hold an index of its kind, of the
+index's count and dimension, and the index's own codes (a sample of them, read back from
+FAISS's storage or lists); a file FAISS cannot read is named as damaged, with the fix, like any
+other. A new generation of the index removes them (they describe codes that are gone); build
+them again with ``ssdh-index backends=[...]``.
 
 Items that a backend does not reach are padded as FAISS pads them: position -1, distance
 ``hash_bits + 1``.
@@ -21,6 +24,7 @@ Items that a backend does not reach are padded as FAISS pads them: position -1, 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -38,7 +42,9 @@ if TYPE_CHECKING:
     from ssdh_lightning.retrieval.index import Index
 
 SAVED_KINDS = ("multihash", "ivf")
+FAISS_CLASSES = {"multihash": "IndexBinaryMultiHash", "ivf": "IndexBinaryIVF"}
 ADD_CHUNK_ROWS = 1 << 20  # codes handed to FAISS at once: 16 MB of 128-bit codes
+SAMPLE_CODES = 64  # codes of a saved backend read back and compared with the index's on load
 
 
 @dataclass(frozen=True)
@@ -294,6 +300,83 @@ def _check_record(index: Index, kind: str, record: Any, path: Path) -> None:
             )
 
 
+def _damaged(index: Index, kind: str, path: Path, problem: str) -> ValueError:
+    return ValueError(
+        f"the {kind} backend's file {path} {problem}: it is damaged; build it again with "
+        f"`ssdh-index ... out={index.folder} backends=[{kind}]`, or search with backend=engine"
+    )
+
+
+def _faiss_reason(error: RuntimeError) -> str:
+    """What FAISS says is wrong, without the C++ function and source line it says it first."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    found = re.search(r"\.(?:cpp|h):\d+: (?:Error: )?(.*)$", text)
+    return found.group(1) if found else text
+
+
+def _spread(count: int, most: int) -> np.ndarray:
+    """At most ``most`` numbers from 0 to ``count - 1``, spread evenly, ascending."""
+    return np.unique(np.linspace(0, count - 1, min(count, most)).astype(np.int64))
+
+
+def _multihash_codes(faiss_index) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, codes): SAMPLE_CODES codes read back from a multihash's storage (an
+    IndexBinaryFlat in item order), spread over all."""
+    ids = _spread(faiss_index.ntotal, SAMPLE_CODES)
+    return ids, np.stack([faiss_index.storage.reconstruct(int(i)) for i in ids])
+
+
+def _ivf_codes(faiss, faiss_index, filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, codes): the first codes of 16 of the ``filled`` inverted lists, spread over all,
+    about SAMPLE_CODES in all."""
+    lists, ids, codes = faiss_index.invlists, [], []
+    for number in filled[_spread(filled.size, 16)].tolist():
+        taken = min(lists.list_size(number), SAMPLE_CODES // 16)
+        ids.append(faiss.rev_swig_ptr(lists.get_ids(number), taken).astype(np.int64))
+        stored = faiss.rev_swig_ptr(lists.get_codes(number), taken * lists.code_size)
+        codes.append(stored.reshape(taken, lists.code_size).copy())
+    return np.concatenate(ids), np.concatenate(codes)
+
+
+def _check_contents(faiss, faiss_index, index: Index, kind: str, path: Path) -> None:
+    """The file holds a FAISS index of ``kind``, of the index's count and dimension, and codes
+    read back from it are the index's codes of the same items."""
+    expected = getattr(faiss, FAISS_CLASSES[kind])
+    if not isinstance(faiss_index, expected):
+        found = type(faiss_index).__name__
+        raise _damaged(index, kind, path, f"holds a FAISS {found}, not the {expected.__name__}")
+    if faiss_index.ntotal != len(index) or faiss_index.d != index.codes.bytes.shape[1] * 8:
+        raise _damaged(
+            index,
+            kind,
+            path,
+            f"holds {faiss_index.ntotal} codes of {faiss_index.d} bits, but the index has "
+            f"{len(index)} of {index.hash_bits}",
+        )
+    if kind == "multihash":
+        ids, codes = _multihash_codes(faiss_index)
+    else:
+        lists = faiss_index.invlists
+        sizes = np.array([lists.list_size(number) for number in range(lists.nlist)])
+        if sizes.sum() != len(index):
+            problem = f"lists {sizes.sum()} codes, but says it holds {len(index)}"
+            raise _damaged(index, kind, path, problem)
+        ids, codes = _ivf_codes(faiss, faiss_index, np.flatnonzero(sizes))
+    outside = (ids < 0) | (ids >= len(index))
+    if outside.any():
+        problem = f"names item {int(ids[outside][0])}, which the index lacks"
+        raise _damaged(index, kind, path, problem)
+    differ = np.flatnonzero((codes != np.asarray(index.codes.bytes[ids])).any(axis=1))
+    if differ.size:
+        raise _damaged(
+            index,
+            kind,
+            path,
+            f"holds other codes than the index ({differ.size} of {ids.size} codes read back "
+            f"differ, the first that of item {int(ids[differ[0]])})",
+        )
+
+
 def load_faiss_backend(index: Index, kind: str) -> FaissBackend:
     """The saved ``kind`` backend of ``index``, checked against it, memory-mapped by FAISS where
     FAISS can (the IVF lists; a multihash's hash tables are rebuilt in memory as it reads)."""
@@ -318,15 +401,12 @@ def load_faiss_backend(index: Index, kind: str) -> FaissBackend:
     if not path.is_file():
         raise _not_built(index, kind, f"the {kind} backend's file {path} is missing")
     if file_sha256(path) != record.get("sha256"):
-        raise ValueError(
-            f"the {kind} backend's file {path} does not match the sha256 of its record "
-            f"{record_path}: it is damaged; build it again with `ssdh-index ... "
-            f"out={index.folder} backends=[{kind}]`"
+        raise _damaged(index, kind, path, f"does not match the sha256 of its record {record_path}")
+    try:
+        faiss_index = faiss.read_index_binary(
+            str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
         )
-    faiss_index = faiss.read_index_binary(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-    if faiss_index.ntotal != len(index) or faiss_index.d != index.codes.bytes.shape[1] * 8:
-        raise ValueError(
-            f"the {kind} backend {path} holds {faiss_index.ntotal} codes of {faiss_index.d} "
-            f"bits, but the index has {len(index)} of {index.hash_bits}: build it again"
-        )
+    except RuntimeError as error:
+        raise _damaged(index, kind, path, f"cannot be read ({_faiss_reason(error)})") from None
+    _check_contents(faiss, faiss_index, index, kind, path)
     return FaissBackend(kind, faiss_index, index.hash_bits)

@@ -11,7 +11,8 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-def health(served: Served, settings: Settings) -> Health:
+async def health(served: Served, settings: Settings) -> Health:
+    # a coroutine, which no thread of the pool serves: it answers while they are all busy
     index = served.current.index
     manifest = index.manifest
     return Health(

@@ -1,17 +1,20 @@
 """``/api/items``: the indexed items' metadata and thumbnails, reached by id only. A file is
 read only through ``resolve_under``, so no request and no manifest path reaches outside the
-images folder."""
+images folder; it is read and decoded in a thread of its own, within ``settings.read_timeout_s``,
+so a slow or hung disk holds no other request."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.indexing.views import _png, _thumbnail, label_fields
 from ssdh_lightning.retrieval import Index
-from ssdh_lightning.serve.dependencies import Served, item_row
+from ssdh_lightning.serve.dependencies import Current, FileReaders, Served, Settings, item_row
 from ssdh_lightning.serve.schemas import Item, Items
 
 router = APIRouter(prefix="/api/items", tags=["items"])
@@ -29,12 +32,12 @@ def _item(index: Index, row: int) -> Item:
 
 @router.get("", response_model=Items, response_model_exclude_unset=True)
 def list_items(
-    served: Served,
+    generation: Current,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 48,
 ) -> Items:
     """Items ``offset`` to ``offset + limit - 1`` of the served generation, in its order."""
-    index = served.current.index
+    index = generation.index
     rows = range(offset, min(offset + limit, len(index)))
     return Items(count=len(index), offset=offset, items=[_item(index, row) for row in rows])
 
@@ -45,8 +48,8 @@ def list_items(
     response_model_exclude_unset=True,  # labels and class_names only for a multi-hot index
     responses={404: {"description": "no such item"}},
 )
-def get_item(item_id: int, served: Served) -> Item:
-    index = served.current.index
+def get_item(item_id: int, generation: Current) -> Item:
+    index = generation.index
     return _item(index, item_row(index, item_id))
 
 
@@ -56,10 +59,17 @@ def get_item(item_id: int, served: Served) -> Item:
     responses={
         200: {"content": {"image/png": {}}, "description": "a PNG (grey if unreadable)"},
         404: {"description": "no such item, or its path lies outside the images folder"},
+        503: {"description": "its file took longer than settings.read_timeout_s to read"},
     },
 )
-def get_thumbnail(item_id: int, served: Served) -> Response:
-    index = served.current.index
+async def get_thumbnail(
+    item_id: int,
+    served: Served,
+    generation: Current,
+    settings: Settings,
+    file_readers: FileReaders,
+) -> Response:
+    index = generation.index
     row = item_row(index, item_id)
     if served.images_root is None:
         raise HTTPException(
@@ -68,7 +78,29 @@ def get_thumbnail(item_id: int, served: Served) -> Response:
             "images=FOLDER to show its images",
         )
     try:
-        path = resolve_under(served.images_root, index.paths[row])
+        with anyio.fail_after(settings.read_timeout_s):
+            png = await anyio.to_thread.run_sync(
+                _thumbnail_png,
+                item_id,
+                served.images_root,
+                index.paths[row],
+                abandon_on_cancel=True,
+                limiter=file_readers,
+            )
+    except TimeoutError:
+        raise HTTPException(
+            503,
+            f"the file of item {item_id} took longer than {settings.read_timeout_s} s to read "
+            "(settings.read_timeout_s): the disk that holds the images may be slow or hung; "
+            "try again later",
+        ) from None
+    return Response(png, media_type="image/png")
+
+
+def _thumbnail_png(item_id: int, images_root: Path, relative: str) -> bytes:
+    # resolving follows links on the disk too, so it is timed with the read
+    try:
+        path = resolve_under(images_root, relative)
     except ValueError as error:
         raise HTTPException(404, f"item {item_id} is not served: {error}") from None
-    return Response(_png(_thumbnail(path)), media_type="image/png")
+    return _png(_thumbnail(path))

@@ -17,7 +17,14 @@ from ssdh_lightning.indexing.views import json_report
 from ssdh_lightning.retrieval.backends import HAMMING_MODES
 from ssdh_lightning.retrieval.settings import FEATURE_MODES
 from ssdh_lightning.serve.codes import parse_codes
-from ssdh_lightning.serve.dependencies import Options, Served, Settings, item_row
+from ssdh_lightning.serve.dependencies import (
+    Current,
+    Options,
+    Served,
+    Settings,
+    check_files,
+    item_row,
+)
 from ssdh_lightning.serve.schemas import CodesQuery, Mode, SearchAnswer
 from ssdh_lightning.serve.served import Generation
 from ssdh_lightning.serve.settings import ServeSettings
@@ -28,8 +35,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such item"},
     409: {"description": "the index names no model to encode images"},
     413: {"description": "the upload has too many bytes or pixels"},
-    415: {"description": "the upload is not an image"},
+    415: {"description": "the upload is not an image in a format decoded here"},
     422: {"description": "a bad k, mode or code, or an image that does not decode"},
+    503: {"description": "a file of the index was changed in place while served"},
 }
 
 
@@ -37,6 +45,8 @@ def _answer(
     generation: Generation, queries: Queries, k: int, mode: Mode, settings: ServeSettings
 ) -> Response:
     index = generation.index
+    if mode in FEATURE_MODES:
+        check_files(index, ["features"])
     started = time.perf_counter()
     result = index.search(
         queries.codes,
@@ -58,17 +68,18 @@ def search_by_image(
     image: Annotated[UploadFile, File(description="the query image")],
     options: Options,
     served: Served,
+    generation: Current,
     settings: Settings,
 ) -> Response:
     """The ``k`` nearest items of an uploaded image, encoded by the index's own model."""
     queries = encode_upload(served, image, settings)
     mode = options.mode or settings.default_mode
-    return _answer(served.current, queries, options.k, mode, settings)
+    return _answer(generation, queries, options.k, mode, settings)
 
 
 @router.post("/codes", response_model=SearchAnswer, responses=ERRORS)
 def search_by_codes(
-    body: CodesQuery, options: Options, served: Served, settings: Settings
+    body: CodesQuery, options: Options, generation: Current, settings: Settings
 ) -> Response:
     """The ``k`` nearest items of each code by Hamming distance (``mode=bcs``, the default)."""
     mode = options.mode or "bcs"
@@ -84,7 +95,6 @@ def search_by_codes(
             f"{len(body.codes)} codes in one search, more than this server takes "
             f"({settings.max_queries}, settings.max_queries): send them in several searches",
         )
-    generation = served.current
     try:
         codes = parse_codes(body.codes, generation.index.hash_bits)
     except ValueError as error:
@@ -100,11 +110,13 @@ def search_by_codes(
 
 
 @router.post("/item/{item_id}", response_model=SearchAnswer, responses=ERRORS)
-def search_by_item(item_id: int, options: Options, served: Served, settings: Settings) -> Response:
+def search_by_item(
+    item_id: int, options: Options, generation: Current, settings: Settings
+) -> Response:
     """The ``k`` nearest items of an indexed item, by its stored codes and features."""
-    generation = served.current
     index = generation.index
     row = item_row(index, item_id)
+    check_files(index, ["codes", "features"])
     rows = slice(row, row + 1)
     queries = Queries(
         paths=[Path(index.paths[row])],

@@ -1,40 +1,33 @@
 """``ssdh-report``: the table of a run or sweep folder, one row per data set x hash_bits x
-training method x row (BCS, ES, HDS, baselines).
+training method x row (BCS, ES, HDS, baselines), then the paper's layout (``tables``) and which
+differences between rows are real (``ranking``).
 
-Each training run leaves ``run.json`` (data set, hash_bits, method, backbone, seed),
-``metrics.json`` and ``curves.json`` in its folder; the report averages every metric over the
-runs that share data set, hash_bits and training method (mean and standard deviation over
-seeds) and sets the paper's figure beside the rows where the paper has one.
+The report averages every metric over the runs (``runs``) that share data set, hash_bits and
+training method (mean and standard deviation over seeds) and sets the paper's figure beside the
+rows where the paper has one.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ssdh_lightning import metric_names, report_tables
-from ssdh_lightning.io import atomic_write, read_json, write_text
-from ssdh_lightning.plots import draw_precision_curves, draw_precision_recall
-from ssdh_lightning.tasks.run_folder import CURVES_FILE, METRICS_FILE, RUN_FILE
-
-
-@dataclass
-class Run:
-    folder: Path
-    data: str
-    hash_bits: int
-    seed: int
-    metrics: dict[str, float]
-    curves: dict
-    method: str = report_tables.DEFAULT_METHOD  # the training objective (run.json 'method')
+from ssdh_lightning import metric_names
+from ssdh_lightning.config_checks import check_writable
+from ssdh_lightning.io import atomic_write, write_text
+from ssdh_lightning.reporting import ranking
+from ssdh_lightning.reporting import tables as report_tables
+from ssdh_lightning.reporting.compare import QueryBootstrap
+from ssdh_lightning.reporting.files import safe_file_name
+from ssdh_lightning.reporting.intervals import DEFAULT_RESAMPLES
+from ssdh_lightning.reporting.plots import draw_precision_curves, draw_precision_recall
+from ssdh_lightning.reporting.runs import BrokenRun, Run, find_runs
 
 
 @dataclass
@@ -53,121 +46,6 @@ class Row:
             return ""
         figure = report_tables.PAPER_FIGURES.get((self.data, self.hash_bits, self.method))
         return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
-
-
-class BrokenRun(ValueError):
-    """A run folder the report cannot use: the folder, and the file and key at fault."""
-
-    def __init__(self, folder: Path, reason: str) -> None:
-        super().__init__(f"{folder}: {reason}")
-        self.folder = folder
-
-
-def _number(value: Any) -> bool:
-    """A metric: a number, finite or NaN (a metric with nothing to score); not a bool."""
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    return is_number and not math.isinf(value)
-
-
-def _read_object(path: Path) -> dict:
-    try:
-        value = read_json(path)
-    except OSError as error:
-        raise BrokenRun(path.parent, f"{path.name} cannot be read ({error})") from None
-    except ValueError as error:
-        raise BrokenRun(path.parent, str(error)) from None
-    if not isinstance(value, dict):
-        kind = type(value).__name__
-        raise BrokenRun(path.parent, f"{path.name} holds a JSON {kind}, not an object")
-    return value
-
-
-def _check_description(path: Path, meta: dict) -> None:
-    """run.json: the keys the report groups runs by."""
-    for key, kind, valid in (
-        ("data", "a data set name", lambda v: isinstance(v, str) and v),
-        ("hash_bits", "a positive integer", lambda v: type(v) is int and v > 0),
-        ("seed", "an integer", lambda v: type(v) is int),
-    ):
-        if key not in meta:
-            raise BrokenRun(
-                path.parent, f"{path.name} has no key {key!r} (the report groups runs by it)"
-            )
-        if not valid(meta[key]):
-            raise BrokenRun(path.parent, f"{path.name} key {key!r} is {meta[key]!r}, not {kind}")
-
-
-def _check_metrics(path: Path, metrics: dict) -> None:
-    for key, value in metrics.items():
-        if not _number(value):
-            reason = f"{path.name} key {key!r} is {value!r}, not a number (finite or NaN)"
-            raise BrokenRun(path.parent, reason)
-    methods = {key.partition("/")[0] for key in metrics if "/" in key}
-    if not methods & set(metric_names.METHODS):
-        raise BrokenRun(
-            path.parent,
-            f"{path.name} holds no metric of any method ({', '.join(metric_names.METHODS)}), "
-            "e.g. 'bcs/map@all': nothing to report",
-        )
-
-
-def _check_curve(path: Path, key: str, curve: Any) -> None:
-    if not isinstance(curve, list) or not curve or not all(_number(v) for v in curve):
-        raise BrokenRun(path.parent, f"{path.name} key {key!r} is not a non-empty list of numbers")
-
-
-def _check_curves(path: Path, curves: dict) -> None:
-    """curves.json, if there is one: precision@k per mode, and BCS precision-recall."""
-    if not curves:
-        return
-    by_mode = curves.get("precision_at_k")
-    if not isinstance(by_mode, dict):
-        reason = f"{path.name} key 'precision_at_k' is missing or not an object of modes"
-        raise BrokenRun(path.parent, reason)
-    for mode, curve in by_mode.items():
-        _check_curve(path, f"precision_at_k.{mode}", curve)
-    if "bcs_pr" in curves:
-        pr = curves["bcs_pr"]
-        for name in ("precision", "recall"):
-            _check_curve(path, f"bcs_pr.{name}", pr.get(name) if isinstance(pr, dict) else None)
-
-
-def read_run(folder: Path) -> Run:
-    """The run in ``folder``, checked; ``BrokenRun`` names the file and key at fault."""
-    meta = _read_object(folder / RUN_FILE)
-    _check_description(folder / RUN_FILE, meta)
-    metrics = _read_object(folder / METRICS_FILE)
-    _check_metrics(folder / METRICS_FILE, metrics)
-    curves_file = folder / CURVES_FILE
-    curves = _read_object(curves_file) if curves_file.is_file() else {}
-    _check_curves(curves_file, curves)
-    method = meta.get("method", report_tables.DEFAULT_METHOD)
-    if not isinstance(method, str) or not method:
-        raise BrokenRun(folder, f"{RUN_FILE} key 'method' is {method!r}, not a method name")
-    return Run(folder, meta["data"], meta["hash_bits"], meta["seed"], metrics, curves, method)
-
-
-def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[BrokenRun]]:
-    """Every training run below ``root`` (a folder with run.json and metrics.json), and the
-    broken ones left out with ``skip_broken``; without it, the first broken run is raised."""
-    runs, broken = [], []
-    for metrics_file in sorted(root.rglob(METRICS_FILE)):
-        folder = metrics_file.parent
-        if not (folder / RUN_FILE).is_file():
-            continue  # not a training run (an evaluation, a report's own output, ...)
-        try:
-            runs.append(read_run(folder))
-        except BrokenRun as error:
-            if not skip_broken:
-                raise
-            broken.append(error)
-    if not runs:
-        left_out = "".join(f"\n  left out: {error}" for error in broken)
-        raise FileNotFoundError(
-            f"no training runs below {root}: ssdh-report reads the folders where ssdh-train "
-            f"wrote {RUN_FILE} and {METRICS_FILE} (outputs/train/...)" + left_out
-        )
-    return runs, broken
 
 
 _KINDS = (
@@ -274,7 +152,8 @@ def _mean_curve(curves: list[list[float]]) -> np.ndarray:
 
 
 def _figures(runs: list[Run]) -> dict[str, Figure]:
-    """Per data set: precision@k of the three modes, a panel per bit length; BCS PR curves."""
+    """Per data set: precision@k of the three modes, a panel per bit length; BCS PR curves;
+    keyed by their file names (``safe_file_name``)."""
     figures = {}
     for data in sorted({run.data for run in runs}):
         mine = [run for run in runs if run.data == data and run.curves]
@@ -293,7 +172,7 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
             }
             axes = precision.add_subplot(1, len(bits), i + 1)
             draw_precision_curves(axes, curves, title=f"{data}, {hash_bits} bits")
-        figures[f"precision_at_k_{data}.png"] = precision
+        figures[f"precision_at_k_{safe_file_name(data)}.png"] = precision
         with_pr = {b: [r for r in runs if "bcs_pr" in r.curves] for b, runs in by_bits.items()}
         pr_curves = {
             f"{hash_bits} bits": (
@@ -310,27 +189,52 @@ def _figures(runs: list[Run]) -> dict[str, Figure]:
                 pr_curves,
                 title=f"{data}: BCS precision-recall over Hamming radii",
             )
-            figures[f"precision_recall_{data}.png"] = pr
+            figures[f"precision_recall_{safe_file_name(data)}.png"] = pr
     return figures
 
 
-def write_report(root: str | Path, skip_broken: bool = False) -> tuple[list[Path], list[BrokenRun]]:
-    """Write report.md (the long table, then the paper's layout), report.csv, report_paper.csv
-    and the PNG plots into ``root``; returns their paths and the
-    broken runs left out (``skip_broken``). Every run is checked before anything is written."""
+def write_report(
+    root: str | Path,
+    skip_broken: bool = False,
+    *,
+    against: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    figures: list[str] | None = None,
+) -> tuple[list[Path], list[BrokenRun]]:
+    """Write report.md (the long table, the paper's layout, then which differences are real),
+    report.csv, report_paper.csv, report_compare.csv and the PNG plots into ``root``; returns
+    their paths and the broken runs left out (``skip_broken``). The comparison ranks the rows
+    of each of ``figures`` (default: every mAP@k), each against the best row and ``against``
+    (``TRAINING/ROW``, e.g. ``lin2015/bcs``), with ``resamples`` for the bootstrap over queries.
+    Every run and option is checked before anything is written."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder; give a run or sweep folder")
+    check_writable(
+        root,
+        "the report folder",
+        "ssdh-report writes into the folder it reads: make it writable, or copy the run "
+        "folders to one you can write and report there",
+    )
     runs, broken = find_runs(root, skip_broken)
+    compared = ranking.check_figures(figures, runs) if figures else ranking.figures_of(runs)
+    if against is not None:
+        ranking.check_against(against, runs)
+    bootstrap = QueryBootstrap(resamples, figures=compared)
+    rankings = ranking.rank(runs, compared, against, bootstrap)
     rows, names = summarize(runs)
     tables = report_tables.paper_tables(runs)
     long_table = _markdown(rows, names, runs)
+    text = "\n".join(
+        (long_table, report_tables.markdown(tables), ranking.markdown(rankings, bootstrap))
+    )
     written = [
-        write_text(root / "report.md", long_table + "\n" + report_tables.markdown(tables)),
+        write_text(root / "report.md", text),
         write_text(root / "report.csv", _csv(rows, names)),
         write_text(root / "report_paper.csv", report_tables.csv_text(tables)),
+        write_text(root / ranking.COMPARE_CSV, ranking.csv_text(rankings)),
     ]
-    for name, figure in _figures(runs).items():
+    for name, figure in (_figures(runs) | ranking.figures(rankings)).items():
         written.append(
             atomic_write(root / name, lambda stream, f=figure: f.savefig(stream, format="png"))
         )

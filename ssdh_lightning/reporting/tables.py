@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.plots import MODE_LABELS
+from ssdh_lightning.reporting.plots import MODE_LABELS
 
 # The figure of each data set: the paper's mAP@1000 on CIFAR-10, the full-ranking mAP elsewhere.
 FIGURE = {"cifar10": "map@1000"}

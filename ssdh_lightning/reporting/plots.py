@@ -33,3 +33,23 @@ def precision_curve_figure(curves: dict[str, np.ndarray], title: str = "") -> Fi
     figure = Figure(figsize=(6, 4), layout="constrained")
     draw_precision_curves(figure.add_subplot(), curves, title)
     return figure
+
+
+def draw_row_intervals(
+    axes: Axes,
+    names: list[str],
+    means: list[float],
+    intervals: list[tuple[float, float] | None],
+    xlabel: str,
+    title: str = "",
+) -> None:
+    """One row a line, top to bottom: its mean (a dot) and its interval (a bar), where it has
+    one."""
+    positions = np.arange(len(names))[::-1]
+    for position, mean, interval in zip(positions, means, intervals, strict=True):
+        if interval is not None:
+            axes.plot(interval, (position, position), color="tab:blue", linewidth=2)
+        axes.plot(mean, position, "o", color="tab:blue" if interval else "tab:gray")
+    axes.set_yticks(positions, names)
+    axes.set(xlabel=xlabel, title=title, ylim=(-0.7, len(names) - 0.3))
+    axes.grid(axis="x", alpha=0.3)

@@ -1,0 +1,170 @@
+"""The runs below a run or sweep folder, read and checked: what every part of the report reads.
+
+Each training run leaves ``run.json`` (data set, hash_bits, method, backbone, seed),
+``metrics.json``, ``curves.json`` and, since runs keep them, ``per_query.npz`` (each query's
+figures, ``ssdh_lightning.per_query``) in its folder. A damaged file stops the report, naming the
+folder, the file and the key at fault, before anything is written.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ssdh_lightning import metric_names
+from ssdh_lightning.io import read_json
+from ssdh_lightning.per_query import PerQuery, read_per_query
+from ssdh_lightning.reporting import tables as report_tables
+from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, PER_QUERY_FILE, RUN_FILE
+
+
+@dataclass
+class Run:
+    folder: Path
+    data: str
+    hash_bits: int
+    seed: int
+    metrics: dict[str, float]
+    curves: dict
+    method: str = report_tables.DEFAULT_METHOD  # the training objective (run.json 'method')
+    # each query's figures, None for a run written before runs kept them
+    per_query: PerQuery | None = None
+
+
+class BrokenRun(ValueError):
+    """A run folder the report cannot use: the folder, and the file and key at fault."""
+
+    def __init__(self, folder: Path, reason: str) -> None:
+        super().__init__(f"{folder}: {reason}")
+        self.folder = folder
+
+
+def _number(value: Any) -> bool:
+    """A metric: a number, finite or NaN (a metric with nothing to score); not a bool."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return is_number and not math.isinf(value)
+
+
+def _read_object(path: Path) -> dict:
+    try:
+        value = read_json(path)
+    except OSError as error:
+        raise BrokenRun(path.parent, f"{path.name} cannot be read ({error})") from None
+    except ValueError as error:
+        raise BrokenRun(path.parent, str(error)) from None
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise BrokenRun(path.parent, f"{path.name} holds a JSON {kind}, not an object")
+    return value
+
+
+def _check_description(path: Path, meta: dict) -> None:
+    """run.json: the keys the report groups runs by."""
+    for key, kind, valid in (
+        ("data", "a data set name", lambda v: isinstance(v, str) and v),
+        ("hash_bits", "a positive integer", lambda v: type(v) is int and v > 0),
+        ("seed", "an integer", lambda v: type(v) is int),
+    ):
+        if key not in meta:
+            raise BrokenRun(
+                path.parent, f"{path.name} has no key {key!r} (the report groups runs by it)"
+            )
+        if not valid(meta[key]):
+            raise BrokenRun(path.parent, f"{path.name} key {key!r} is {meta[key]!r}, not {kind}")
+
+
+def _check_metrics(path: Path, metrics: dict) -> None:
+    for key, value in metrics.items():
+        if not _number(value):
+            reason = f"{path.name} key {key!r} is {value!r}, not a number (finite or NaN)"
+            raise BrokenRun(path.parent, reason)
+    methods = {key.partition("/")[0] for key in metrics if "/" in key}
+    if not methods & set(metric_names.METHODS):
+        raise BrokenRun(
+            path.parent,
+            f"{path.name} holds no metric of any method ({', '.join(metric_names.METHODS)}), "
+            "e.g. 'bcs/map@all': nothing to report",
+        )
+
+
+def _check_curve(path: Path, key: str, curve: Any) -> None:
+    if not isinstance(curve, list) or not curve or not all(_number(v) for v in curve):
+        raise BrokenRun(path.parent, f"{path.name} key {key!r} is not a non-empty list of numbers")
+
+
+def _check_curves(path: Path, curves: dict) -> None:
+    """curves.json, if there is one: precision@k per mode, and BCS precision-recall."""
+    if not curves:
+        return
+    by_mode = curves.get("precision_at_k")
+    if not isinstance(by_mode, dict):
+        reason = f"{path.name} key 'precision_at_k' is missing or not an object of modes"
+        raise BrokenRun(path.parent, reason)
+    for mode, curve in by_mode.items():
+        _check_curve(path, f"precision_at_k.{mode}", curve)
+    if "bcs_pr" in curves:
+        pr = curves["bcs_pr"]
+        for name in ("precision", "recall"):
+            _check_curve(path, f"bcs_pr.{name}", pr.get(name) if isinstance(pr, dict) else None)
+
+
+def read_run(folder: Path) -> Run:
+    """The run in ``folder``, checked; ``BrokenRun`` names the file and key at fault."""
+    meta = _read_object(folder / RUN_FILE)
+    _check_description(folder / RUN_FILE, meta)
+    metrics = _read_object(folder / METRICS_FILE)
+    _check_metrics(folder / METRICS_FILE, metrics)
+    curves_file = folder / CURVES_FILE
+    curves = _read_object(curves_file) if curves_file.is_file() else {}
+    _check_curves(curves_file, curves)
+    method = meta.get("method", report_tables.DEFAULT_METHOD)
+    if not isinstance(method, str) or not method:
+        raise BrokenRun(folder, f"{RUN_FILE} key 'method' is {method!r}, not a method name")
+    per_query = _read_per_query(folder / PER_QUERY_FILE, metrics)
+    return Run(
+        folder, meta["data"], meta["hash_bits"], meta["seed"], metrics, curves, method, per_query
+    )
+
+
+def _read_per_query(path: Path, metrics: dict) -> PerQuery | None:
+    """The per-query figures, if the run kept them; each must be one a metric of the run is the
+    mean of, or they belong to another run."""
+    if not path.is_file():
+        return None
+    try:
+        per_query = read_per_query(path)
+    except ValueError as error:
+        raise BrokenRun(path.parent, str(error)) from None
+    strangers = sorted(set(per_query.figures) - set(metrics))
+    if strangers:
+        raise BrokenRun(
+            path.parent,
+            f"{path.name} holds figures that {METRICS_FILE} has no mean of "
+            f"({', '.join(strangers)}): the two files are of different runs",
+        )
+    return per_query
+
+
+def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[BrokenRun]]:
+    """Every training run below ``root`` (a folder with run.json and metrics.json), and the
+    broken ones left out with ``skip_broken``; without it, the first broken run is raised."""
+    runs, broken = [], []
+    for metrics_file in sorted(root.rglob(METRICS_FILE)):
+        folder = metrics_file.parent
+        if not (folder / RUN_FILE).is_file():
+            continue  # not a training run (an evaluation, a report's own output, ...)
+        try:
+            runs.append(read_run(folder))
+        except BrokenRun as error:
+            if not skip_broken:
+                raise
+            broken.append(error)
+    if not runs:
+        left_out = "".join(f"\n  left out: {error}" for error in broken)
+        raise FileNotFoundError(
+            f"no training runs below {root}: ssdh-report reads the folders where ssdh-train "
+            f"wrote {RUN_FILE} and {METRICS_FILE} (outputs/train/...)" + left_out
+        )
+    return runs, broken

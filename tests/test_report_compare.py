@@ -1,0 +1,196 @@
+"""ssdh-report's comparison of rows: rankings, differences from the best row and from --against
+with their intervals, report_compare.csv and the PNG; runs written before per-query figures."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import report_in_process, write_run
+from ssdh_lightning.reporting.compare import compare
+from ssdh_lightning.reporting.files import safe_file_name
+from ssdh_lightning.reporting.report import write_report
+
+ROWS = {"bcs": 0.0, "es": -0.01, "lsh": -0.1}  # each row's offset from its method's level
+FIGURES = ("map@1000", "map@all", "precision@100")
+
+
+def write_sweep(root, methods, bits=(48,), queries=120, noise=0.03):
+    """Runs of ``methods`` (name -> (level, seeds)) over the same queries, per-query figures
+    drawn around each row's level (``noise``: their standard deviation about it); BCS records
+    its spread over the orders inside ties (0.007 wide)."""
+    rng = np.random.default_rng(0)
+    base = rng.beta(5, 2, queries)
+    for hash_bits in bits:
+        for method, (level, seeds) in methods.items():
+            for seed in seeds:
+                per_query = {
+                    f"{row}/{figure}": base + level + offset + rng.normal(0, noise, queries)
+                    for row, offset in ROWS.items()
+                    for figure in FIGURES
+                }
+                ties = {}
+                for figure in ("map@1000", "map@all"):
+                    mean = float(np.mean(per_query[f"bcs/{figure}"].astype(np.float32)))
+                    ties[f"bcs/{figure}_tie_worst"] = mean - 0.004
+                    ties[f"bcs/{figure}_tie_best"] = mean + 0.003
+                folder = root / f"{method}-{hash_bits}-{seed}"
+                write_run(
+                    folder,
+                    hash_bits=hash_bits,
+                    seed=seed,
+                    method=method,
+                    per_query=per_query,
+                    metrics=ties,
+                    query_ids=np.arange(1000, 1000 + queries),
+                )
+    return root
+
+
+def compare_lines(folder) -> list[dict]:
+    with open(folder / "report_compare.csv", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def runs_of(root, method, hash_bits=48):
+    return sorted(root.glob(f"{method}-{hash_bits}-*"))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    methods = {"lin2015": (0.0, (0, 1, 2)), "dpsh": (0.02, (0, 1, 2)), "ssdh": (-0.002, (1,))}
+    return write_sweep(tmp_path, methods, bits=(48, 128))
+
+
+def test_each_line_is_the_comparison_of_its_two_rows(sweep):
+    write_report(sweep, against="lin2015/bcs", resamples=500)
+    lines = compare_lines(sweep)
+    assert {(line["hash_bits"], line["figure"]) for line in lines} == {
+        (bits, figure) for bits in ("48", "128") for figure in ("map@1000", "map@all")
+    }
+    best = {line["reference"] for line in lines if line["compared_as"] == "best"}
+    assert best == {"dpsh/bcs"}
+    pairs = [
+        tuple(line[c] for c in ("hash_bits", "figure", "row", "reference", "compared_as"))
+        for line in lines
+    ]
+    assert len(pairs) == len(set(pairs))  # one line a pair
+    for line in lines:
+        method, _, row = line["row"].partition("/")
+        against, _, reference = line["reference"].partition("/")
+        bits = int(line["hash_bits"])
+        expected = compare(
+            runs_of(sweep, method, bits),
+            runs_of(sweep, against, bits),
+            f"{row}/{line['figure']}",
+            f"{reference}/{line['figure']}",
+            resamples=500,
+        )
+        assert float(line["difference"]) == pytest.approx(expected.difference)
+        assert float(line["low"]) == pytest.approx(expected.interval.low)
+        assert float(line["high"]) == pytest.approx(expected.interval.high)
+        assert line["interval"] == expected.kind and line["verdict"] == expected.verdict
+        assert line["how"] == expected.how
+    kinds = {(line["row"].partition("/")[0], line["interval"]) for line in lines}
+    assert ("dpsh", "t") in kinds and ("ssdh", "bootstrap") in kinds
+
+
+def test_the_markdown_ranks_rows_and_says_which_interval_each_cell_uses(sweep):
+    write_report(sweep, against="lin2015/bcs", resamples=500)
+    text = (sweep / "report.md").read_text()
+    section = text[text.index("## Which differences are real") :]
+    table = section[section.index("### digits, 48 bits: map@all") :].split("\n\n")[1]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    means = [float(cells[3].split()[0]) for cells in rows]
+    assert means == sorted(means, reverse=True)
+    assert rows[0][1] == "dpsh/bcs" and rows[0][4] == "(this row)"
+    dpsh_es = next(cells for cells in rows if cells[1] == "dpsh/es")
+    assert dpsh_es[5] == "t, 3 paired seeds" and dpsh_es[7].strip() == "distinguishable"
+    ssdh = next(cells for cells in rows if cells[1] == "ssdh/bcs")
+    assert ssdh[2] == "1" and ssdh[9] == "bootstrap, 120 queries"
+    assert 'PROTOCOL.md, "Confidence intervals"' in section and "500 resamples" in section
+
+
+def test_a_difference_within_the_tie_spread_is_marked(tmp_path):
+    """Two methods 0.002 apart on every query, BCS's tie spread 0.007 wide."""
+    methods = {"lin2015": (0.0, (0, 1, 2)), "csq": (0.002, (0, 1, 2))}
+    write_report(write_sweep(tmp_path, methods, noise=0.002), against="lin2015/bcs", resamples=500)
+    line = next(
+        line
+        for line in compare_lines(tmp_path)
+        if (line["row"], line["reference"], line["figure"]) == ("csq/bcs", "lin2015/bcs", "map@all")
+    )
+    assert line["distinguishable"] == "true" and line["within_ties"] == "true"
+    assert line["verdict"] == "tie-breaking"
+    assert float(line["tie_low"]) < 0 < float(line["tie_high"])
+
+
+def test_runs_written_before_per_query_figures_still_report_without_their_comparison(sweep):
+    old = write_run(
+        sweep / "old",
+        seed=1,
+        method="greedyhash",
+        metrics={"bcs/map@all": 0.7, "bcs/map@1000": 0.7},
+    )
+    written, _ = write_report(sweep, against="lin2015/bcs", resamples=500)
+    assert sweep / "report_compare.csv" in written
+    text = (sweep / "report.md").read_text()
+    why = f"{old} has no per_query.npz (a run written before runs kept them)"
+    assert (
+        f"- no interval for greedyhash/bcs - dpsh/bcs, greedyhash/bcs - lin2015/bcs: {why}" in text
+    )
+    lines = [line for line in compare_lines(sweep) if line["row"] == "greedyhash/bcs"]
+    assert lines and all(
+        line["verdict"] == "no interval" and line["reason"] == why for line in lines
+    )
+    assert all(line["low"] == "" and line["difference"] for line in lines)
+    assert "| greedyhash | BCS (Hamming) | 1 |" in text  # its row in the long table stays
+
+
+def test_a_hostile_data_set_name_makes_a_plot_inside_the_report_folder(tmp_path):
+    runs = tmp_path / "runs"
+    run = write_run(
+        runs / "a", data="../../victim", per_query={"bcs/map@all": np.linspace(0, 1, 30)}
+    )
+    written, _ = write_report(runs, resamples=200)
+    plots = [path for path in written if path.suffix == ".png"]
+    assert plots == [runs / f"compare_{safe_file_name('../../victim')}.png"]
+    assert sorted(p.name for p in tmp_path.rglob("*victim*")) == [plots[0].name]
+    with Image.open(plots[0]) as image:
+        assert image.format == "PNG" and image.size[0] > 100
+    assert run.is_dir()
+
+
+def test_safe_file_names():
+    assert safe_file_name("cifar10") == "cifar10" and safe_file_name("nus_wide-21") == "nus_wide-21"
+    for hostile in ("../../victim", "..", "/etc/passwd", "a/b", "a\\b", ".hidden", "", "x\0y"):
+        name = safe_file_name(hostile)
+        assert name and "/" not in name and "\\" not in name and not name.startswith(".")
+        assert name != hostile
+    assert safe_file_name("a/b") != safe_file_name("a_b")  # two names, two files
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--against", "lin2015/bcz"], "--against lin2015/bcz: no run scored this row; give "),
+        (["--against", "bcs"], "TRAINING/ROW, one of lin2015/bcs, lin2015/es, lin2015/lsh"),
+        (["--resamples", "10"], "resamples=10: a 95% percentile interval needs at least 100"),
+        (["--figures", "map@5"], "--figures map@5: the runs have no figure map@5; choose among"),
+    ],
+)
+def test_bad_options_stop_the_report_before_it_writes(tmp_path, capsys, options, message):
+    write_sweep(tmp_path, {"lin2015": (0.0, (0,))})
+    assert report_in_process(tmp_path, *options) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "report.md").exists() and not (tmp_path / "report_compare.csv").exists()
+
+
+def test_figures_chooses_what_is_compared(tmp_path, capsys):
+    write_sweep(tmp_path, {"lin2015": (0.0, (0, 1))})
+    assert report_in_process(tmp_path, "--figures", "precision@100", "--resamples", "200") == 0
+    assert {line["figure"] for line in compare_lines(tmp_path)} == {"precision@100"}
+    assert "wrote " + str(tmp_path / "report_compare.csv") in capsys.readouterr().out
