@@ -1,6 +1,6 @@
-"""Fixtures that many test files share: one short training run and one small sweep through the
-real entry point, and a headless browser; and the engine's kernels compiled before the first
-test. Shared functions and constants live in helpers.py."""
+"""Fixtures that many test files share: one short training run and its evaluation (in this
+process), one small sweep through the real entry point, and a headless browser; and the engine's
+kernels compiled before the first test. Shared functions and constants live in helpers.py."""
 
 from __future__ import annotations
 
@@ -82,17 +82,16 @@ def pytest_collection_modifyitems(items) -> None:
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
-    """The folder of one short ssdh-train run through the real Hydra entry point."""
-    workdir = tmp_path_factory.mktemp("trained")
-    run_dir = workdir / "run"
+    """The folder of one short ssdh-train run, in this process (the process of a training is
+    test_console.py's and the README's quick start's)."""
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
     # a callback switched off on the command line (callbacks.NAME=null) is left out, not built
-    run_tool(
+    call_tool(
         "ssdh-train",
         *TINY_TRAINING,
         "seed=3",
         "callbacks.learning_rate_monitor=null",
-        f"hydra.run.dir={run_dir}",
-        cwd=workdir,
+        run_dir=run_dir,
     )
     return run_dir
 
