@@ -1,6 +1,7 @@
-"""What several test files share: the installed commands, the command blocks of the README and
-docs/, digit images on disk, small indexes written directly, a real ssdh-serve process, the
-browser's view of the page, and the benchmark scripts loaded as modules. Fixtures live in
+"""What several test files share: the commands as processes and in this process, the command
+blocks of the README and docs/, digit images on disk, small indexes written directly, a real
+ssdh-serve process and the app in this process, the browser's view of the page, and the
+benchmark scripts loaded as modules. Fixtures live in
 conftest.py; everything else shared lives here."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from types import ModuleType
 import httpx
 import numpy as np
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from sklearn.datasets import load_digits
 
 from ssdh_lightning.cli import CONFIG_DIR
@@ -65,6 +67,46 @@ def run_tool(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess
     return result
 
 
+# What a Hydra command prints last when its task raised an exception
+HYDRA_HINT = "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."
+
+
+def assert_stopped(result: subprocess.CompletedProcess, error: str) -> None:
+    """A command stopped by a bad input: exit code 1, and stderr ending with the exception's line
+    (``error``, e.g. ``ValueError: seed=foo: ...``, in it) and Hydra's hint below it."""
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == HYDRA_HINT, result.stderr
+    assert error in lines[-2], result.stderr
+
+
+# The commands run in this process: their config file, and the module of their entry point.
+COMMANDS = {
+    "ssdh-train": ("train", "train"),
+    "ssdh-eval": ("eval", "evaluate"),
+    "ssdh-index": ("index", "index"),
+    "ssdh-search": ("search", "search"),
+}
+
+
+def compose_config(name: str, *overrides: str, return_hydra_config: bool = False) -> DictConfig:
+    """conf/NAME.yaml composed with ``overrides``, as the command line composes it."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def call_tool(tool: str, *overrides: str, run_dir: Path | None = None):
+    """The command ``tool`` (``ssdh-train``, ...) in this process: its config composed from
+    ``overrides``, then its entry point's function, which returns what the task returns. A bad
+    input raises the exception whose message the command prints; ``run_dir`` stands for
+    ``hydra.run.dir`` (the search writes no run folder). Only what a process alone proves (its
+    exit code, its stderr, a signal) needs ``run_tool``."""
+    config, module = COMMANDS[tool]
+    run_folder = [f"output_dir={run_dir}"] if run_dir is not None else []
+    cfg = compose_config(config, *overrides, *run_folder)
+    return importlib.import_module(f"ssdh_lightning.cli.{module}").main(cfg)
+
+
 def report_in_process(*argv) -> int:
     """ssdh-report's own main(), in this process (capsys reads its output): its exit code."""
     from ssdh_lightning.cli.report import main
@@ -96,12 +138,6 @@ def load_benchmark(name: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses and pickling look their module up by name
     spec.loader.exec_module(module)
     return module
-
-
-def compose_config(name: str, *overrides: str):
-    """conf/``name``.yaml composed with ``overrides``, as the command of that config would."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(name, overrides=list(overrides))
 
 
 # --- the command blocks of README.md and docs/ -------------------------------------------------
@@ -377,10 +413,11 @@ def app_client(
         yield client
 
 
-def upload(server: Server, path: Path, name: str | None = None, **params) -> httpx.Response:
-    """POST the image at ``path`` to the server's search, as the page does."""
+def upload(client: httpx.Client, path: Path, name: str | None = None, **params) -> httpx.Response:
+    """POST the image at ``path`` to the search of ``client``'s server (an ``app_client``, or an
+    ``httpx.Client`` of a real server's url), as the page does."""
     files = {"image": (name or path.name, path.read_bytes(), "image/png")}
-    return httpx.post(f"{server.url}/api/search", params=params, files=files, timeout=60)
+    return client.post("/api/search", params=params, files=files)
 
 
 def columns(driver) -> dict[str, list[dict]]:

@@ -14,8 +14,8 @@ import pytest
 from helpers import (
     CLUSTERED_BITS,
     CLUSTERED_DIM,
+    call_tool,
     hamming,
-    run_tool,
     write_clustered_index,
     write_digits,
 )
@@ -247,7 +247,7 @@ def test_bad_backend_settings_are_refused_with_the_fix(tmp_path):
         index.search(None, 3, "es", query_features=np.zeros((1, DIM)), backend="multihash")
 
 
-def test_index_builds_the_backends_and_search_uses_them(trained_run, tmp_path):
+def test_index_builds_the_backends_and_search_uses_them(trained_run, tmp_path, capsys):
     images = tmp_path / "images"
     write_digits(images, range(40))
     out = tmp_path / "index"
@@ -262,18 +262,15 @@ def test_index_builds_the_backends_and_search_uses_them(trained_run, tmp_path):
         "multihash.tables=6",
         "ivf.nlist=4",
     ]
-    result = run_tool(
-        "ssdh-index", *index_options, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path
-    )
-    assert f"backend ivf: {out / 'faiss_ivf.000001.bin'}" in result.stdout
+    call_tool("ssdh-index", *index_options, run_dir=tmp_path / "run")
+    assert f"backend ivf: {out / 'faiss_ivf.000001.bin'}" in capsys.readouterr().out
     record = json.loads((out / "faiss_multihash.000001.json").read_text())
     assert record["settings"] == {"tables": 6, "nflip": 1}
     query = images / "3" / "0003.png"
-    search = ["ssdh-search", f"index={out}", f"query={query}", "k=3", "output=json"]
-    result = run_tool(
-        *search, "mode=hds", "hds_threshold=8", "backend=ivf", "nprobe=4", cwd=tmp_path
-    )
-    assert json.loads(result.stdout)["queries"][0]["results"][0]["path"] == "3/0003.png"
+    search = [f"index={out}", f"query={query}", "k=3", "output=json"]
+    call_tool("ssdh-search", *search, "mode=hds", "hds_threshold=8", "backend=ivf", "nprobe=4")
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["queries"][0]["results"][0]["path"] == "3/0003.png"
 
 
 def test_serve_settings_take_a_backend():

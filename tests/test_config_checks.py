@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from hydra import compose, initialize_config_dir
+import re
 
-from helpers import TINY_TRAINING, run_tool
-from ssdh_lightning.cli import CONFIG_DIR
+import pytest
+
+from helpers import TINY_TRAINING, assert_stopped, call_tool, compose_config, run_tool
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.run_files import CLASS_NAMES_FILE
-
-
-def _train_config(*overrides: str):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
 
 
 @pytest.mark.parametrize(
@@ -50,7 +45,7 @@ def _train_config(*overrides: str):
 )
 def test_a_bad_value_is_named_with_what_the_key_takes(override, message):
     with pytest.raises(ValueError) as error:
-        check_train_config(_train_config(override))
+        check_train_config(compose_config("train", override))
     assert message in str(error.value)
     key = override.lstrip("+").split("=")[0]
     assert "e.g." in str(error.value) or "allowed:" in str(error.value)
@@ -71,14 +66,13 @@ def test_a_bad_value_is_named_with_what_the_key_takes(override, message):
     ],
 )
 def test_good_configs_pass(overrides):
-    check_train_config(_train_config(*overrides))
+    check_train_config(compose_config("train", *overrides))
 
 
 def test_eval_takes_a_null_seed_but_not_a_bad_one():
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        check_eval_config(compose("eval", overrides=["ckpt_path=x"]))
-        check_eval_config(compose("eval", overrides=["ckpt_path=x", "trainer.max_epochs=-1"]))
-        bad = compose("eval", overrides=["ckpt_path=x", "seed=foo"])
+    check_eval_config(compose_config("eval", "ckpt_path=x"))
+    check_eval_config(compose_config("eval", "ckpt_path=x", "trainer.max_epochs=-1"))
+    bad = compose_config("eval", "ckpt_path=x", "seed=foo")
     with pytest.raises(ValueError, match="seed=foo: must be an integer"):
         check_eval_config(bad)
 
@@ -92,14 +86,25 @@ def test_eval_takes_a_null_seed_but_not_a_bad_one():
         (["model.optimizer.momentum=2"], "model.optimizer.momentum=2: must be a number from 0"),
     ],
 )
-def test_ssdh_train_refuses_a_bad_value_before_loading_data(tmp_path, args, message):
+def test_training_refuses_a_bad_value_before_loading_data(tmp_path, args, message):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call_tool("ssdh-train", *TINY_TRAINING, *args, run_dir=run_dir)
+    assert not (run_dir / CLASS_NAMES_FILE).exists()  # failed before the data was loaded
+
+
+def test_the_ssdh_train_process_exits_1_with_the_message_last(tmp_path):
     run_dir = tmp_path / "run"
     result = run_tool(
-        "ssdh-train", *TINY_TRAINING, *args, f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False
+        "ssdh-train",
+        *TINY_TRAINING,
+        "seed=foo",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+        check=False,
     )
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert not (run_dir / CLASS_NAMES_FILE).exists()  # failed before the data was loaded
+    assert_stopped(result, "ValueError: seed=foo: must be an integer between 0 and 4294967295")
+    assert not (run_dir / CLASS_NAMES_FILE).exists()
 
 
 @pytest.mark.parametrize(

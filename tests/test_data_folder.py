@@ -11,13 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
-from helpers import run_tool
-from ssdh_lightning.cli import CONFIG_DIR
+from helpers import call_tool, compose_config
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.data.base import Batch
 from ssdh_lightning.data.in_memory import InMemoryImages
@@ -345,8 +343,7 @@ def test_images_that_fit_are_decoded_once_into_memory_as_the_workers_decode_them
     ],
 )
 def test_the_input_size_follows_the_model_unless_given(tree, overrides, image_size, resize):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["data=folder", f"data.root={tree}", *overrides])
+    cfg = compose_config("train", "data=folder", f"data.root={tree}", *overrides)
     data = with_model_input(cfg.data, cfg.model.backbone)
     assert data.image_size == image_size and data.resize == resize
     if image_size is None:
@@ -362,7 +359,9 @@ def test_images_too_large_for_the_cache_are_decoded_by_the_workers(tree, caplog)
     assert not isinstance(module.splits.database, InMemoryImages)
 
 
-def test_ssdh_train_and_eval_on_a_folder_report_bad_files_in_their_run_folders(tree, tmp_path):
+def test_ssdh_train_and_eval_on_a_folder_report_bad_files_in_their_run_folders(
+    tree, tmp_path, caplog
+):
     run_dir = tmp_path / "train"
     options = [
         "data=folder",
@@ -373,19 +372,19 @@ def test_ssdh_train_and_eval_on_a_folder_report_bad_files_in_their_run_folders(t
         "data.num_workers=0",
         "data.batch_size=8",
     ]
-    result = run_tool(
+    caplog.set_level(logging.INFO)  # what the command's console shows
+    call_tool(
         "ssdh-train",
         *options,
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
+        run_dir=run_dir,
     )
     assert json.loads((run_dir / "class_names.json").read_text()) == CATEGORIES
     listed = (run_dir / SKIPPED_FILES).read_text()
     assert all(str(tree / name) in listed for name in UNREADABLE)
-    reports = [line for line in result.stdout.splitlines() if "could not be read" in line]
-    assert len(reports) == 2, result.stdout  # once at the scan, once after the first epoch
+    reports = [line for line in caplog.messages if "could not be read" in line]
+    assert len(reports) == 2, caplog.text  # once at the scan, once after the first epoch
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     preprocessing = checkpoint["hyper_parameters"]["preprocessing"]
     assert list(preprocessing["image_size"]) == [16, 16] and list(preprocessing["resize"]) == [
@@ -393,12 +392,11 @@ def test_ssdh_train_and_eval_on_a_folder_report_bad_files_in_their_run_folders(t
         20,
     ]
     eval_dir = tmp_path / "eval"
-    run_tool(
+    call_tool(
         "ssdh-eval",
         f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
         "trainer.enable_progress_bar=false",
-        f"hydra.run.dir={eval_dir}",
-        cwd=tmp_path,
+        run_dir=eval_dir,
     )
     assert (eval_dir / SKIPPED_FILES).is_file()
     assert (eval_dir / "metrics.json").is_file()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_tool
+from helpers import call_tool
 from ssdh_lightning.data import ListFileDataModule
 from ssdh_lightning.data.list_files import ListFileError
 from ssdh_lightning.images.skipped import SKIPPED_FILES
@@ -189,7 +189,7 @@ def test_ssdh_train_on_lists_skips_and_lists_an_unreadable_image(tmp_path):
     broken = root / "images" / "database_3.png"
     broken.write_bytes(broken.read_bytes()[:20])
     run_dir = tmp_path / "run"
-    run_tool(
+    call_tool(
         "ssdh-train",
         "data=list",
         f"data.root={root}",
@@ -202,8 +202,7 @@ def test_ssdh_train_on_lists_skips_and_lists_an_unreadable_image(tmp_path):
         "retrieval.map_at=[5,all]",
         "objective=bcs/map@5",
         "baselines=[]",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
+        run_dir=run_dir,
     )
     assert str(broken) in (run_dir / SKIPPED_FILES).read_text()
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -215,7 +214,7 @@ def test_ssdh_train_on_multi_hot_lists_scores_the_multi_label_measures(tmp_path)
     root = tmp_path / "data"
     write_multi_hot_lists(root)
     run_dir = tmp_path / "run"
-    run_tool(
+    call_tool(
         "ssdh-train",
         "data=list",
         f"data.root={root}",
@@ -228,8 +227,7 @@ def test_ssdh_train_on_multi_hot_lists_scores_the_multi_label_measures(tmp_path)
         "retrieval.precision_at=[5]",
         "objective=bcs/map@5",
         "baselines=[]",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
+        run_dir=run_dir,
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for mode in ("bcs", "es", "hds"):

@@ -4,16 +4,15 @@ readers: splits of PROTOCOL.md, views, and the errors of a machine without the f
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from helpers import run_tool
-from ssdh_lightning.cli import CONFIG_DIR
+from helpers import call_tool, compose_config
 from ssdh_lightning.data import CIFAR10DataModule, DataFilesMissing, MNISTDataModule
 from ssdh_lightning.data.base import Batch
 from ssdh_lightning.data.in_memory import InMemoryImages
@@ -217,25 +216,24 @@ def test_missing_files_without_download_name_each_file_the_folder_and_both_fixes
 
 @pytest.fixture
 def offline(monkeypatch):
-    """Every HTTP(S) request of a tool started by the test fails at once, as on a machine
-    without a network."""
+    """Every HTTP(S) request of this process fails at once, as on a machine without a network:
+    it goes to a proxy that refuses it (urllib's opener, made anew, reads the proxy settings)."""
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.setenv(name, UNREACHABLE_PROXY)
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(urllib.request, "_opener", None)
 
 
 def test_offline_training_fails_before_it_starts_naming_the_files(tmp_path, offline):
-    result = run_tool(
-        "ssdh-train",
-        "data=cifar10",
-        f"data.root={tmp_path / 'nothing'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode != 0
-    message = result.stderr
+    with pytest.raises(DataFilesMissing) as error:
+        call_tool(
+            "ssdh-train",
+            "data=cifar10",
+            f"data.root={tmp_path / 'nothing'}",
+            run_dir=tmp_path / "run",
+        )
+    message = str(error.value)
     folder = tmp_path / "nothing" / "cifar-10-batches-py"
     assert f"CIFAR-10: 7 file(s) missing from {folder} (the download failed" in message
     assert str(folder / "test_batch") in message
@@ -246,14 +244,13 @@ def test_offline_training_fails_before_it_starts_naming_the_files(tmp_path, offl
 def test_ssdh_train_on_mnist_records_its_classes_and_image_shape(mnist_files, tmp_path):
     root = mnist_files[0]
     run_dir = tmp_path / "run"
-    run_tool(
+    call_tool(
         "ssdh-train",
         "data=mnist",
         f"data.root={root}",
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
+        run_dir=run_dir,
     )
     assert (run_dir / "metrics.json").is_file()
     class_names = json.loads((run_dir / "class_names.json").read_text())
@@ -267,8 +264,7 @@ def test_ssdh_train_on_mnist_records_its_classes_and_image_shape(mnist_files, tm
 
 
 def test_fashion_mnist_config_is_the_mnist_config_with_its_variant():
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["data=fashion_mnist", "data.root=elsewhere"])
+    cfg = compose_config("train", "data=fashion_mnist", "data.root=elsewhere")
     module = instantiate(cfg.data)
     assert isinstance(module, MNISTDataModule) and module.variant == "fashion_mnist"
     assert module.folder == Path("elsewhere") / "FashionMNIST" / "raw"

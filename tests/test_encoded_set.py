@@ -41,23 +41,24 @@ def test_probs_are_kept_only_when_asked():
     assert "probs" not in gathered.compute()
 
 
-def test_two_processes_validate_to_the_metrics_of_one(trained_run, tmp_path):
-    """DDP on the CPU (gloo): every process scores the whole set, as one process does."""
-    checkpoint = trained_run / "checkpoints" / "last.ckpt"
-    metrics = {}
-    for devices in (1, 2):
-        run_dir = tmp_path / f"devices{devices}"
-        run_tool(
-            "ssdh-eval",
-            f"ckpt_path={checkpoint}",
-            "baselines=[]",
-            "trainer.accelerator=cpu",
-            f"trainer.devices={devices}",
-            *(["trainer.strategy=ddp"] if devices > 1 else []),
-            f"hydra.run.dir={run_dir}",
-            cwd=tmp_path,
-        )
-        metrics[devices] = json.loads((run_dir / METRICS_FILE).read_text())
+def test_two_processes_validate_to_the_metrics_of_one(trained_run, evaluated_run, tmp_path):
+    """DDP on the CPU (gloo): every process scores the whole set, as one process does. DDP
+    starts its processes as the command does, so the two-process run is a real ssdh-eval."""
+    run_dir = tmp_path / "devices2"
+    run_tool(
+        "ssdh-eval",
+        f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
+        "baselines=[]",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    metrics = {
+        devices: json.loads((folder / METRICS_FILE).read_text())
+        for devices, folder in ((1, evaluated_run), (2, run_dir))
+    }
     retrieval = [key for key in metrics[1] if key.split("/")[0] in ("bcs", "es", "hds")]
     assert retrieval
     two, one = ({key: metrics[n][key] for key in retrieval} for n in (2, 1))

@@ -6,12 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from helpers import run_tool
+from helpers import call_tool, compose_config, run_tool
 from ssdh_lightning import metric_names
-from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.run_files import METRICS_FILE
 from ssdh_lightning.testing.formats import write_cifar10, write_mnist
 
@@ -29,13 +27,8 @@ EXPERIMENTS = (
 )
 
 
-def compose_train(*overrides: str):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
-
-
 def test_cifar10_alexnet_is_the_paper_setup():
-    cfg = compose_train("experiment=cifar10_alexnet")
+    cfg = compose_config("train", "experiment=cifar10_alexnet")
     assert cfg.model.backbone == {"name": "alexnet", "weights": "IMAGENET1K_V1"}
     assert cfg.model.optimizer.lr == 0.001 and cfg.model.optimizer.classifier_lr_mult == 10
     assert cfg.model.optimizer.bias_lr_mult == 2 and cfg.model.optimizer.weight_decay == 0.0005
@@ -48,7 +41,7 @@ def test_cifar10_alexnet_is_the_paper_setup():
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_keeps_the_monitored_metric(experiment):
-    cfg = compose_train(f"experiment={experiment}")
+    cfg = compose_config("train", f"experiment={experiment}")
     assert cfg.callbacks.best_checkpoint.monitor == metric_names.MONITOR
     assert (cfg.trainer.max_steps > 0) != (cfg.trainer.max_epochs > 0)  # iterations or epochs
 
@@ -57,7 +50,7 @@ def test_every_experiment_composes_and_keeps_the_monitored_metric(experiment):
 def test_the_multi_label_list_experiments_score_map_at_5000_and_name_missing_lists(
     experiment, tmp_path
 ):
-    cfg = compose_train(f"experiment={experiment}", f"data.root={tmp_path}")
+    cfg = compose_config("train", f"experiment={experiment}", f"data.root={tmp_path}")
     assert cfg.data._target_.endswith("ListFileDataModule") and not cfg.data.allow_empty_labels
     assert cfg.objective == "bcs/map@5000" and 5000 in cfg.retrieval.map_at
     with pytest.raises(FileNotFoundError, match="3 list file") as error:
@@ -104,7 +97,7 @@ def data_root(tmp_path_factory):
 )
 def test_experiment_trains_on_files_in_the_real_format(data_root, tmp_path, experiment, extra):
     run_dir = tmp_path / "run"
-    run_tool(
+    call_tool(
         "ssdh-train",
         f"experiment={experiment}",
         f"data.root={data_root}",
@@ -114,9 +107,8 @@ def test_experiment_trains_on_files_in_the_real_format(data_root, tmp_path, expe
         "trainer.limit_train_batches=2",
         "trainer.enable_progress_bar=false",
         "baselines=[]",
-        f"hydra.run.dir={run_dir}",
         *extra,
-        cwd=tmp_path,
+        run_dir=run_dir,
     )
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     assert 0 <= metrics["bcs/map@all"] <= 1
@@ -131,6 +123,7 @@ def test_a_failing_sweep_job_keeps_the_others_results(tmp_path):
         "-m",
         "model.hash_bits=0,8",
         "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
         "baselines=[]",
         "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={sweep}",

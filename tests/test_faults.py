@@ -1,9 +1,12 @@
 """Faults a build or a training run meets: a full disk, two builds of one index at once, folders
 that cannot be looked into, and Ctrl-C. Each ends in a message that says what happened and
-what to do, and loses nothing already written."""
+what to do, and loses nothing already written. A real ssdh-index process where only a process
+shows it (its exit code on a full disk, a lock held by another process, a signal); the builds
+around them in this process."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -14,7 +17,16 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import BIN, CPU, index_command, run_tool, write_digits
+from helpers import (
+    BIN,
+    BUILD_LOG,
+    CPU,
+    assert_stopped,
+    call_tool,
+    index_command,
+    run_tool,
+    write_digits,
+)
 from ssdh_lightning.data import ImageFolderDataModule
 from ssdh_lightning.images.folder_scan import scan
 from ssdh_lightning.images.skipped import SKIPPED_FILES
@@ -120,23 +132,23 @@ def checkpoint(trained_run) -> Path:
 
 
 def test_ssdh_index_on_a_full_disk_ends_with_a_message_and_keeps_the_index(
-    checkpoint, small_disk, tmp_path
+    checkpoint, small_disk, tmp_path, caplog
 ):
     images, out = tmp_path / "images", small_disk / "index"
     write_digits(images, range(40))
     command = index_command(checkpoint, images, out)
-    run_tool("ssdh-index", *command, cwd=tmp_path)
+    call_tool("ssdh-index", *command, run_dir=tmp_path / "run")
     before = {path.name: path.read_bytes() for path in out.iterdir()}
     write_digits(images, [40])
     fill(small_disk, leave=8192)  # room for the new file's shard, not for the next generation
     result = run_tool("ssdh-index", *command, cwd=tmp_path, check=False)
-    assert result.returncode == 1, result.stderr  # not 135, a SIGBUS
-    assert f"no space left writing generation 2 of the index {out}" in result.stderr
+    assert_stopped(result, f"no space left writing generation 2 of the index {out}")  # no SIGBUS
     assert f"bytes free in {out}" in result.stderr
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
     (small_disk / "filler").unlink()
-    result = run_tool("ssdh-index", *command, cwd=tmp_path)  # resumes from the kept shard
-    assert "resuming: 1 of the 1 new or changed files" in result.stdout + result.stderr
+    with caplog.at_level(logging.INFO, logger=BUILD_LOG):  # resumes from the kept shard
+        call_tool("ssdh-index", *command, run_dir=tmp_path / "run")
+    assert "resuming: 1 of the 1 new or changed files" in caplog.text
     assert len(Index.load(out, verify=True)) == 41
 
 
@@ -153,9 +165,8 @@ def test_a_second_build_of_an_index_fails_at_once_naming_the_first(
         )
         with pytest.raises(IndexLocked, match=f"process {os.getpid()}"):
             build_index(checkpoint, digits_folder, out, trainer_options=CPU)
-        assert result.returncode == 1
-        assert f"another build of the index {out} is running (process {os.getpid()}" in (
-            result.stderr
+        assert_stopped(
+            result, f"another build of the index {out} is running (process {os.getpid()}"
         )
         assert shard.read_bytes() == b"what the first build encoded"
         assert (work_root(out) / "lock").read_text() == f"{os.getpid()}\n"
@@ -227,7 +238,7 @@ def test_ssdh_index_and_a_query_folder_list_what_the_scan_skipped(checkpoint, tm
 
 
 def test_ctrl_c_during_ssdh_index_says_how_to_resume_and_the_same_command_does(
-    checkpoint, tmp_path
+    checkpoint, tmp_path, caplog
 ):
     images = tmp_path / "images"
     write_digits(images, range(400))
@@ -248,7 +259,8 @@ def test_ctrl_c_during_ssdh_index_says_how_to_resume_and_the_same_command_does(
     assert not (out / "manifest.json").exists()
     encoded = len(list(work_root(out).glob("*/*.npz")))
     assert 0 < encoded < 400
-    result = run_tool("ssdh-index", *command[1:], cwd=tmp_path)
-    assert f"resuming: {encoded} of the 400 new or changed files" in result.stdout + result.stderr
+    with caplog.at_level(logging.INFO, logger=BUILD_LOG):  # the same command, in this process
+        call_tool("ssdh-index", *command[1:], run_dir=tmp_path / "outputs")
+    assert f"resuming: {encoded} of the 400 new or changed files" in caplog.text
     assert len(Index.load(out, verify=True)) == 400
     assert not work_root(out).exists()

@@ -1,16 +1,17 @@
 """Indexes of list files (``ssdh-index list_file=``): a multi-label list of real PNG files,
-indexed by the command, read back, searched by ``ssdh-search`` and over ``ssdh-serve``'s API;
-a one-hot list gives class ids; bad lists and manifests that do not fit their labels are
-refused."""
+indexed by the command, read back, searched by ``ssdh-search`` and over ``ssdh-serve``'s API
+(in this process) and its page (a real server and browser); a one-hot list gives class ids; bad
+lists and manifests that do not fit their labels are refused."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
+from contextlib import redirect_stdout
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -20,11 +21,12 @@ from helpers import (
     CHROMIUM,
     DIGITS,
     Server,
+    app_client,
     build,
+    call_tool,
     columns,
     reference_bcs,
     rewrite_array,
-    run_tool,
     write_digits,
 )
 from ssdh_lightning.data.list_files import ListFileError
@@ -68,20 +70,20 @@ def root(tmp_path_factory) -> Path:
 def built(checkpoint, root) -> tuple[Index, str]:
     """The index of ``database.txt`` built by the command, and what the command printed."""
     workdir = root.parent
-    result = run_tool(
-        "ssdh-index",
-        f"ckpt_path={checkpoint}",
-        f"images={root}",
-        "list_file=database.txt",
-        f"out={workdir / 'index'}",
-        "num_workers=0",
-        "batch_size=16",
-        "trainer.accelerator=cpu",
-        "trainer.enable_progress_bar=false",
-        f"hydra.run.dir={workdir / 'run'}",
-        cwd=workdir,
-    )
-    return Index.load(workdir / "index"), result.stdout
+    with redirect_stdout(io.StringIO()) as printed:
+        call_tool(
+            "ssdh-index",
+            f"ckpt_path={checkpoint}",
+            f"images={root}",
+            "list_file=database.txt",
+            f"out={workdir / 'index'}",
+            "num_workers=0",
+            "batch_size=16",
+            "trainer.accelerator=cpu",
+            "trainer.enable_progress_bar=false",
+            run_dir=workdir / "run",
+        )
+    return Index.load(workdir / "index"), printed.getvalue()
 
 
 def test_ssdh_index_stores_a_list_files_multi_hot_labels(built, root):
@@ -143,34 +145,41 @@ def test_bad_lists_are_refused_with_what_to_fix(tmp_path):
         list_images(root, "missing.txt")
 
 
-def test_ssdh_search_names_every_class_of_a_result(built, root):
+def test_ssdh_search_names_every_class_of_a_result(built, root, capsys):
     index, _ = built
     query = root / index.paths[3]
-    result = run_tool(
-        "ssdh-search", f"index={index.folder}", f"query={query}", "k=5", "output=json", cwd=root
-    )
-    hits = json.loads(result.stdout)["queries"][0]["results"]
+    call_tool("ssdh-search", f"index={index.folder}", f"query={query}", "k=5", "output=json")
+    hits = json.loads(capsys.readouterr().out)["queries"][0]["results"]
     assert len(hits) == 5
     for hit in hits:
         classes = np.flatnonzero(index.labels[hit["position"]]).tolist()
         assert hit["labels"] == classes and hit["class_names"] == [str(c) for c in classes]
         assert hit["label"] is None and hit["class_name"] is None
-    text = run_tool("ssdh-search", f"index={index.folder}", f"query={query}", "k=24", cwd=root)
-    assert "  0, 1, 2  " in text.stdout and "  -  " in text.stdout  # a 0, and a 7 (no class)
+    call_tool("ssdh-search", f"index={index.folder}", f"query={query}", "k=24")
+    text = capsys.readouterr().out
+    assert "  0, 1, 2  " in text and "  -  " in text  # a 0, and a 7 (no class)
 
 
 @pytest.fixture(scope="module")
 def server(built, tmp_path_factory):
+    """A real ssdh-serve of the index, for the browser."""
     running = Server(built[0].folder, tmp_path_factory.mktemp("multilabel_server"))
     yield running
     running.close()
 
 
-def test_ssdh_serve_answers_with_every_class(built, server):
+@pytest.fixture(scope="module")
+def client(built):
+    """The app of ``ssdh-serve`` over the index, in this process."""
+    with app_client(built[0].folder) as client:
+        yield client
+
+
+def test_ssdh_serve_answers_with_every_class(built, client):
     index, _ = built
-    health = httpx.get(f"{server.url}/api/health").json()
+    health = client.get("/api/health").json()
     assert health["label_kind"] == "multi_hot" and health["class_names"] == ["0", "1", "2"]
-    item = httpx.get(f"{server.url}/api/items/4").json()
+    item = client.get("/api/items/4").json()
     classes = np.flatnonzero(index.labels[4]).tolist()
     assert item == {
         "id": 4,
@@ -182,7 +191,7 @@ def test_ssdh_serve_answers_with_every_class(built, server):
         "thumbnail": "/api/items/4/thumbnail",
     }
     query_bits = np.unpackbits(np.asarray(index.codes.bytes[5]))[: index.hash_bits]
-    answer = httpx.post(f"{server.url}/api/search/codes?k=6", json={"codes": [query_bits.tolist()]})
+    answer = client.post("/api/search/codes?k=6", json={"codes": [query_bits.tolist()]})
     assert answer.status_code == 200, answer.text
     hits = answer.json()["queries"][0]["results"]
     positions, _ = reference_bcs(index, query_bits, 6)

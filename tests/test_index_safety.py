@@ -13,7 +13,14 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import build, rewrite_array, rewrite_paths, run_tool, write_digits, write_random_index
+from helpers import (
+    build,
+    call_tool,
+    rewrite_array,
+    rewrite_paths,
+    write_digits,
+    write_random_index,
+)
 from ssdh_lightning.checkpoints import read_checkpoint
 from ssdh_lightning.images.thumbnails import MISSING, THUMBNAIL, png_bytes, thumbnail
 from ssdh_lightning.indexing.files import resolve_under
@@ -210,7 +217,7 @@ def test_verify_refuses_non_finite_features_that_match_their_checksum(tmp_path):
         Index.load(tmp_path / "index", verify=True)
 
 
-# --- through the real commands, with a trained checkpoint --------------------------------------
+# --- through the commands (in this process), with a trained checkpoint ---------------------------
 
 
 @pytest.fixture(scope="module")
@@ -218,35 +225,34 @@ def checkpoint(trained_run):
     return trained_run / "checkpoints" / "last.ckpt"
 
 
-def search_command(index, query, tmp_path, *options, check=True):
-    return run_tool(
-        "ssdh-search", f"index={index}", f"query={query}", *options, cwd=tmp_path, check=check
-    )
+def search_command(index, query, *options):
+    return call_tool("ssdh-search", f"index={index}", f"query={query}", *options)
 
 
-def test_a_name_with_a_newline_and_an_escape_is_shown_escaped(checkpoint, tmp_path):
+def test_a_name_with_a_newline_and_an_escape_is_shown_escaped(checkpoint, tmp_path, capsys):
     root = tmp_path / "images"
     write_digits(root, range(6))
     forged = "x.png\n   1          0  0          forged\x1b[31m.png"
     (root / "1" / forged).write_bytes((root / "1" / "0001.png").read_bytes())
-    run_tool(
+    call_tool(
         "ssdh-index",
         f"ckpt_path={checkpoint}",
         f"images={root}",
         f"out={tmp_path / 'index'}",
         "num_workers=0",
         "trainer.accelerator=cpu",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
+        run_dir=tmp_path / "run",
     )
+    capsys.readouterr()
     # the folder as query (Hydra's override grammar could not take the name itself)
-    result = search_command(tmp_path / "index", root / "1", tmp_path, "k=7", "mode=es")
-    assert "\x1b" not in result.stdout
-    lines = result.stdout.splitlines()
+    search_command(tmp_path / "index", root / "1", "k=7", "mode=es")
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed
+    lines = printed.splitlines()
     assert len(lines) == 2 + 2 * (3 + 7)  # two queries of 7 results, one line each: none forged
     assert f"query {printable(str(root / '1' / forged))}" in lines
     assert sum(line.endswith("  1/" + printable(forged)) for line in lines) == 2
-    assert "1/x.png\\n   1          0  0          forged\\x1b[31m.png" in result.stdout
+    assert "1/x.png\\n   1          0  0          forged\\x1b[31m.png" in printed
 
 
 def outside_image() -> np.ndarray:
@@ -254,7 +260,7 @@ def outside_image() -> np.ndarray:
     return (np.indices((8, 8)).sum(axis=0) % 2 * 255).astype(np.uint8)
 
 
-def test_search_pages_never_show_a_file_outside_the_images_folder(checkpoint, tmp_path):
+def test_search_pages_never_show_a_file_outside_the_images_folder(checkpoint, tmp_path, caplog):
     root, secret = tmp_path / "images", tmp_path / "secret.png"
     write_digits(root, range(6))
     secret.write_bytes(encode_image(outside_image(), ".png"))
@@ -267,11 +273,8 @@ def test_search_pages_never_show_a_file_outside_the_images_folder(checkpoint, tm
     (root / linked).unlink()
     (root / linked).symlink_to(secret)
     html, sheet = tmp_path / "page.html", tmp_path / "sheet.png"
-    result = search_command(
-        index.folder, query, tmp_path, "k=6", "mode=bcs", f"html={html}", f"sheet={sheet}"
-    )
-    warned = result.stdout + result.stderr  # the log goes where the project's logging sends it
-    assert f"{linked!r} leads to {secret}, outside its images folder" in warned
+    search_command(index.folder, query, "k=6", "mode=bcs", f"html={html}", f"sheet={sheet}")
+    assert f"{linked!r} leads to {secret}, outside its images folder" in caplog.text
     secret_png = base64.b64encode(png_bytes(thumbnail(secret))).decode("ascii")
     page = html.read_text()
     assert page.count("<img") == 7 and secret_png not in page
@@ -290,11 +293,10 @@ def test_search_pages_never_show_a_file_outside_the_images_folder(checkpoint, tm
         paths[2] = bad
         rewrite_paths(index, paths)  # the manifest read before any rewrite
         html.unlink(missing_ok=True)
-        result = search_command(
-            index.folder, query, tmp_path, f"html={html}", f"sheet={sheet}", check=False
-        )
-        assert result.returncode != 0
-        assert f"item 2 has the path {bad!r}" in result.stderr and "damaged" in result.stderr
+        with pytest.raises(ValueError) as error:
+            search_command(index.folder, query, f"html={html}", f"sheet={sheet}")
+        assert f"item 2 has the path {bad!r}" in str(error.value)
+        assert "damaged" in str(error.value)
         assert not html.exists()
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import BUILD_LOG, CPU, DIGITS, build, run_tool, write_digits
+from helpers import BUILD_LOG, CPU, DIGITS, assert_stopped, build, call_tool, run_tool, write_digits
 from ssdh_lightning.checkpoints import read_checkpoint
 from ssdh_lightning.indexing import search_images
 from ssdh_lightning.module import SSDHModule
@@ -211,8 +211,8 @@ def test_other_files_and_other_folders_are_refused(checkpoint, folder, tmp_path)
         build(checkpoint, other, out)
 
 
-def test_index_and_search_commands(checkpoint, folder, tmp_path):
-    result = run_tool(
+def test_index_and_search_commands(checkpoint, folder, tmp_path, capsys):
+    call_tool(
         "ssdh-index",
         f"ckpt_path={checkpoint}",
         f"images={folder}",
@@ -220,28 +220,21 @@ def test_index_and_search_commands(checkpoint, folder, tmp_path):
         "num_workers=1",
         "batch_size=16",
         "trainer.accelerator=cpu",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
+        run_dir=tmp_path / "run",
     )
-    assert "61 items, 48 bits" in result.stdout
-    assert "img/s" in result.stderr  # the progress bar counts images
+    printed = capsys.readouterr()
+    assert "61 items, 48 bits" in printed.out
+    assert "img/s" in printed.err  # the progress bar counts images
 
     query = folder / "3" / "0003.png"
-    result = run_tool(
-        "ssdh-search",
-        f"index={tmp_path / 'index'}",
-        f"query={query}",
-        "k=4",
-        "mode=es",
-        cwd=tmp_path,
-    )
-    lines = result.stdout.splitlines()
-    assert "es top 4 of 1 query: search" in result.stdout
+    call_tool("ssdh-search", f"index={tmp_path / 'index'}", f"query={query}", "k=4", "mode=es")
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+    assert "es top 4 of 1 query: search" in printed
     first = lines[lines.index(f"query {query}") + 2].split()
     assert first[0] == "1" and first[2:] == ["3", "3/0003.png"]
-    assert not (tmp_path / "outputs").exists() and not list(tmp_path.glob("*.log"))
 
-    result = run_tool(
+    call_tool(
         "ssdh-search",
         f"index={tmp_path / 'index'}",
         f"query={folder / '7'}",
@@ -250,9 +243,8 @@ def test_index_and_search_commands(checkpoint, folder, tmp_path):
         "output=json",
         f"html={tmp_path / 'results.html'}",
         f"sheet={tmp_path / 'results.png'}",
-        cwd=tmp_path,
     )
-    report = json.loads(result.stdout)
+    report = json.loads(capsys.readouterr().out)
     assert report["mode"] == "hds" and len(report["queries"]) == 6
     assert report["queries"][0]["results"][0]["path"] == "7/0007.png"
     assert report["queries"][0]["hds_pool_size"] == 61
@@ -263,15 +255,20 @@ def test_index_and_search_commands(checkpoint, folder, tmp_path):
     with Image.open(tmp_path / "results.png") as sheet:
         assert sheet.size[1] >= 6 * 96
 
+
+def test_the_ssdh_search_process_exits_1_with_the_message_last_and_writes_no_run_folder(
+    checkpoint, tmp_path
+):
+    write_digits(tmp_path / "images", range(5))
+    build(checkpoint, tmp_path / "images", tmp_path / "index")
+    not_an_image = tmp_path / "config.yaml"
+    not_an_image.write_text("seed: 0\n")
     result = run_tool(
-        "ssdh-search",
-        f"index={tmp_path / 'index'}",
-        f"query={tmp_path / 'run' / '.hydra' / 'config.yaml'}",
-        cwd=tmp_path,
+        "ssdh-search", f"index={tmp_path / 'index'}", f"query={not_an_image}", cwd=tmp_path,
         check=False,
-    )
-    assert result.returncode != 0
-    assert "config.yaml is not an image that can be read" in result.stderr
+    )  # fmt: skip
+    assert_stopped(result, "config.yaml is not an image that can be read")
+    assert not (tmp_path / "outputs").exists() and not list(tmp_path.glob("*.log"))
 
 
 @pytest.mark.slow

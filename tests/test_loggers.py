@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 
+from helpers import compose_config
 from ssdh_lightning import metric_names
-from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.loggers import build_loggers, mlflow_name
 from ssdh_lightning.run_files import METRICS_FILE
 from ssdh_lightning.tasks import train
@@ -25,16 +24,12 @@ VALIDATIONS = [2, 4]  # the global steps of the run's validations (the images' s
 LOGGED_AT = [1, 3]
 
 
-def compose_train(*overrides: str):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
-
-
 @pytest.fixture(scope="module")
 def logged_run(tmp_path_factory) -> Path:
     """Four steps of training, validated after 2 and 4, logged to every logger at once."""
     run_dir = tmp_path_factory.mktemp("logged")
-    cfg = compose_train(
+    cfg = compose_config(
+        "train",
         "logger=many_loggers",
         "model.hash_bits=16",
         "trainer.max_steps=4",
@@ -167,6 +162,6 @@ def test_a_wandb_run_left_open_by_a_failed_job_is_finished_before_the_next(tmp_p
     for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
         monkeypatch.setenv(name, str(tmp_path))
     wandb.init(mode="offline", dir=tmp_path, project="left-open")
-    config = compose_train("logger=wandb", f"output_dir={tmp_path / 'next'}").logger
+    config = compose_config("train", "logger=wandb", f"output_dir={tmp_path / 'next'}").logger
     build_loggers(config)
     assert wandb.run is None  # so the new logger starts a run of its own

@@ -9,13 +9,11 @@ import json
 import lightning as L
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
-from helpers import run_tool
+from helpers import compose_config, run_tool
 from ssdh_lightning.checkpoints import read_checkpoint, trained_module
-from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.cli.train import main
 from ssdh_lightning.data import DigitsDataModule
 from ssdh_lightning.data.base import Batch, Splits
@@ -28,14 +26,9 @@ METHOD_NAMES = list(METHODS)
 SMALL_CNN = {"name": "small_cnn", "widths": [16, 32], "feature_dim": 64}
 
 
-def compose_train(*overrides: str):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
-
-
 def method_config(name: str) -> dict:
     """conf/method/NAME.yaml as the module receives it."""
-    return OmegaConf.to_container(compose_train(f"method={name}").method, resolve=True)
+    return OmegaConf.to_container(compose_config("train", f"method={name}").method, resolve=True)
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +205,7 @@ def test_a_single_label_method_given_multi_hot_labels_stops_before_any_update(tm
 
 
 def test_csq_with_more_classes_than_centres_stops_before_training(tmp_path):
-    cfg = compose_train("method=csq", "model.hash_bits=3", f"output_dir={tmp_path}")
+    cfg = compose_config("train", "method=csq", "model.hash_bits=3", f"output_dir={tmp_path}")
     with pytest.raises(ValueError, match=r"method=csq .*num_classes=10 .*model.hash_bits=4"):
         main(cfg)
     assert not (tmp_path / "checkpoints").exists()
@@ -220,11 +213,12 @@ def test_csq_with_more_classes_than_centres_stops_before_training(tmp_path):
 
 def test_an_unknown_method_lists_the_choices():
     with pytest.raises(MissingConfigException, match=r"(?s)method.*csq.*dpsh.*greedyhash.*lin2015"):
-        compose_train("method=foo")
+        compose_config("train", "method=foo")
 
 
 def test_run_json_records_the_method(tmp_path):
-    cfg = compose_train(
+    cfg = compose_config(
+        "train",
         "method=hashnet",
         "trainer.max_steps=2",
         "trainer.enable_progress_bar=false",

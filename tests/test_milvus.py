@@ -1,8 +1,9 @@
 """An index exported to a real Milvus server (the ``milvus`` package's embedded Milvus 2.3.5,
 started once for this module) and searched through it: BCS by Milvus's binary search, HDS with
 the pool and its features from Milvus, equal to the exact engine's up to ties; then the same
-through ``ssdh-index backends=[milvus]`` and a running ``ssdh-serve settings.backend=milvus``.
-Items are keyed in Milvus by their stable ids, which here are not their positions."""
+through ``ssdh-index backends=[milvus]`` and ``ssdh-serve settings.backend=milvus``'s app (both
+in this process). Items are keyed in Milvus by their stable ids, which here are not their
+positions."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import numpy as np
 import pytest
 
 from helpers import (
-    Server,
+    app_client,
+    build,
+    call_tool,
     hamming,
     index_command,
-    run_tool,
     upload,
     write_clustered_index,
     write_digits,
@@ -86,18 +88,15 @@ def test_hds_through_milvus_is_the_engines(exported, pool):
         assert np.allclose(found.distances[a], expected, atol=1e-3)
 
 
-def test_collections_of_other_codes_are_refused(server, tmp_path):
-    first = write_clustered_index(tmp_path / "first", seed=3)
-    export_to_milvus(first, replace(server, collection="other"))
-    second = write_clustered_index(tmp_path / "second", seed=4)
-    (second.folder / record_file(1)).write_text(
-        json.dumps({**server.__dict__, "collection": "other"})
-    )
+def test_collections_of_other_codes_are_refused(server, exported, tmp_path):
+    other = write_clustered_index(tmp_path / "other", seed=4)
+    # a record that names the collections of ``exported``: other codes of as many items
+    (other.folder / record_file(1)).write_text(json.dumps(server.__dict__))
     with pytest.raises(ValueError, match="it was exported from other codes"):
-        Index.load(second.folder).search(second.codes[:1], 3, backend="milvus")
-    (first.folder / record_file(1)).unlink()
+        Index.load(other.folder).search(other.codes[:1], 3, backend="milvus")
+    (other.folder / record_file(1)).unlink()
     with pytest.raises(FileNotFoundError, match="was not exported to Milvus"):
-        Index.load(first.folder).search(first.codes[:1], 3, backend="milvus")
+        Index.load(other.folder).search(other.codes[:1], 3, backend="milvus")
 
 
 def test_an_id_the_index_does_not_hold_is_refused(server, tmp_path):
@@ -113,28 +112,26 @@ def test_an_id_the_index_does_not_hold_is_refused(server, tmp_path):
         Index.load(index.folder).search(index.codes[:1], 5, backend="milvus")
 
 
-def test_ssdh_index_exports_and_ssdh_serve_searches_through_milvus(server, trained_run, tmp_path):
+def test_ssdh_index_exports_and_ssdh_serve_searches_through_milvus(
+    server, trained_run, tmp_path, capsys
+):
     checkpoint = trained_run / "checkpoints" / "last.ckpt"
     images, out = tmp_path / "images", tmp_path / "digits.index"
     paths = write_digits(images, range(30))
-    run_tool("ssdh-index", *index_command(checkpoint, images, out), cwd=tmp_path)
+    build(checkpoint, images, out)
     paths[3].unlink()  # the second generation's ids skip it: ids are not positions
     write_digits(images, range(30, 34))
     export = ["backends=[milvus]", f"milvus.host={server.host}", f"milvus.port={server.port}"]
-    result = run_tool(
-        "ssdh-index", *index_command(checkpoint, images, out, *export, "milvus.collection=served"),
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert "backend milvus: collections served_codes and _features" in result.stdout
+    command = index_command(checkpoint, images, out, *export, "milvus.collection=served")
+    call_tool("ssdh-index", *command, run_dir=tmp_path / "run")
+    assert "backend milvus: collections served_codes and _features" in capsys.readouterr().out
     index = Index.load(out)
     assert index.ids.tolist() != list(range(len(index)))
-    (tmp_path / "serve").mkdir()
-    running = Server(out, tmp_path / "serve", "settings.backend=milvus")
-    try:
+    with app_client(out, backend="milvus") as client:
         query = images / "5" / "0005.png"
         truth = hamming(index.codes, index.codes)[index.paths.tolist().index("5/0005.png")]
         for mode in ("bcs", "hds"):
-            answer = upload(running, query, k=8, mode=mode)
+            answer = upload(client, query, k=8, mode=mode)
             assert answer.status_code == 200, answer.text
             found = answer.json()["queries"][0]["results"]
             expected = json_report(index, search_images(index, query, k=8, mode=mode))
@@ -147,5 +144,3 @@ def test_ssdh_index_exports_and_ssdh_serve_searches_through_milvus(server, train
                     assert hit["distance"] == truth[hit["position"]]
             if mode == "hds":  # the pool is every item (1,000 > 33): the engine's own ranking
                 assert found == expected
-    finally:
-        running.close()

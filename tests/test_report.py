@@ -1,4 +1,6 @@
-"""A tiny sweep through the real entry point, then ssdh-report over it."""
+"""ssdh-report over a tiny sweep through the real entry point (conftest's ``sweep``) and over
+run folders damaged by hand; its main() in this process, and one real process for its exit
+code and stderr."""
 
 from __future__ import annotations
 
@@ -18,26 +20,10 @@ from ssdh_lightning.reporting.runs import Run
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("sweep")
-    folder = workdir / "multirun"
-    run_tool(
-        "ssdh-train",
-        "-m",
-        "seed=0,1",
-        "trainer.max_epochs=1",
-        "model.hash_bits=16",
-        "trainer.enable_progress_bar=false",
-        f"hydra.sweep.dir={folder}",
-        cwd=workdir,
-    )
-    return folder
-
-
-def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path):
-    result = run_tool("ssdh-report", str(sweep), "--against", "lin2015/bcs", cwd=tmp_path)
-    assert "| digits | 16 |" in result.stdout
+def test_report_rows_are_means_and_stds_of_the_jobs(sweep, tmp_path, capsys):
+    sweep = shutil.copytree(sweep, tmp_path / "sweep")  # the report is written into it
+    assert report_in_process(sweep, "--against", "lin2015/bcs") == 0
+    assert "| digits | 16 |" in capsys.readouterr().out
     jobs = [json.loads((sweep / job / METRICS_FILE).read_text()) for job in "01"]
     with open(sweep / "report.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
@@ -80,18 +66,18 @@ def test_report_of_runs_that_scored_other_modes(sweep, tmp_path):
             mode: curve for mode, curve in curves["precision_at_k"].items() if mode not in drop
         }
         path.write_text(json.dumps(curves))
-    (folder / "precision_recall_digits.png").unlink()
     written = {path.name for path in write_report(folder)[0]}
     assert "precision_at_k_digits.png" in written
     assert "precision_recall_digits.png" not in written
 
 
-def test_report_of_a_folder_without_runs(tmp_path):
+def test_report_of_a_folder_without_runs(tmp_path, capsys):
     result = run_tool("ssdh-report", str(tmp_path), cwd=tmp_path, check=False)
     assert result.returncode == 2
-    assert f"no training runs below {tmp_path}" in result.stderr
-    result = run_tool("ssdh-report", str(tmp_path / "nope"), cwd=tmp_path, check=False)
-    assert "is not a folder" in result.stderr
+    (line,) = result.stderr.splitlines()  # one line, no traceback
+    assert line.startswith(f"ssdh-report: no training runs below {tmp_path}: ")
+    assert report_in_process(tmp_path / "nope") == 2
+    assert "is not a folder" in capsys.readouterr().err
 
 
 def _copy_run(trained_run, folder):
@@ -153,13 +139,13 @@ def test_a_nan_metric_is_reported_as_nan(trained_run, tmp_path):
     assert hds["map@1000_mean"] == "nan"
 
 
-def test_no_run_left_after_skipping_is_an_error(trained_run, tmp_path):
+def test_no_run_left_after_skipping_is_an_error(trained_run, tmp_path, capsys):
     bad = _copy_run(trained_run, tmp_path / "bad")
     _edit(bad, RUN_FILE, lambda meta: {k: v for k, v in meta.items() if k != "seed"})
-    result = run_tool("ssdh-report", str(tmp_path), "--skip-broken", cwd=tmp_path, check=False)
-    assert result.returncode == 2
-    assert f"no training runs below {tmp_path}" in result.stderr
-    assert f"left out: {bad}: run.json has no key 'seed'" in result.stderr
+    assert report_in_process(tmp_path, "--skip-broken") == 2
+    error = capsys.readouterr().err
+    assert f"no training runs below {tmp_path}" in error
+    assert f"left out: {bad}: run.json has no key 'seed'" in error
     assert not (tmp_path / "report.md").exists()
 
 

@@ -1,23 +1,25 @@
 """Checkpoints never run code in any command, a checkpoint's data config names only the
 project's data modules, and the messages for a folder given as a checkpoint and for resuming on
-other data. Crafted files create a marker file if anything in them ever runs."""
+other data. Crafted files create a marker file if anything in them ever runs. The commands run
+in this process (helpers.call_tool): the marker shows whether anything ran, in any process."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from helpers import TINY_TRAINING, build, run_tool, write_digits
+from helpers import TINY_TRAINING, build, call_tool, compose_config, write_digits
 from ssdh_lightning import data
 from ssdh_lightning.checkpoints import AtomicCheckpointIO, read_checkpoint
 from ssdh_lightning.cli import CONFIG_DIR
@@ -70,9 +72,11 @@ def index_folder(checkpoint, tmp_path_factory) -> Path:
     return root / "index"
 
 
-def assert_refused(result, path: Path, marker: Path) -> None:
-    assert result.returncode != 0
-    assert f"checkpoint {path} {REFUSED}" in result.stderr
+@contextmanager
+def refused(path: Path, marker: Path):
+    """The command inside refuses the checkpoint ``path`` by name, and nothing in it ran."""
+    with pytest.raises(ValueError, match=re.escape(f"checkpoint {path} {REFUSED}")):
+        yield
     assert not marker.exists()
 
 
@@ -107,15 +111,8 @@ def test_no_command_runs_code_from_a_checkpoint(crafted, tmp_path, tool, args):
     path, marker = crafted
     write_digits(tmp_path / "images", range(5))
     args = [arg.format(images=tmp_path / "images", out=tmp_path / "index") for arg in args]
-    result = run_tool(
-        tool,
-        f"ckpt_path={path}",
-        *args,
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert_refused(result, path, marker)
+    with refused(path, marker):
+        call_tool(tool, f"ckpt_path={path}", *args, run_dir=tmp_path / "run")
     assert not (tmp_path / "index").exists()
 
 
@@ -125,18 +122,16 @@ def test_a_grown_index_refuses_another_checkpoint_without_running_it(
     # ssdh-index on an index built with another checkpoint reads this one to say how it differs
     path, marker = crafted
     before = (index_folder / MANIFEST_FILE).read_bytes()
-    result = run_tool(
-        "ssdh-index",
-        f"ckpt_path={path}",
-        f"images={index_folder.parent / 'images'}",
-        f"out={index_folder}",
-        "num_workers=0",
-        "trainer.accelerator=cpu",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert_refused(result, path, marker)
+    with refused(path, marker):
+        call_tool(
+            "ssdh-index",
+            f"ckpt_path={path}",
+            f"images={index_folder.parent / 'images'}",
+            f"out={index_folder}",
+            "num_workers=0",
+            "trainer.accelerator=cpu",
+            run_dir=tmp_path / "run",
+        )
     assert (index_folder / MANIFEST_FILE).read_bytes() == before
 
 
@@ -146,36 +141,29 @@ def test_ssdh_search_runs_no_code_from_the_checkpoint_an_index_names(
     path, marker = crafted
     query = f"query={index_folder.parent / 'images' / '3' / '0003.png'}"
     # the checkpoint given on the command line, or named (with its sha256) by a shared index
-    result = run_tool(
-        "ssdh-search",
-        f"index={index_folder}",
-        query,
-        f"ckpt_path={path}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert_refused(result, path, marker)
+    with refused(path, marker):
+        call_tool("ssdh-search", f"index={index_folder}", query, f"ckpt_path={path}")
 
     shared = shutil.copytree(index_folder, tmp_path / "shared_index")
     manifest = json.loads((shared / MANIFEST_FILE).read_text())
     manifest["model"] |= {"checkpoint": str(path), "sha256": file_sha256(path)}
     (shared / MANIFEST_FILE).write_text(json.dumps(manifest))
-    result = run_tool("ssdh-search", f"index={shared}", query, cwd=tmp_path, check=False)
-    assert_refused(result, path, marker)
+    with refused(path, marker):
+        call_tool("ssdh-search", f"index={shared}", query)
 
 
-def test_resuming_a_real_checkpoint_loads_it_as_plain_data(checkpoint, tmp_path):
+def test_resuming_a_real_checkpoint_loads_it_as_plain_data(checkpoint, tmp_path, caplog):
     # the checkpoint of a finished 2-epoch run: resuming restores it all and trains no more
-    result = run_tool(
-        "ssdh-train",
-        *TINY_TRAINING,
-        "seed=3",
-        "baselines=[]",
-        f"ckpt_path={checkpoint}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-    )
-    assert f"Restored all states from the checkpoint at {checkpoint}" in result.stderr
+    with caplog.at_level(logging.INFO):
+        call_tool(
+            "ssdh-train",
+            *TINY_TRAINING,
+            "seed=3",
+            "baselines=[]",
+            f"ckpt_path={checkpoint}",
+            run_dir=tmp_path / "run",
+        )
+    assert f"Restored all states from the checkpoint at {checkpoint}" in caplog.text
     assert (tmp_path / "run" / "metrics.json").is_file()
 
 
@@ -183,8 +171,7 @@ def test_resuming_a_real_checkpoint_loads_it_as_plain_data(checkpoint, tmp_path)
 
 
 def data_config_of(name: str) -> dict:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[f"data={name}"])
+    cfg = compose_config("train", f"data={name}")
     return OmegaConf.to_container(cfg.data, resolve=True)
 
 
@@ -237,16 +224,10 @@ def test_ssdh_eval_builds_nothing_of_a_foreign_data_config(checkpoint, tmp_path,
     )
     path = tmp_path / "foreign_data.ckpt"
     torch.save(contents, path)
-    result = run_tool(
-        "ssdh-eval",
-        f"ckpt_path={path}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert f"checkpoint {path}: {key} is " in result.stderr
-    assert "it was not built" in result.stderr
+    with pytest.raises(ValueError) as error:
+        call_tool("ssdh-eval", f"ckpt_path={path}", run_dir=tmp_path / "run")
+    assert f"checkpoint {path}: {key} is " in str(error.value)
+    assert "it was not built" in str(error.value)
     assert not created.exists()
 
 
@@ -254,18 +235,17 @@ def test_ssdh_eval_builds_nothing_of_a_foreign_data_config(checkpoint, tmp_path,
 
 
 def test_ssdh_eval_of_a_folder_lists_its_checkpoints(trained_run, tmp_path):
-    result = run_tool("ssdh-eval", f"ckpt_path={trained_run}", cwd=tmp_path, check=False)
-    assert result.returncode != 0
-    assert (
-        f"checkpoint {trained_run} is a folder, not a checkpoint file; it holds " in result.stderr
-    )
-    assert str(trained_run / "checkpoints" / "last.ckpt") in result.stderr
+    with pytest.raises(IsADirectoryError) as error:
+        call_tool("ssdh-eval", f"ckpt_path={trained_run}", run_dir=tmp_path / "run")
+    message = str(error.value)
+    assert f"checkpoint {trained_run} is a folder, not a checkpoint file; it holds " in message
+    assert str(trained_run / "checkpoints" / "last.ckpt") in message
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = run_tool("ssdh-eval", f"ckpt_path={empty}", cwd=tmp_path, check=False)
-    assert result.returncode != 0
-    assert f"checkpoint {empty} is a folder" in result.stderr
-    assert "it holds no .ckpt file, nor does its checkpoints/" in result.stderr
+    with pytest.raises(IsADirectoryError) as error:
+        call_tool("ssdh-eval", f"ckpt_path={empty}", run_dir=tmp_path / "run")
+    assert f"checkpoint {empty} is a folder" in str(error.value)
+    assert "it holds no .ckpt file, nor does its checkpoints/" in str(error.value)
 
 
 def test_resuming_on_other_data_names_both_sides_before_training(checkpoint, tmp_path):
@@ -273,22 +253,20 @@ def test_resuming_on_other_data_names_both_sides_before_training(checkpoint, tmp
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(30, 12, 12, 3), dtype=np.uint8)
     write_image_folder(root, images, np.arange(30) % 3, ["a", "b", "c"], ".png")
-    result = run_tool(
-        "ssdh-train",
-        *TINY_TRAINING,
-        f"ckpt_path={checkpoint}",
-        "data=folder",
-        f"data.root={root}",
-        "data.image_size=[12,12]",
-        "data.resize=null",
-        "data.num_workers=0",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode != 0
+    with pytest.raises(ValueError) as error:
+        call_tool(
+            "ssdh-train",
+            *TINY_TRAINING,
+            f"ckpt_path={checkpoint}",
+            "data=folder",
+            f"data.root={root}",
+            "data.image_size=[12,12]",
+            "data.resize=null",
+            "data.num_workers=0",
+            run_dir=tmp_path / "run",
+        )
     assert (
         f"checkpoint {checkpoint} holds a model of 10 classes and 1-channel 8x8 images, but the "
         "data has 3 classes and 3-channel 12x12 images; resume on the data it was trained on"
-    ) in result.stderr
+    ) in str(error.value)
     assert not (tmp_path / "run" / "checkpoints").exists()  # refused before training

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import compose_config, run_tool
+from helpers import compose_config
 from ssdh_lightning.checkpoints import load_module, read_checkpoint
 from ssdh_lightning.config_checks import check_eval_config, check_train_config
 from ssdh_lightning.data import DigitsDataModule, ImageFolderDataModule
@@ -73,17 +73,10 @@ def test_ssdh_eval_of_a_checkpoint_whose_data_config_calls_open_leaves_the_file_
     victim.write_text("precious\n")
     payload = f"${{oc.create:${{oc.decode:'{{_target_: builtins.open, _args_: [{victim}, w]}}'}}}}"
     path = crafted(checkpoint, tmp_path / "crafted.ckpt", set_at(("data_config", "seed"), payload))
-    result = run_tool(
-        "ssdh-eval",
-        f"ckpt_path={path}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert (
-        f"checkpoint {path}: hyper_parameters.data_config.seed holds an interpolation"
-        in result.stderr
+    with pytest.raises(ValueError) as error:
+        evaluate(evaluate_config(path, tmp_path / "run"))
+    assert f"checkpoint {path}: hyper_parameters.data_config.seed holds an interpolation" in str(
+        error.value
     )
     assert victim.read_text() == "precious\n"
     assert not (tmp_path / "run" / CLASS_NAMES_FILE).exists()

@@ -1,6 +1,7 @@
-"""ssdh-serve as a user runs it: a real server process on a free port, over a small index of
-digit PNGs built with a short-trained checkpoint, exercised over HTTP: every endpoint, every bad
-input, a rebuild during a stream of requests, paths that lead outside the images folder."""
+"""ssdh-serve over a small index of digit PNGs built with a short-trained checkpoint, exercised
+over HTTP: every endpoint and every bad input through its app in this process (the same routes,
+checks and answers); a rebuild during a stream of requests, and an index it refuses to serve,
+through a real server process; paths that lead outside the images folder."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PIL import Image
 
 from helpers import (
     Server,
+    app_client,
     build,
     png_header,
     reference_bcs,
@@ -55,11 +57,11 @@ def index(checkpoint, images) -> Index:
 
 
 @pytest.fixture(scope="module")
-def server(index, tmp_path_factory):
-    limits = [f"settings.max_upload_bytes={MAX_UPLOAD}", f"settings.max_queries={MAX_QUERIES}"]
-    running = Server(index.folder, tmp_path_factory.mktemp("server"), *limits)
-    yield running
-    running.close()
+def server(index):
+    """The app of ``ssdh-serve index=... settings.max_upload_bytes=... settings.max_queries=...``
+    in this process."""
+    with app_client(index.folder, max_upload_bytes=MAX_UPLOAD, max_queries=MAX_QUERIES) as client:
+        yield client
 
 
 def detail(response: httpx.Response) -> str:
@@ -81,7 +83,7 @@ def test_resolve_under_keeps_paths_inside_the_folder(tmp_path):
 
 
 def test_health_summarises_the_served_manifest(server, index, checkpoint):
-    health = httpx.get(f"{server.url}/api/health").json()
+    health = server.get("/api/health").json()
     assert health == {
         "status": "ok",
         "index": str(index.folder),
@@ -99,7 +101,6 @@ def test_health_summarises_the_served_manifest(server, index, checkpoint):
         "max_k": 100,
         "default_mode": "hds",
     }
-    assert f"at http://127.0.0.1:{server.port}" in server.log  # this machine only, by default
 
 
 @pytest.mark.parametrize("mode", ["bcs", "es", "hds"])
@@ -123,7 +124,7 @@ def test_search_by_codes_ranks_by_hamming_distance(server, index):
     bits = rng.integers(0, 2, (2, index.hash_bits))
     hexes = [np.packbits(row).tobytes().hex() for row in bits]
     for codes in (bits.tolist(), hexes, [bits[0].tolist(), hexes[1]]):
-        answer = httpx.post(f"{server.url}/api/search/codes?k=7", json={"codes": codes})
+        answer = server.post("/api/search/codes?k=7", json={"codes": codes})
         assert answer.status_code == 200, answer.text
         found = answer.json()
         assert found["mode"] == "bcs" and found["encode_ms"] == 0
@@ -137,7 +138,7 @@ def test_search_by_codes_ranks_by_hamming_distance(server, index):
 
 @pytest.mark.parametrize("mode", ["bcs", "es", "hds"])
 def test_search_by_item_uses_its_stored_codes_and_features(server, index, mode):
-    answer = httpx.post(f"{server.url}/api/search/item/12", params={"k": 4, "mode": mode})
+    answer = server.post("/api/search/item/12", params={"k": 4, "mode": mode})
     assert answer.status_code == 200, answer.text
     found = answer.json()["queries"][0]
     expected = index.search(index.codes[12:13], 4, mode, query_features=index.features[12:13])
@@ -149,10 +150,10 @@ def test_search_by_item_uses_its_stored_codes_and_features(server, index, mode):
 
 
 def test_items_and_their_thumbnails(server, index, images):
-    listed = httpx.get(f"{server.url}/api/items", params={"offset": 35, "limit": 10}).json()
+    listed = server.get("/api/items", params={"offset": 35, "limit": 10}).json()
     assert listed["count"] == 40 and listed["offset"] == 35
     assert [item["id"] for item in listed["items"]] == list(range(35, 40))
-    item = httpx.get(f"{server.url}/api/items/7").json()
+    item = server.get("/api/items/7").json()
     label = int(index.labels[7])
     assert item == {
         "id": 7,
@@ -161,7 +162,7 @@ def test_items_and_their_thumbnails(server, index, images):
         "class_name": str(label),
         "thumbnail": "/api/items/7/thumbnail",
     }
-    answer = httpx.get(f"{server.url}{item['thumbnail']}")
+    answer = server.get(item["thumbnail"])
     assert answer.headers["content-type"] == "image/png"
     thumbnail = np.asarray(Image.open(io.BytesIO(answer.content)).convert("L"))
     original = np.asarray(Image.open(images / index.paths[7]).convert("L"))
@@ -170,14 +171,14 @@ def test_items_and_their_thumbnails(server, index, images):
 
 
 def test_the_page_and_its_assets_are_served_by_the_app(server):
-    page = httpx.get(f"{server.url}/")
+    page = server.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assets = ["/static/app.js", "/static/app.css"]
     assert all(asset in page.text for asset in assets)
-    for text in [page.text] + [httpx.get(f"{server.url}{asset}").text for asset in assets]:
+    for text in [page.text] + [server.get(asset).text for asset in assets]:
         assert "http://" not in text and "https://" not in text  # nothing from a network
-    assert "innerHTML" not in httpx.get(f"{server.url}/static/app.js").text
-    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert "innerHTML" not in server.get("/static/app.js").text
+    paths = server.get("/openapi.json").json()["paths"]
     for path in ["/api/search", "/api/search/codes", "/api/search/item/{item_id}", "/api/health"]:
         assert path in paths
     assert {"/api/items", "/api/items/{item_id}", "/api/items/{item_id}/thumbnail"} <= set(paths)
@@ -185,21 +186,21 @@ def test_the_page_and_its_assets_are_served_by_the_app(server):
 
 @pytest.mark.parametrize("docs", ["/docs", "/redoc"])
 def test_the_api_docs_name_only_files_the_app_serves(server, docs):
-    page = httpx.get(f"{server.url}{docs}")
+    page = server.get(docs)
     assert page.status_code == 200
     assert "http://" not in page.text and "https://" not in page.text  # no CDN
     urls = re.findall(r'(?:src|href|url|spec-url)\s*[=:]\s*["\']([^"\']+)["\']', page.text)
     assert "/openapi.json" in urls and any(url.endswith(".js") for url in urls), urls
     for url in urls:
         assert url.startswith("/") and not url.startswith("//"), url
-        asset = httpx.get(f"{server.url}{url}")
+        asset = server.get(url)
         assert asset.status_code == 200 and len(asset.content) > 0, url
 
 
 def test_bad_uploads_are_refused_with_a_message(server, images, tmp_path):
     def sent(data: bytes, name: str = "query.png") -> httpx.Response:
         files = {"image": (name, data, "image/png")}
-        return httpx.post(f"{server.url}/api/search", files=files, timeout=60)
+        return server.post("/api/search", files=files)
 
     text = sent(b"not an image at all", "notes.txt")
     assert text.status_code == 415 and "notes.txt is not an image" in detail(text)
@@ -213,7 +214,7 @@ def test_bad_uploads_are_refused_with_a_message(server, images, tmp_path):
     assert big.status_code == 413 and "settings.max_upload_bytes" in detail(big)
     just_past = sent(png + b"\x00" * (MAX_UPLOAD - len(png) + 1))  # caught once received
     assert just_past.status_code == 413 and f"has {MAX_UPLOAD + 1} bytes" in detail(just_past)
-    missing = httpx.post(f"{server.url}/api/search", data={"other": "x"})
+    missing = server.post("/api/search", data={"other": "x"})
     assert missing.status_code == 422 and "image" in detail(missing)
     assert upload(server, images / "3" / "0003.png").status_code == 200  # still serving
 
@@ -227,7 +228,7 @@ def test_an_upload_without_a_length_is_capped_too(server):
     body = head + b"\x00" * (MAX_UPLOAD + 1) + f"\r\n--{boundary}--\r\n".encode()
     chunks = (body[start : start + 8192] for start in range(0, len(body), 8192))  # chunked
     headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
-    answer = httpx.post(f"{server.url}/api/search", content=chunks, headers=headers)
+    answer = server.post("/api/search", content=chunks, headers=headers)
     assert answer.status_code == 413 and f"has {MAX_UPLOAD + 1} bytes" in detail(answer)
 
 
@@ -243,7 +244,7 @@ def test_an_upload_without_a_length_is_capped_too(server):
 def test_bad_k_and_mode_get_422_naming_what_is_allowed(server, images, params, message):
     answer = upload(server, images / "3" / "0003.png", **params)
     assert answer.status_code == 422 and message in detail(answer)
-    by_item = httpx.post(f"{server.url}/api/search/item/0", params=params)
+    by_item = server.post("/api/search/item/0", params=params)
     assert by_item.status_code == 422 and message in detail(by_item)
 
 
@@ -260,7 +261,7 @@ def test_bad_k_and_mode_get_422_naming_what_is_allowed(server, images, params, m
     ],
 )
 def test_bad_codes_get_422_with_the_fix(server, codes, params, message):
-    answer = httpx.post(f"{server.url}/api/search/codes", params=params, json={"codes": codes})
+    answer = server.post("/api/search/codes", params=params, json={"codes": codes})
     assert answer.status_code == 422 and message in detail(answer), answer.text
 
 
@@ -274,7 +275,7 @@ def test_bad_codes_get_422_with_the_fix(server, codes, params, message):
     ],
 )
 def test_unknown_items_get_404(server, method, path):
-    answer = httpx.request(method, f"{server.url}{path}")
+    answer = server.request(method, path)
     assert answer.status_code == 404 and "in the served index (40 items)" in detail(answer)
 
 
@@ -348,6 +349,7 @@ def test_a_rebuild_while_serving_is_picked_up_and_a_damaged_one_refused(checkpoi
     assert failures == []
     assert len(answered) >= 6
     log = server.log
+    assert f"at http://127.0.0.1:{server.port}" in log  # this machine only, by default
     assert "now serving generation 2" in log
     assert "refused the new manifest of the index" in log and "still serving generation 2" in log
 
@@ -374,19 +376,21 @@ def test_paths_outside_the_images_folder_are_never_read(index, tmp_path):
             file_mtimes_ns=index.file_mtimes_ns,
             metadata={**metadata, **{k: index.manifest[k] for k in ("model", "preprocessing")}},
         )
-    server = Server(out, tmp_path)
     try:
-        answer = httpx.get(f"{server.url}/api/items/0/thumbnail")
-        assert answer.status_code == 404
-        assert "outside its images folder" in detail(answer)
-        assert httpx.get(f"{server.url}/api/items/3/thumbnail").status_code == 200
-        searched = httpx.post(f"{server.url}/api/search/item/0", params={"mode": "es"}).json()
-        assert searched["queries"][0]["results"][0]["path"] == paths[0]  # named, not read
+        with app_client(out) as server:
+            answer = server.get("/api/items/0/thumbnail")
+            assert answer.status_code == 404
+            assert "outside its images folder" in detail(answer)
+            assert server.get("/api/items/3/thumbnail").status_code == 200
+            searched = server.post("/api/search/item/0", params={"mode": "es"}).json()
+            assert searched["queries"][0]["results"][0]["path"] == paths[0]  # named, not read
     finally:
-        server.close()
         link.unlink()
     escaping = Index.load(out)  # read before any rewrite makes it unloadable
-    for bad in ("../../" + "/".join(secret.parts[-2:]), str(secret)):
-        rewrite_paths(escaping, [bad, *paths[1:]])
-        with pytest.raises(AssertionError, match=r"ssdh-serve exited[\s\S]*item 0 has the path"):
-            Server(out, tmp_path)
+    parent_path, absolute_path = "../../" + "/".join(secret.parts[-2:]), str(secret)
+    rewrite_paths(escaping, [parent_path, *paths[1:]])  # a real server process exits
+    with pytest.raises(AssertionError, match=r"ssdh-serve exited[\s\S]*item 0 has the path"):
+        Server(out, tmp_path)
+    rewrite_paths(escaping, [absolute_path, *paths[1:]])  # the app refuses it the same way
+    with pytest.raises(ValueError, match="item 0 has the path"), app_client(out):
+        pass

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
+from helpers import compose_config
 from ssdh_lightning.checkpoints import load_module, read_checkpoint
-from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.module import EncodedSet, SSDHModule
 from ssdh_lightning.preprocessing import Preprocessing
 from ssdh_lightning.tasks import train
@@ -19,15 +18,11 @@ SMALL = {"name": "small_cnn", "widths": [8, 16], "feature_dim": 32}
 COUNTS = ("hds/pool_mean", "hds/pool_median")
 
 
-def compose_train(*overrides: str):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
-
-
 def quick_run(output_dir, *overrides: str) -> dict[str, float]:
     """Digits training with no logger, figures or baselines: the numbers only."""
     return train(
-        compose_train(
+        compose_config(
+            "train",
             "~logger",
             "callbacks.learning_rate_monitor=null",
             "callbacks.retrieval_visuals=null",

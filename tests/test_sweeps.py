@@ -8,11 +8,9 @@ import json
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from helpers import run_tool
-from ssdh_lightning.cli import CONFIG_DIR
+from helpers import compose_config, run_tool
 from ssdh_lightning.run_files import METRICS_FILE
 
 # one short epoch a job, no shallow baselines: the sweep machinery is what is tested
@@ -22,8 +20,7 @@ SHORT = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "baselines
 def test_cluster_slurm_names_the_queue_and_the_lightning_settings_that_go_with_it():
     overrides = ["cluster=slurm", "cluster.partition=gpu", "cluster.gpus_per_job=4"]
     overrides += ["cluster.nodes=2", "cluster.time_limit_min=90"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    cfg = compose_config("train", *overrides, return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.partition, launcher.timeout_min, launcher.nodes) == ("gpu", 90, 2)
@@ -38,8 +35,7 @@ def job_metrics(sweep, jobs: int) -> list[dict]:
 
 
 def test_sweep_optuna_ssdh_searches_ssdh_loss_weights_on_the_ssdh_method():
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["sweep=optuna_ssdh"], return_hydra_config=True)
+    cfg = compose_config("train", "sweep=optuna_ssdh", return_hydra_config=True)
     assert cfg.method.name == "ssdh"
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"

@@ -8,13 +8,11 @@ import json
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 
-from helpers import build, write_digits
+from helpers import build, compose_config, write_digits
 from ssdh_lightning.checkpoints import load_module
-from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.models import build_backbone
 from ssdh_lightning.models.backbones import BACKBONES
 from ssdh_lightning.preprocessing import Preprocessing, normalization_stats
@@ -29,11 +27,6 @@ timm = pytest.importorskip("timm")
 TINY = ["test_vit", "test_resnet", "test_convnext"]
 RGB = Preprocessing(channels=3, image_size=(160, 160), mean=(0.5,) * 3, std=(0.5,) * 3)
 GREY = Preprocessing(channels=1, image_size=(64, 64), mean=(0.5,), std=(0.25,))
-
-
-def compose_config(name: str, *overrides: str):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose(name, overrides=list(overrides))
 
 
 def timm_backbone(model: str = "test_vit", preprocessing=RGB, **options):

@@ -1,4 +1,5 @@
-"""Training and evaluation through the real Hydra entry points (ssdh-train, ssdh-eval)."""
+"""Training and evaluation through the real Hydra entry points (ssdh-train, ssdh-eval), and
+through their functions in this process where no process is needed."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from hydra.errors import InstantiationException, MissingConfigException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import TINY_TRAINING, run_tool
+from helpers import TINY_TRAINING, assert_stopped, call_tool, run_tool
 from ssdh_lightning import metric_names
 from ssdh_lightning.per_query import read_per_query
 from ssdh_lightning.run_files import METRICS_FILE, PER_QUERY_FILE
@@ -86,90 +88,68 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     }
 
 
-def test_eval_recomputes_the_metrics_of_a_checkpoint(trained_run, tmp_path):
+def test_eval_recomputes_the_metrics_of_a_checkpoint(trained_run, evaluated_run):
     # the run was trained with seed=3: eval takes it from the checkpoint for LSH and 'initial'
-    run_tool(
-        "ssdh-eval",
-        f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
-        f"hydra.run.dir={tmp_path / 'eval'}",
-        "trainer.enable_progress_bar=false",
-        "baselines=[lsh,itq,initial]",
-        cwd=tmp_path,
-    )
     trained = json.loads((trained_run / METRICS_FILE).read_text())
-    evaluated = json.loads((tmp_path / "eval" / METRICS_FILE).read_text())
+    evaluated = json.loads((evaluated_run / METRICS_FILE).read_text())
     for key in EXPECTED_FINAL_KEYS:
         assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
     # and the same per-query figures, of the same queries
     trained = read_per_query(trained_run / PER_QUERY_FILE)
-    evaluated = read_per_query(tmp_path / "eval" / PER_QUERY_FILE)
+    evaluated = read_per_query(evaluated_run / PER_QUERY_FILE)
     assert evaluated.query_ids.tolist() == trained.query_ids.tolist()
     assert evaluated.figures.keys() == trained.figures.keys()
     for key, values in trained.figures.items():
         np.testing.assert_allclose(evaluated.figures[key], values, atol=1e-6, err_msg=key)
 
 
-def test_multirun_writes_one_folder_per_job(tmp_path):
-    sweep = tmp_path / "sweep"
-    run_tool(
-        "ssdh-train",
-        "-m",
-        "model.hash_bits=8,16",
-        "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-        f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path,
-    )
-    for job, bits in (("0", 8), ("1", 16)):
+def test_multirun_writes_one_folder_per_job(sweep):
+    for job in ("0", "1"):
         assert (sweep / job / METRICS_FILE).is_file()
-        assert f"model.hash_bits={bits}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
+        assert f"seed={job}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "error", "message"),
     [
-        (["model.hash_bits=0"], "model.hash_bits=0: must be a positive integer"),
-        (["data=imagenet_nope"], "Could not find 'data/imagenet_nope'"),
-        (["model.scheduler.interval=sometimes"], "must be 'step' or 'epoch'"),
-        (["ckpt_path=/no/such.ckpt"], "checkpoint /no/such.ckpt does not exist"),
-        (["model.latent_init_std=0"], "model.latent_init_std=0: must be a finite number > 0"),
-        (["data.query_fraction=1.5"], "data.query_fraction must lie strictly between 0 and 1"),
-        (["baselines=[LSH]"], "baselines=['LSH']: unknown ['LSH']; choose among lsh, itq"),
+        (["model.hash_bits=0"], ValueError, "model.hash_bits=0: must be a positive integer"),
+        (["data=imagenet_nope"], MissingConfigException, "Could not find 'data/imagenet_nope'"),
+        (["model.scheduler.interval=sometimes"], ValueError, "must be 'step' or 'epoch'"),
+        (["ckpt_path=/no/such.ckpt"], FileNotFoundError, "checkpoint /no/such.ckpt does not exist"),
+        (["model.latent_init_std=0"], ValueError, "model.latent_init_std=0: must be a finite"),
+        (
+            ["data.query_fraction=1.5"],
+            InstantiationException,  # raised by the data module hydra builds
+            "data.query_fraction must lie strictly between 0 and 1",
+        ),
+        (["baselines=[LSH]"], ValueError, "baselines=['LSH']: unknown ['LSH']; choose among lsh"),
     ],
 )
-def test_training_rejects_bad_config_with_a_clear_message(tmp_path, args, message):
-    result = run_tool(
-        "ssdh-train",
-        *TINY_TRAINING,
-        *args,
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert message in result.stdout + result.stderr
+def test_training_rejects_bad_config_with_a_clear_message(tmp_path, args, error, message):
+    with pytest.raises(error) as raised:
+        call_tool("ssdh-train", *TINY_TRAINING, *args, run_dir=tmp_path / "run")
+    assert message in str(raised.value)
 
 
 def test_resuming_from_a_checkpoint_of_another_hash_length_is_refused(trained_run, tmp_path):
     ckpt = trained_run / "checkpoints" / "last.ckpt"
-    result = run_tool(
-        "ssdh-train",
-        *TINY_TRAINING,
-        "model.hash_bits=128",
-        f"ckpt_path={ckpt}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert "holds a model of 48 bits, but 128 were asked for" in result.stderr
+    with pytest.raises(ValueError, match="holds a model of 48 bits, but 128 were asked for"):
+        call_tool(
+            "ssdh-train",
+            *TINY_TRAINING,
+            "model.hash_bits=128",
+            f"ckpt_path={ckpt}",
+            run_dir=tmp_path / "run",
+        )
     assert ckpt.is_file()  # nothing already written is lost
 
 
 def test_eval_of_a_missing_or_corrupt_checkpoint(tmp_path):
     result = run_tool("ssdh-eval", "ckpt_path=/no/such.ckpt", cwd=tmp_path, check=False)
-    assert "checkpoint /no/such.ckpt does not exist" in result.stderr
+    assert_stopped(result, "FileNotFoundError: checkpoint /no/such.ckpt does not exist")
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(b"not a checkpoint")
-    result = run_tool("ssdh-eval", f"ckpt_path={corrupt}", cwd=tmp_path, check=False)
-    assert "cannot be read" in result.stderr and "truncated or not a checkpoint" in result.stderr
+    with pytest.raises(ValueError) as raised:
+        call_tool("ssdh-eval", f"ckpt_path={corrupt}", run_dir=tmp_path / "eval")
+    assert "cannot be read" in str(raised.value)
+    assert "truncated or not a checkpoint" in str(raised.value)

@@ -6,20 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from ssdh_lightning.cli import CONFIG_DIR
+from helpers import compose_config
 from ssdh_lightning.cli.train import main
 from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
 
 
-def compose_train(*overrides: str):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
-
-
 def test_main_returns_the_objective_and_run_json_names_the_data_set(tmp_path):
-    cfg = compose_train(
+    cfg = compose_config(
+        "train",
         "trainer.max_steps=2",
         "trainer.enable_progress_bar=false",
         "baselines=[]",
@@ -34,22 +29,25 @@ def test_main_returns_the_objective_and_run_json_names_the_data_set(tmp_path):
 
 
 def test_an_objective_that_names_no_metric_stops_before_training(tmp_path):
-    cfg = compose_train("objective=bcs_map", f"output_dir={tmp_path}")
+    cfg = compose_config("train", "objective=bcs_map", f"output_dir={tmp_path}")
     with pytest.raises(ValueError, match=r"objective='bcs_map' names no final metric"):
         main(cfg)
     assert not any(tmp_path.iterdir())
 
 
 def test_experiments_name_themselves():
-    assert compose_train("experiment=mnist_small").experiment_name == "mnist_small"
-    assert compose_train("experiment=cifar10_alexnet").experiment_name == "cifar10_alexnet"
+    assert compose_config("train", "experiment=mnist_small").experiment_name == "mnist_small"
+    assert (
+        compose_config("train", "experiment=cifar10_alexnet").experiment_name == "cifar10_alexnet"
+    )
 
 
 def test_baselines_on_the_features_before_fine_tuning(tmp_path):
     """With no training step the features before and after fine-tuning are the same: each
     hasher's ``*_initial`` row equals its row, and 'initial' (ES) equals ES; Hamming rows carry
     the figures over the orders inside ties."""
-    cfg = compose_train(
+    cfg = compose_config(
+        "train",
         "trainer.max_steps=0",
         "trainer.enable_progress_bar=false",
         "baselines=[lsh,itq,lsh_initial,itq_initial,initial]",
