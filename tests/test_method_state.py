@@ -20,7 +20,7 @@ from helpers import build, run_tool, write_digits
 from ssdh_lightning.checkpoints import load_module, read_checkpoint
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data import DigitsDataModule, ImageFolderDataModule, ListFileDataModule
-from ssdh_lightning.data.splits import cnnh_split
+from ssdh_lightning.data.splits import SAMPLED_PROTOCOLS, sampled_split
 from ssdh_lightning.indexing.encoding import encode_files
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval import pack_codes
@@ -75,7 +75,7 @@ def test_the_paper_split_trains_on_its_whole_database(digits):
 
 def test_the_cnnh_split_names_the_training_item_of_each_database_item():
     labels = np.repeat(np.arange(10), 700)
-    split = cnnh_split(labels, seed=0)
+    split = sampled_split(labels, 0, SAMPLED_PROTOCOLS["cnnh"])
     positions = split.database_training_positions()
     train = {item: k for k, item in enumerate(split.train.tolist())}
     for j, item in enumerate(split.database.tolist()):
