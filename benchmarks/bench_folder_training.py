@@ -21,12 +21,12 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from PIL import Image
 
 from ssdh_lightning.data.base import RetrievalDataModule, Splits
 from ssdh_lightning.data.batch_transforms import training_view
 from ssdh_lightning.data.folder import ImageFolderDataModule
 from ssdh_lightning.data.in_memory import InMemoryImages, stacked_batch
+from ssdh_lightning.images.files import load_image
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.testing.formats import class_patterns, write_image_folder
 
@@ -64,7 +64,10 @@ class DecodedImages(RetrievalDataModule):
 def decoded(folder: ImageFolderDataModule) -> tuple[torch.Tensor, torch.Tensor]:
     """The folder's training images decoded and resized as the model sees them, with labels."""
     preprocessing, files = folder.preprocessing, folder.files.train
-    images = [preprocessing.resized(Image.open(files.path_of(p))) for p in files.positions]
+    images = [
+        preprocessing.resized(load_image(files.path_of(p), preprocessing.channels))
+        for p in files.positions
+    ]
     return torch.stack(images), torch.as_tensor(np.asarray(files.labels))
 
 
