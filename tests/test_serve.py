@@ -381,6 +381,7 @@ def test_paths_outside_the_images_folder_are_never_read(index, tmp_path):
             answer = server.get("/api/items/0/thumbnail")
             assert answer.status_code == 404
             assert "outside its images folder" in detail(answer)
+            assert str(tmp_path) not in detail(answer) and "secret" not in detail(answer)
             assert server.get("/api/items/3/thumbnail").status_code == 200
             searched = server.post("/api/search/item/0", params={"mode": "es"}).json()
             assert searched["queries"][0]["results"][0]["path"] == paths[0]  # named, not read

@@ -5,6 +5,7 @@ so a slow or hung disk holds no other request."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,8 @@ from ssdh_lightning.indexing.files import resolve_under
 from ssdh_lightning.retrieval import Index
 from ssdh_lightning.serve.dependencies import Current, FileReaders, Served, Settings, item_position
 from ssdh_lightning.serve.schemas import Item, Items
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/items", tags=["items"])
 
@@ -103,5 +106,10 @@ def _thumbnail_png(item_id: int, images_root: Path, relative: str) -> bytes:
     try:
         path = resolve_under(images_root, relative)
     except ValueError as error:
-        raise HTTPException(404, f"item {item_id} is not served: {error}") from None
+        log.warning("item %d's thumbnail refused: %s", item_id, error)  # the paths, for the owner
+        raise HTTPException(
+            404,
+            f"item {item_id}'s file is outside its images folder (or its path is not a plain "
+            "relative one), so it is not served; the server's log says which",
+        ) from None
     return png_bytes(thumbnail(path))
