@@ -236,7 +236,7 @@ def run(args, bits: int, statistics: dict[str, np.ndarray], pairs: dict[str, flo
             search_with = functools.partial(backend.top_k, k=K, parameters=parameters)
             one = per_query_ms(search_with, queries, args.single)
             seconds, found = timed(lambda s=search_with: s(queries), repeat=1)
-            recall = recall_at(found.indices, kth, found.distances)  # FAISS's distances are exact
+            recall = recall_at(found.positions, kth, found.distances)  # FAISS's distances are exact
             rows.append(
                 {
                     "backend": " ".join(

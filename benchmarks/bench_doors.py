@@ -47,7 +47,7 @@ def doors(problem: dict, k: int, repeat: int, dtype: str) -> dict:
         "packed_ms": packed * 1e3,
         "zero_one_ms": zero_one * 1e3,
         "zero_one/packed": zero_one / packed,
-        "same_results": bool(np.array_equal(from_packed.indices, from_bits.indices)),
+        "same_results": bool(np.array_equal(from_packed.positions, from_bits.positions)),
     }
 
 

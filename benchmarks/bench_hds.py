@@ -60,7 +60,8 @@ def make_data(workdir: Path, n_database: int, n_query: int, bits: int, dim: int,
 
 
 def _precision(result, data, k: int) -> float:
-    return float((data["database_labels"][result.indices] == data["query_labels"][:, None]).mean())
+    found = data["database_labels"][result.positions]
+    return float((found == data["query_labels"][:, None]).mean())
 
 
 def run(

@@ -193,7 +193,7 @@ def run_folder(
             )
 
         one(0)
-        found = np.stack([one(a).indices[0] for a in range(len(paths))])
+        found = np.stack([one(a).positions[0] for a in range(len(paths))])
         same_class = index.labels[found] == query_labels[:, None]
         rows.append(
             {

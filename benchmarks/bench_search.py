@@ -49,7 +49,7 @@ def run(n_database: int, n_query: int, bits: int, k: int, single: int) -> list[d
     floor_seconds, _ = timed(lambda: database.columns.sum(), repeat=5)
     batch_seconds, ours = timed(lambda: search(query, database, k))
     faiss_batch_seconds, (faiss_d, faiss_i) = timed(lambda: index.search(query.bytes, k))
-    agree = agree_up_to_ties(ours.indices, ours.distances, faiss_i, faiss_d)
+    agree = agree_up_to_ties(ours.positions, ours.distances, faiss_i, faiss_d)
     one_seconds, _ = timed(lambda: [search(query[a : a + 1], database, k) for a in range(single)])
     faiss_one_seconds, _ = timed(
         lambda: [index.search(query.bytes[a : a + 1], k) for a in range(single)]

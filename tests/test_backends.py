@@ -57,10 +57,10 @@ def test_bcs_reaching_every_item_gives_the_exact_neighbours(tmp_path, name):
     k = 25
     found = index.search(query, k, "bcs", backend=name, **EXACT[name][0])
     truth = hamming(query, index.codes)
-    assert found.indices.dtype == np.int64 and found.distances.dtype == np.int32
+    assert found.positions.dtype == np.int64 and found.distances.dtype == np.int32
     for a in range(len(query)):
-        assert len(set(found.indices[a])) == k
-        assert np.array_equal(found.distances[a], truth[a, found.indices[a]])
+        assert len(set(found.positions[a])) == k
+        assert np.array_equal(found.distances[a], truth[a, found.positions[a]])
         assert np.array_equal(found.distances[a], np.sort(truth[a])[:k])
 
 
@@ -78,10 +78,10 @@ def test_hds_pool_by_threshold_is_the_engines(tmp_path, name):
     assert theirs.pool_sizes.min() < 30 < theirs.pool_sizes.max()  # both sides of k are seen
     for a, size in enumerate(ours.pool_sizes):
         taken = min(size, 30)  # the pool is ranked by features, ties by position: identical
-        assert np.array_equal(theirs.indices[a, :taken], ours.indices[a, :taken])
-        rest = theirs.indices[a, taken:]  # then Hamming order: equal up to ties
-        assert not set(rest) & set(theirs.indices[a, :taken])
-        assert np.array_equal(np.sort(truth[a, rest]), np.sort(truth[a, ours.indices[a, taken:]]))
+        assert np.array_equal(theirs.positions[a, :taken], ours.positions[a, :taken])
+        rest = theirs.positions[a, taken:]  # then Hamming order: equal up to ties
+        assert not set(rest) & set(theirs.positions[a, :taken])
+        assert np.array_equal(np.sort(truth[a, rest]), np.sort(truth[a, ours.positions[a, taken:]]))
         assert np.array_equal(theirs.distances[a, :taken], ours.distances[a, :taken])
         euclidean = np.linalg.norm(index.features[rest].astype(np.float32) - features[a], axis=1)
         assert np.allclose(theirs.distances[a, taken:], euclidean, atol=1e-3)
@@ -117,12 +117,12 @@ def test_a_searchs_own_setting_goes_with_it_and_changes_no_other_search(
     asked = values * 8
     with ThreadPoolExecutor(max_workers=6) as pool:
         for value, (top, (sizes, items)) in zip(asked, pool.map(both, asked), strict=True):
-            assert np.array_equal(top.indices, alone[value][0].indices)
+            assert np.array_equal(top.positions, alone[value][0].positions)
             assert np.array_equal(sizes, alone[value][1][0])
             assert np.array_equal(items, alone[value][1][1])
     assert getattr(backend.faiss_index, setting) == values[0]
     default = backend.top_k(query, 20)
-    assert np.array_equal(default.indices, alone[values[0]][0].indices)
+    assert np.array_equal(default.positions, alone[values[0]][0].positions)
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
@@ -179,11 +179,11 @@ def test_what_a_backend_does_not_reach_is_padded(tmp_path):
     query = PackedCodes(np.packbits(rng.random((6, BITS)) < 0.5, axis=1), BITS)  # far from all
     truth = hamming(query, index.codes)
     found = index.search(query, 20, "bcs", backend="multihash")
-    missing = found.indices < 0
+    missing = found.positions < 0
     assert missing.any()
     assert np.all(found.distances[missing] == BITS + 1)
     for a in range(len(query)):
-        reached = found.indices[a][~missing[a]]
+        reached = found.positions[a][~missing[a]]
         assert np.array_equal(found.distances[a][~missing[a]], truth[a, reached])
         assert np.all(missing[a, missing[a].argmax() :])  # the padding comes last
     features = np.zeros((6, DIM), dtype=np.float32)
@@ -191,8 +191,8 @@ def test_what_a_backend_does_not_reach_is_padded(tmp_path):
         query, 20, "hds", query_features=features, hds_pool_size=10, backend="multihash"
     )
     assert np.all(hds.pool_sizes <= 10) and hds.pool_sizes.min() < 10
-    assert np.all(np.isinf(hds.distances[hds.indices < 0]))
-    assert np.all(np.isfinite(hds.distances[hds.indices >= 0]))
+    assert np.all(np.isinf(hds.distances[hds.positions < 0]))
+    assert np.all(np.isfinite(hds.distances[hds.positions >= 0]))
 
 
 def test_a_backend_of_other_codes_is_refused(tmp_path):

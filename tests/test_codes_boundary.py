@@ -61,7 +61,7 @@ def test_search_from_zero_one_codes_equals_search_from_packed():
     query, database = _bits(3, (4, 24)), _bits(4, (50, 24))
     from_bits = search(query.astype(np.int64), database.astype(np.float32), 10)
     packed = search(pack_codes(query), pack_codes(database), 10)
-    assert np.array_equal(from_bits.indices, packed.indices)
+    assert np.array_equal(from_bits.positions, packed.positions)
     assert np.array_equal(from_bits.distances, packed.distances)
     brute = (query[:, None, :] != database[None, :, :]).sum(axis=2)
     assert np.array_equal(np.sort(brute, axis=1)[:, :10], packed.distances)

@@ -67,5 +67,5 @@ def test_search_returns_the_hds_ranking_the_metrics_score(pool):
         database_features=data["database_features"],
         **pool,
     )
-    np.testing.assert_array_equal(result.indices, expected)
+    np.testing.assert_array_equal(result.positions, expected)
     np.testing.assert_array_equal(result.pool_sizes, expected_pools)

@@ -50,10 +50,10 @@ def test_index_search_is_the_engines_search(tmp_path, mode):
         database_features=index.features,
         hds_pool_size=50,
     )
-    assert np.array_equal(found.indices, expected.indices)
+    assert np.array_equal(found.positions, expected.positions)
     assert np.array_equal(found.distances, expected.distances)
     if mode != "bcs":  # every item finds itself first by its features
-        assert np.array_equal(found.indices[:, 0], np.arange(5))
+        assert np.array_equal(found.positions[:, 0], np.arange(5))
 
 
 def test_faiss_backend_gives_the_engines_distances(tmp_path):
@@ -62,7 +62,7 @@ def test_faiss_backend_gives_the_engines_distances(tmp_path):
     query = index.codes[np.arange(8)]
     ours = index.search(query, 10, "bcs")
     theirs = index.search(query, 10, "bcs", backend="faiss")
-    assert theirs.indices.dtype == np.int64 and theirs.distances.dtype == np.int32
+    assert theirs.positions.dtype == np.int64 and theirs.distances.dtype == np.int32
     assert np.array_equal(ours.distances, theirs.distances)
     with pytest.raises(ValueError, match="mode='es' ranks features only"):
         index.search(None, 10, "es", query_features=index.features[:8], backend="faiss")

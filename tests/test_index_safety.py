@@ -168,10 +168,10 @@ def test_non_finite_features_rank_after_every_finite_distance(mode):
     expected = direct_ranking(mode, query_codes, database_codes, queries, database, threshold)
     squared = direct_squared(queries, database)
     for a, ranking in enumerate(expected):
-        np.testing.assert_array_equal(found.indices[a], ranking)
+        np.testing.assert_array_equal(found.positions[a], ranking)
         np.testing.assert_allclose(found.distances[a], np.sqrt(squared[a, ranking]), rtol=1e-6)
     if mode == "es":  # no pool: the spoiled rows are the last four of every query
-        assert all(set(row[-len(SPOILERS) :]) == set(SPOILERS) for row in found.indices)
+        assert all(set(row[-len(SPOILERS) :]) == set(SPOILERS) for row in found.positions)
 
 
 def direct_map(rankings, query_labels, database_labels) -> float:

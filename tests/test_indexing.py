@@ -71,7 +71,7 @@ def test_an_indexed_image_finds_itself(checkpoint, folder, tmp_path, mode):
     index = build(checkpoint, folder, tmp_path / "index")
     query = folder / "3" / "0003.png"
     found = search_images(index, query, k=5, mode=mode)
-    ranked = [index.paths[i] for i in found.result.indices[0]]
+    ranked = [index.paths[i] for i in found.result.positions[0]]
     distances = found.result.distances[0]
     if mode == "bcs":  # equal codes tie at 0, in index order: itself is among them
         assert distances[0] == 0
@@ -86,8 +86,8 @@ def test_a_folder_of_queries_searches_each_image(checkpoint, folder, tmp_path):
     found = search_images(index, folder / "7", k=3, mode="es")
     sevens = sorted((folder / "7").iterdir())
     assert found.queries.paths == sevens
-    assert found.result.indices.shape == (len(sevens), 3)
-    assert [index.paths[i] for i in found.result.indices[:, 0]] == [
+    assert found.result.positions.shape == (len(sevens), 3)
+    assert [index.paths[i] for i in found.result.positions[:, 0]] == [
         f"7/{path.name}" for path in sevens
     ]
 

@@ -59,11 +59,11 @@ def test_bcs_through_milvus_is_the_exact_ranking_up_to_ties(exported):
     found = exported.search(query, 25, "bcs", backend="milvus")
     ours = exported.search(query, 25, "bcs")
     truth = hamming(query, exported.codes)
-    assert found.indices.dtype == np.int64 and found.distances.dtype == np.int32
+    assert found.positions.dtype == np.int64 and found.distances.dtype == np.int32
     assert np.array_equal(found.distances, ours.distances)
     for a in range(len(query)):
-        assert np.array_equal(truth[a, found.indices[a]], found.distances[a])
-        assert len(set(found.indices[a])) == 25
+        assert np.array_equal(truth[a, found.positions[a]], found.distances[a])
+        assert len(set(found.positions[a])) == 25
 
 
 @pytest.mark.parametrize("pool", [{"hds_threshold": 6}, {"hds_pool_size": 40}])
@@ -79,11 +79,11 @@ def test_hds_through_milvus_is_the_engines(exported, pool):
     for a, size in enumerate(ours.pool_sizes):
         taken = min(size, 30)
         if "hds_threshold" in pool:  # the same pool: the same ranking by features
-            assert np.array_equal(found.indices[a, :taken], ours.indices[a, :taken])
+            assert np.array_equal(found.positions[a, :taken], ours.positions[a, :taken])
         else:  # the m nearest may take other items of the edge's distance (ties)
-            assert np.all(truth[a, found.indices[a]] <= deepest[a])
-        assert len(set(found.indices[a])) == 30
-        rest = found.indices[a]
+            assert np.all(truth[a, found.positions[a]] <= deepest[a])
+        assert len(set(found.positions[a])) == 30
+        rest = found.positions[a]
         expected = np.linalg.norm(exported.features[rest].astype(np.float32) - features[a], axis=1)
         assert np.allclose(found.distances[a], expected, atol=1e-3)
 

@@ -294,7 +294,7 @@ def test_a_backend_file_must_hold_the_index_s_own_codes(tmp_path, kind):
         assert "faiss::" not in str(refused.value)  # not FAISS's C++ function names
     replace_backend_file(index, kind, original)
     found = Index.load(index.folder).search(index.codes[:1], 3, backend=kind)
-    assert found.indices[0, 0] == 0
+    assert found.positions[0, 0] == 0
 
 
 def test_a_server_whose_backend_cannot_load_does_not_start(tmp_path):

@@ -58,7 +58,7 @@ def test_bcs_search_is_the_stable_hamming_ranking(data, k):
     expected, hamming, _ = brute_force(**data, mode="bcs")
     result = search(data["query"], data["database"], k)
     k = min(k, 90)
-    np.testing.assert_array_equal(result.indices, expected[:, :k])
+    np.testing.assert_array_equal(result.positions, expected[:, :k])
     np.testing.assert_array_equal(result.distances, np.take_along_axis(hamming, expected[:, :k], 1))
 
 
@@ -96,7 +96,7 @@ def test_one_query_over_a_large_database_is_split_across_threads(monkeypatch, da
     expected, _, _ = brute_force(**data, mode="bcs")
     for rows in (slice(0, 1), slice(0, 7)):
         result = search(data["query"][rows], data["database"], 10)
-        np.testing.assert_array_equal(result.indices, expected[rows, :10])
+        np.testing.assert_array_equal(result.positions, expected[rows, :10])
 
 
 @pytest.mark.parametrize("budget", [1, 10_000, 2**29])
@@ -111,7 +111,7 @@ def test_es_search_is_the_stable_euclidean_ranking(data, budget):
         database_features=data["database_features"],
         memory_budget=budget,
     )
-    np.testing.assert_array_equal(result.indices, expected[:, :10])
+    np.testing.assert_array_equal(result.positions, expected[:, :10])
     np.testing.assert_allclose(
         result.distances, np.sqrt(np.take_along_axis(euclid, expected[:, :10], 1)), rtol=1e-6
     )
@@ -133,11 +133,11 @@ def test_hds_search_reranks_the_pool_and_follows_in_hamming_order(data, rule, k)
         database_features=data["database_features"],
         **option,
     )
-    np.testing.assert_array_equal(result.indices, expected[:, :k])
+    np.testing.assert_array_equal(result.positions, expected[:, :k])
     expected_pool = (hamming < rule[1]).sum(1) if rule[0] == "threshold" else np.full(7, rule[1])
     np.testing.assert_array_equal(result.pool_sizes, expected_pool)
     # every result has its Euclidean distance, inside the pool and after it
-    differences = data["query_features"][:, None] - data["database_features"][result.indices]
+    differences = data["query_features"][:, None] - data["database_features"][result.positions]
     euclid = np.sqrt((differences.astype(np.float64) ** 2).sum(-1))
     np.testing.assert_allclose(result.distances, euclid, rtol=1e-6, atol=1e-6)
 
@@ -164,7 +164,7 @@ def test_search_reads_memory_mapped_packed_codes_and_features(tmp_path, data):
         query_features=data["query_features"],
         database_features=features,
     )
-    np.testing.assert_array_equal(result.indices, expected.indices)
+    np.testing.assert_array_equal(result.positions, expected.positions)
 
 
 def test_hamming_distances_and_packing_round_trip():

@@ -143,7 +143,7 @@ def test_search_by_item_uses_its_stored_codes_and_features(server, index, mode):
     found = answer.json()["queries"][0]
     expected = index.search(index.codes[12:13], 4, mode, query_features=index.features[12:13])
     assert found["query"] == index.paths[12]
-    assert [hit["position"] for hit in found["results"]] == expected.indices[0].tolist()
+    assert [hit["position"] for hit in found["results"]] == expected.positions[0].tolist()
     assert [hit["rank"] for hit in found["results"]] == [1, 2, 3, 4]
     if mode != "bcs":
         assert found["results"][0]["position"] == 12

@@ -95,8 +95,8 @@ class RetrievalVisuals(L.Callback):
         for a in range(len(query)):
             image = splits.query[int(query.positions[a])][0]
             tiles.append(_thumbnail(image, self.thumbnail, None))
-            ranked = result.indices[a]
+            ranked = result.positions[a]
             for j, right in zip(ranked, relevance(query.labels[a], labels[ranked]), strict=True):
                 image = splits.database[int(positions[j])][0]
                 tiles.append(_thumbnail(image, self.thumbnail, CORRECT if right else WRONG))
-        return make_grid(torch.stack(tiles), nrow=1 + result.indices.shape[1], padding=2)
+        return make_grid(torch.stack(tiles), nrow=1 + result.positions.shape[1], padding=2)

@@ -5,7 +5,7 @@
 
     build_index("run/checkpoints/last.ckpt", "photos", "photos.index")
     index = Index.load("photos.index")
-    found = search_images(index, "query.jpg", k=10, mode="hds")  # found.result.indices, ...
+    found = search_images(index, "query.jpg", k=10, mode="hds")  # found.result.positions, ...
     index.search(codes, k=10, mode="bcs")  # with codes (and features) at hand
 
 ``retrieval.index`` holds the on-disk index and knows nothing of models; this package adds what

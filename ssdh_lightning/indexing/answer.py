@@ -118,7 +118,7 @@ def label_fields(index: Index, position: int) -> dict[str, Any]:
 def hits(index: Index, search: ImageSearch) -> list[list[Hit]]:
     """The results of every query, best first (fewer than k where a backend found fewer)."""
     table = []
-    for positions, distances in zip(search.result.indices, search.result.distances, strict=True):
+    for positions, distances in zip(search.result.positions, search.result.distances, strict=True):
         row = []
         for rank, (position, distance) in enumerate(zip(positions, distances, strict=True), 1):
             if position < 0:  # a sub-linear backend found fewer than k items

@@ -75,7 +75,7 @@ def graded_metrics(
                 hds_pool_size=settings.hds_pool_size,
                 memory_budget=settings.memory_budget,
             )
-            gains = np.take_along_axis(shared, ranked.indices, axis=1)
+            gains = np.take_along_axis(shared, ranked.positions, axis=1)
             for k, depth in depths.items():
                 for measure, values in graded_measures(gains, ideal, depth).items():
                     sums[mode, measure, k] += float(values.sum())

@@ -159,7 +159,7 @@ def _pools(hamming, rows: slice, k: int, n_database: int, settings: RetrievalSet
     """Each query's pool (database order) and the Hamming ranking that follows it, up to k."""
     rule, value = settings.pool_rule()
     depth = k if rule == "threshold" else min(max(k, value), n_database)
-    ranked = hamming.top_k(rows, depth).indices
+    ranked = hamming.top_k(rows, depth).positions
     if rule == "size":
         chosen = np.sort(ranked[:, :value], axis=1)
         pool_sizes = (chosen >= 0).sum(axis=1)

@@ -9,12 +9,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SearchResult:
-    """``indices[a]`` are the database positions ranked for query a, best first.
+    """``positions[a]`` are the database positions ranked for query a, best first (-1 where
+    fewer than k were found).
 
     ``distances`` are Hamming distances (int32) for BCS and Euclidean distances (float32) for ES
     and HDS; ``pool_sizes`` are the HDS candidate pools, whose items come first in HDS rankings.
     """
 
-    indices: np.ndarray
+    positions: np.ndarray
     distances: np.ndarray
     pool_sizes: np.ndarray | None = None
