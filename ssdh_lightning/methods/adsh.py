@@ -20,7 +20,7 @@ def soft_similarity(similar: torch.Tensor, ratio: float | torch.Tensor) -> torch
     """The soft constraint of calc_sim: 1 for similar pairs, -ratio for the others, ratio the
     share of similar to dissimilar pairs, so that both kinds weigh alike. ``similar``: bool or
     0/1."""
-    return torch.where(similar.bool(), 1.0, -torch.as_tensor(ratio, dtype=torch.float32))
+    return torch.where(similar.bool(), 1.0, -ratio)
 
 
 def similar_ratio(labels: torch.Tensor) -> torch.Tensor:
@@ -48,8 +48,8 @@ def adsh_loss(
     growing with the code length K (the residual u . v - K s is of the order of K), so that the
     model config's one learning rate serves every length, as it does the other methods."""
     hash_bits = relaxed.shape[1]
-    # u V' - K S in one pass over the (B, N) pairs (and one in the backward pass)
-    square = torch.addmm(similarity, relaxed, database.T, beta=-hash_bits).square().sum()
+    # u V' - K S in one pass over the (B, N) pairs; in float32 under mixed precision, as S is
+    square = torch.sub(relaxed @ database.T, similarity, alpha=hash_bits).square().sum()
     quantisation = 0.0 if own_codes is None else (own_codes - relaxed).pow(2).sum()
     return (square + gamma * quantisation) / (len(relaxed) * len(database) * hash_bits)
 
