@@ -358,15 +358,43 @@ def test_bihalf_loss_matches_the_cosine_preservation_of_its_codes(labels):
     assert math.isclose(loss, _cosine_preservation(codes, FEATURES[:4]), rel_tol=1e-5)
 
 
+def _batch_centred(features) -> list[list[float]]:
+    means = [sum(column) / len(features) for column in zip(*features, strict=True)]
+    return [[x - m for x, m in zip(row, means, strict=True)] for row in features]
+
+
 @pytest.mark.parametrize("labels", [SINGLE, MULTI], ids=["single", "multi"])
-def test_greedyhash_u_loss_is_cosine_preservation_of_signs_plus_the_cubic_penalty(labels):
-    method = build_method({"name": "greedyhash_u", "alpha": 0.7}, hash_bits=4, num_classes=3)
+@pytest.mark.parametrize("centre", [True, False], ids=["centred", "authors"])
+def test_greedyhash_u_loss_is_cosine_preservation_of_signs_plus_the_cubic_penalty(labels, centre):
+    config = {"name": "greedyhash_u", "alpha": 0.7, "centre_features": centre}
+    method = build_method(config, hash_bits=4, num_classes=3)
     # row 3 has a 0, which sign keeps at 0 (as torch.sign in the authors' code)
     loss = method.loss(_batch(labels, features=FEATURES[:4]), None).loss.item()
     signs = [[_sign(x) for x in row] for row in LATENT]
     cubic = sum(abs(abs(x) - 1) ** 3 for row in LATENT for x in row) / 16
-    expected = _cosine_preservation(signs, FEATURES[:4]) + 0.7 * cubic
+    features = _batch_centred(FEATURES[:4]) if centre else FEATURES[:4]
+    expected = _cosine_preservation(signs, features) + 0.7 * cubic
     assert math.isclose(loss, expected, rel_tol=1e-5)
+
+
+def test_greedyhash_u_centres_the_features_by_default():
+    """ReLU features whose cosines all lie near 1 (above 0.95 here): the default loss is that of
+    the features less their batch mean."""
+    features = [[1.0, 0.9, 0.1, 0.0, 0.2], [0.9, 1.0, 0.2, 0.1, 0.0]] * 2
+    features[2], features[3] = [1.0, 0.8, 0.3, 0.0, 0.1], [0.8, 1.0, 0.0, 0.2, 0.1]
+    batch = _batch(SINGLE, features=features)
+    options = {"default": {}, "raw": {"centre_features": False}}
+    losses = {
+        name: build_method({"name": "greedyhash_u", **option}, hash_bits=4, num_classes=3)
+        .loss(batch, None)
+        .loss.item()
+        for name, option in options.items()
+    }
+    signs = [[_sign(x) for x in row] for row in LATENT]
+    cubic = sum(abs(abs(x) - 1) ** 3 for row in LATENT for x in row) / 16
+    centred = _cosine_preservation(signs, _batch_centred(features)) + 0.1 * cubic
+    assert math.isclose(losses["default"], centred, rel_tol=1e-5)
+    assert not math.isclose(losses["raw"], centred, rel_tol=1e-2)
 
 
 def test_cosine_preservation_leaves_an_odd_last_item_out_and_a_single_item_scores_zero():

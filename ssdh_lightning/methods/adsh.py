@@ -18,8 +18,9 @@ UPDATE_CHUNK = 4096
 
 def soft_similarity(similar: torch.Tensor, ratio: float | torch.Tensor) -> torch.Tensor:
     """The soft constraint of calc_sim: 1 for similar pairs, -ratio for the others, ratio the
-    share of similar to dissimilar pairs, so that both kinds weigh alike."""
-    return similar * (1 + ratio) - ratio
+    share of similar to dissimilar pairs, so that both kinds weigh alike. ``similar``: bool or
+    0/1."""
+    return torch.where(similar.bool(), 1.0, -ratio)
 
 
 def similar_ratio(labels: torch.Tensor) -> torch.Tensor:
@@ -47,7 +48,8 @@ def adsh_loss(
     growing with the code length K (the residual u . v - K s is of the order of K), so that the
     model config's one learning rate serves every length, as it does the other methods."""
     hash_bits = relaxed.shape[1]
-    square = (relaxed @ database.T - hash_bits * similarity).pow(2).sum()
+    # u V' - K S in one pass over the (B, N) pairs; in float32 under mixed precision, as S is
+    square = torch.sub(relaxed @ database.T, similarity, alpha=hash_bits).square().sum()
     quantisation = 0.0 if own_codes is None else (own_codes - relaxed).pow(2).sum()
     return (square + gamma * quantisation) / (len(relaxed) * len(database) * hash_bits)
 
@@ -68,17 +70,19 @@ def updated_codes(
     hash_bits = codes.shape[1]
     rows = labels.float()
     sample_rows = rows[sampled]
+    # S' U = (1 + r) A' U - r 1 (1' U), A the 0/1 similarity: no soft copy of A is made
+    spread = -ratio * sample.sum(dim=0)
     q = torch.empty_like(codes)
-    for start in range(0, len(codes), UPDATE_CHUNK):  # S' U without S whole in memory
+    for start in range(0, len(codes), UPDATE_CHUNK):  # A' U without A whole in memory
         chunk = slice(start, start + UPDATE_CHUNK)
-        similarity = soft_similarity((rows[chunk] @ sample_rows.T > 0).float(), ratio)
-        q[chunk] = -2 * hash_bits * similarity @ sample
+        similar = (rows[chunk] @ sample_rows.T > 0).to(sample.dtype)
+        q[chunk] = -2 * hash_bits * torch.addmm(spread, similar, sample, alpha=1 + float(ratio))
     q[sampled] -= 2 * gamma * sample
+    gram = sample.T @ sample  # U'U: column k is U' U_k
     codes = codes.clone()
     for k in range(hash_bits):
-        u_k = sample[:, k]
-        others = codes @ (sample.T @ u_k) - codes[:, k] * (u_k @ u_k)  # V_{-k} U_{-k}' U_k
-        codes[:, k] = -torch.sign(2 * others + q[:, k])
+        codes[:, k] = 0  # V_{-k}: V @ U' U_k is then V_{-k} U_{-k}' U_k
+        codes[:, k] = torch.addmv(q[:, k], codes, gram[:, k], beta=-1, alpha=-2).sign()
     return codes
 
 
@@ -129,7 +133,7 @@ class ADSH(SignCodes):
         if self.training:  # positions index the training set: the batch's own V rows
             self.memory.write(batch.positions, relaxed)
             own_codes = self.database[batch.positions]
-        similarity = soft_similarity(self.memory.similarity(batch.labels), self.ratio)
+        similarity = soft_similarity(self.memory.shares_label(batch.labels), self.ratio)
         loss = adsh_loss(relaxed, self.database, similarity, own_codes, self.gamma)
         return MethodLoss(loss, None)
 

@@ -77,10 +77,14 @@ class TrainingSetMemory(nn.Module):
         """Store the batch's relaxed codes (detached) at its items' rows, with every process's."""
         self.relaxed[gathered(positions)] = gathered(relaxed.detach()).to(self.relaxed.dtype)
 
-    def similarity(self, labels: torch.Tensor) -> torch.Tensor:
-        """(B, train_size) 0/1: whether each item of the batch shares a label with each
+    def shares_label(self, labels: torch.Tensor) -> torch.Tensor:
+        """(B, train_size) bool: whether each item of the batch shares a label with each
         training item."""
-        return (label_rows(labels, self.num_classes) @ self.labels.T.float() > 0).float()
+        return label_rows(labels, self.num_classes) @ self.labels.T.float() > 0
+
+    def similarity(self, labels: torch.Tensor) -> torch.Tensor:
+        """``shares_label`` as 0/1 floats."""
+        return self.shares_label(labels).float()
 
     def positions_of(self, keys: torch.Tensor) -> torch.Tensor:
         """Each key's row, -1 where no row has it (and for key 0, an item without a file)."""
