@@ -146,6 +146,7 @@ def test_memory_pairs_gather_the_rows_of_every_ddp_process(tmp_path):
     run_tool(
         "ssdh-train",
         "method=dpsh",
+        "method.pairs=memory",
         *TINY_MODEL,
         "trainer.max_epochs=1",
         "trainer.accelerator=cpu",
