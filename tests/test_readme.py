@@ -31,7 +31,9 @@ def test_quickstart_installs_then_trains_to_the_promised_map(tmp_path):
 def test_sweep_and_report_commands(tmp_path):
     run_as_written(marked_commands("sweep"), tmp_path)
     report = (tmp_path / "outputs" / "digits_sweep" / "report.md").read_text()
-    assert report.count("| digits | 48 |") == 6 and report.count("| digits | 128 |") == 6
+    long_table = report.split("\n## ", 1)[0]  # the rows, before the sections that follow
+    assert long_table.count("| digits | 48 |") == 6 and long_table.count("| digits | 128 |") == 6
+    assert "| digits | 48 | lin2015 | 3 |" in report.split("## Training time", 1)[1]
 
 
 @pytest.mark.slow
