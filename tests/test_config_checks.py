@@ -112,7 +112,8 @@ def test_the_ssdh_train_process_exits_1_with_the_message_last(tmp_path):
     [
         ({"optimizer": {"lr": -1}}, "model.optimizer.lr=-1: must be a finite number > 0"),
         ({"optimizer": {"nesterov": True}}, "unknown model.optimizer keys ['nesterov']"),
-        ({"num_classes": 0}, "num_classes=0: must be a positive integer"),
+        ({"num_classes": -1}, "num_classes=-1: must be an integer >= 0"),
+        ({"num_classes": 0}, "method=lin2015 learns from labels, but the data has none"),
         ({"hash_bits": 0}, "model.hash_bits=0: must be a positive integer"),
     ],
 )
