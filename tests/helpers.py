@@ -24,6 +24,7 @@ from types import ModuleType
 
 import httpx
 import numpy as np
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from sklearn.datasets import load_digits
@@ -31,6 +32,7 @@ from sklearn.datasets import load_digits
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.indexing import build_index
 from ssdh_lightning.io import file_sha256
+from ssdh_lightning.methods import LatentBatch
 from ssdh_lightning.per_query import read_per_query, write_per_query
 from ssdh_lightning.retrieval import Index, IndexWriter, PackedCodes, pack_codes
 from ssdh_lightning.retrieval.index import MANIFEST_FILE
@@ -469,3 +471,35 @@ def write_run(
     (folder / RUN_FILE).write_text(json.dumps(description))
     (folder / METRICS_FILE).write_text(json.dumps(means | (metrics or {})))
     return folder
+
+
+# --- one fixed batch for the methods' losses ----------------------------------------------------
+
+# 4 items, 4 bits, 3 classes; a latent value of exactly 0 (a tie for every code rule), and
+# multi-hot rows that share labels unevenly (label cosines 1/sqrt(2), 1/2, 0 and 1).
+METHOD_LATENT = [
+    [0.5, -1.2, 3.0, 0.2],
+    [-0.3, 0.8, 2.0, -1.0],
+    [1.5, 1.5, -0.7, 0.9],
+    [0.0, -0.4, 0.3, -2.0],
+]
+METHOD_SINGLE = [0, 2, 1, 0]
+METHOD_MULTI = [[1, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]]
+CLASSIFIER_WEIGHTS = [[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.0, 0.2], [0.1, 0.1, -0.3, -0.5]]
+CLASSIFIER_BIAS = [0.05, -0.1, 0.2]
+
+
+def latent_batch(latent, labels) -> LatentBatch:
+    """What the module gives a method's loss: the latent layer and labels (features zero)."""
+    latent = torch.as_tensor(latent, dtype=torch.float32)
+    labels = torch.as_tensor(labels)
+    return LatentBatch(latent, labels, torch.zeros(len(latent), 5), torch.arange(len(latent)))
+
+
+def fixed_classifier() -> torch.nn.Linear:
+    """The head's classifier (4 bits to 3 classes) with CLASSIFIER_WEIGHTS and CLASSIFIER_BIAS."""
+    classifier = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        classifier.weight.copy_(torch.tensor(CLASSIFIER_WEIGHTS))
+        classifier.bias.copy_(torch.tensor(CLASSIFIER_BIAS))
+    return classifier

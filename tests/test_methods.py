@@ -4,14 +4,21 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
+from helpers import (
+    CLASSIFIER_BIAS,
+    CLASSIFIER_WEIGHTS,
+    METHOD_LATENT,
+    METHOD_MULTI,
+    METHOD_SINGLE,
+    fixed_classifier,
+    latent_batch,
+)
 from ssdh_lightning.methods import (
     CSQ,
     METHODS,
     GreedyHash,
     HashNet,
-    LatentBatch,
     Lin2015,
     build_method,
 )
@@ -156,29 +163,6 @@ def test_ssdh_terms_match_the_authors_caffe_layers():
 
 # The method objects on one fixed batch: 4 items, 4 bits, 3 classes; a latent value of exactly 0
 # (a tie for every code rule) and a multi-hot batch whose rows share labels unevenly.
-LATENT = [
-    [0.5, -1.2, 3.0, 0.2],
-    [-0.3, 0.8, 2.0, -1.0],
-    [1.5, 1.5, -0.7, 0.9],
-    [0.0, -0.4, 0.3, -2.0],
-]
-SINGLE = [0, 2, 1, 0]
-MULTI = [[1, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]]
-WEIGHTS = [[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.0, 0.2], [0.1, 0.1, -0.3, -0.5]]
-BIAS = [0.05, -0.1, 0.2]
-
-
-def _batch(latent: torch.Tensor, labels: torch.Tensor) -> LatentBatch:
-    """What the module gives a method's loss; these methods read the latent layer and labels."""
-    return LatentBatch(latent, labels, torch.zeros(len(latent), 5), torch.arange(len(latent)))
-
-
-def _classifier() -> nn.Linear:
-    classifier = nn.Linear(4, 3)
-    with torch.no_grad():
-        classifier.weight.copy_(torch.tensor(WEIGHTS))
-        classifier.bias.copy_(torch.tensor(BIAS))
-    return classifier
 
 
 def _sigmoid(x: float) -> float:
@@ -193,7 +177,7 @@ def _logits(rows: list[list[float]]) -> list[list[float]]:
     return [
         [
             sum(w * x for w, x in zip(weights, row, strict=True)) + b
-            for weights, b in zip(WEIGHTS, BIAS, strict=True)
+            for weights, b in zip(CLASSIFIER_WEIGHTS, CLASSIFIER_BIAS, strict=True)
         ]
         for row in rows
     ]
@@ -222,7 +206,7 @@ def _classification(logits, labels) -> float:
 
 
 def _probs() -> list[list[float]]:
-    return [[_sigmoid(x) for x in row] for row in LATENT]
+    return [[_sigmoid(x) for x in row] for row in METHOD_LATENT]
 
 
 def _direct_lin2015(labels) -> float:
@@ -244,8 +228,8 @@ def _similar(labels) -> list[list[int]]:
 
 
 def _direct_greedyhash(labels: list[int], alpha: float) -> float:
-    codes = [[float(_sign(x)) for x in row] for row in LATENT]
-    cubic = sum(abs(abs(x) - 1) ** 3 for row in LATENT for x in row) / 16
+    codes = [[float(_sign(x)) for x in row] for row in METHOD_LATENT]
+    cubic = sum(abs(abs(x) - 1) ** 3 for row in METHOD_LATENT for x in row) / 16
     return _softmax_ce(_logits(codes), labels) + alpha * cubic
 
 
@@ -260,15 +244,15 @@ def _direct_csq_targets(labels, centres: list[list[float]], tie: list[float]) ->
     return targets
 
 
-@pytest.mark.parametrize("labels", [SINGLE, MULTI], ids=["single", "multi"])
+@pytest.mark.parametrize("labels", [METHOD_SINGLE, METHOD_MULTI], ids=["single", "multi"])
 def test_method_objects_losses_match_the_papers_formulas(labels):
-    latent, target = torch.tensor(LATENT), torch.tensor(labels)
-    tanh = [[math.tanh(x) for x in row] for row in LATENT]
+    latent, target = torch.tensor(METHOD_LATENT), torch.tensor(labels)
+    tanh = [[math.tanh(x) for x in row] for row in METHOD_LATENT]
 
     def loss(config: dict) -> float:
         method = build_method(config, hash_bits=4, num_classes=3)
         return method.loss(
-            _batch(latent, target), _classifier() if method.classifies else None
+            latent_batch(latent, target), fixed_classifier() if method.classifies else None
         ).loss.item()
 
     assert math.isclose(loss({"name": "lin2015"}), _direct_lin2015(labels), rel_tol=1e-5)
@@ -279,7 +263,9 @@ def test_method_objects_losses_match_the_papers_formulas(labels):
     }
     assert math.isclose(loss(ssdh), _direct_ssdh(labels, (1.0, 0.5, 2.0)), rel_tol=1e-5)
     dpsh = {"name": "dpsh", "eta": 0.3}
-    assert math.isclose(loss(dpsh), _direct_dpsh(LATENT, _similar(labels), 0.3), rel_tol=1e-5)
+    assert math.isclose(
+        loss(dpsh), _direct_dpsh(METHOD_LATENT, _similar(labels), 0.3), rel_tol=1e-5
+    )
     # HashNet before its first step: beta 1, alpha 10 / bits
     hashnet = {"name": "hashnet"}
     assert math.isclose(
@@ -288,15 +274,19 @@ def test_method_objects_losses_match_the_papers_formulas(labels):
     csq = build_method({"name": "csq"}, hash_bits=4, num_classes=3)
     targets = _direct_csq_targets(labels, csq.centres.tolist(), csq.tie_centre.tolist())
     expected = _direct_csq(tanh, targets, 0.05)
-    assert math.isclose(csq.loss(_batch(latent, target), None).loss.item(), expected, rel_tol=1e-5)
-    if labels is SINGLE:
+    assert math.isclose(
+        csq.loss(latent_batch(latent, target), None).loss.item(), expected, rel_tol=1e-5
+    )
+    if labels is METHOD_SINGLE:
         greedy = {"name": "greedyhash", "alpha": 0.7}
         assert math.isclose(loss(greedy), _direct_greedyhash(labels, 0.7), rel_tol=1e-5)
 
 
 def test_codes_are_sigmoid_above_half_or_sign_above_zero_and_a_zero_is_off():
-    latent = torch.tensor(LATENT)
-    expected = [[x > 0 for x in row] for row in LATENT]  # sigmoid(x) > 0.5 and sign(x) > 0 alike
+    latent = torch.tensor(METHOD_LATENT)
+    expected = [
+        [x > 0 for x in row] for row in METHOD_LATENT
+    ]  # sigmoid(x) > 0.5 and sign(x) > 0 alike
     for name in METHODS:
         method = build_method({"name": name}, hash_bits=4, num_classes=3, train_size=4)
         codes = method.codes(latent)
@@ -343,10 +333,10 @@ def test_a_method_config_may_name_only_the_projects_methods():
 
 def test_greedyhash_refuses_multi_hot_labels_with_what_to_change():
     method = GreedyHash(hash_bits=8, num_classes=3)
-    method.check_labels(torch.tensor(SINGLE))
+    method.check_labels(torch.tensor(METHOD_SINGLE))
     with pytest.raises(
         ValueError, match=r"method=greedyhash trains on single-label .*method=lin2015"
     ):
-        method.check_labels(torch.tensor(MULTI))
+        method.check_labels(torch.tensor(METHOD_MULTI))
     with pytest.raises(ValueError, match=r"3 columns but .*num_classes=5"):
-        Lin2015(hash_bits=8, num_classes=5).check_labels(torch.tensor(MULTI))
+        Lin2015(hash_bits=8, num_classes=5).check_labels(torch.tensor(METHOD_MULTI))

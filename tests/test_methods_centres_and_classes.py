@@ -8,43 +8,27 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
-from ssdh_lightning.methods import DBDH, DPN, LatentBatch, OrthoHash, build_method
+from helpers import (
+    CLASSIFIER_BIAS,
+    CLASSIFIER_WEIGHTS,
+    METHOD_LATENT,
+    METHOD_MULTI,
+    METHOD_SINGLE,
+    fixed_classifier,
+    latent_batch,
+)
+from ssdh_lightning.methods import DBDH, DPN, OrthoHash, build_method
 
 # 4 items, 4 bits, 3 classes. The multi-hot rows share labels unevenly: label cosines of 1/sqrt(2)
 # and 1/2 (partially similar, for IDHN), 0 and 1. A latent value of exactly 0 is a tie.
-LATENT = [
-    [0.5, -1.2, 3.0, 0.2],
-    [-0.3, 0.8, 2.0, -1.0],
-    [1.5, 1.5, -0.7, 0.9],
-    [0.0, -0.4, 0.3, -2.0],
-]
-SINGLE = [0, 2, 1, 0]
-MULTI = [[1, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]]
-WEIGHTS = [[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.0, 0.2], [0.1, 0.1, -0.3, -0.5]]
-BIAS = [0.05, -0.1, 0.2]
-LABELS = pytest.mark.parametrize("labels", [SINGLE, MULTI], ids=["single", "multi"])
+LABELS = pytest.mark.parametrize("labels", [METHOD_SINGLE, METHOD_MULTI], ids=["single", "multi"])
 
 
-def _batch(latent, labels) -> LatentBatch:
-    latent = torch.as_tensor(latent, dtype=torch.float32)
-    features = torch.zeros(len(latent), 5)
-    return LatentBatch(latent, torch.tensor(labels), features, torch.arange(len(latent)))
-
-
-def _classifier() -> nn.Linear:
-    classifier = nn.Linear(4, 3)
-    with torch.no_grad():
-        classifier.weight.copy_(torch.tensor(WEIGHTS))
-        classifier.bias.copy_(torch.tensor(BIAS))
-    return classifier
-
-
-def _loss(config: dict, latent=LATENT, labels=SINGLE, bits: int = 4) -> float:
+def _loss(config: dict, latent=METHOD_LATENT, labels=METHOD_SINGLE, bits: int = 4) -> float:
     method = build_method(config, hash_bits=bits, num_classes=3)
-    classifier = _classifier() if method.classifies else None
-    return method.loss(_batch(latent, labels), classifier).loss.item()
+    classifier = fixed_classifier() if method.classifies else None
+    return method.loss(latent_batch(latent, labels), classifier).loss.item()
 
 
 def _label_sets(labels) -> list[set[int]]:
@@ -79,20 +63,20 @@ def _direct_dpn(v, labels, centres, margin: float) -> float:
 @LABELS
 def test_dpn_loss_is_the_hinge_towards_each_class_target_summed(labels):
     method = build_method({"name": "dpn", "margin": 1.5}, hash_bits=4, num_classes=3)
-    expected = _direct_dpn(LATENT, labels, method.centres.tolist(), 1.5)
-    assert _close(method.loss(_batch(LATENT, labels), None).loss.item(), expected)
+    expected = _direct_dpn(METHOD_LATENT, labels, method.centres.tolist(), 1.5)
+    assert _close(method.loss(latent_batch(METHOD_LATENT, labels), None).loss.item(), expected)
 
 
 def test_dpn_bits_beyond_the_margin_on_their_targets_side_add_nothing():
     method = DPN(hash_bits=4, num_classes=3)
-    polarised = (2 * method.centres[SINGLE]).requires_grad_()
-    loss = method.loss(_batch(polarised, SINGLE), None).loss
+    polarised = (2 * method.centres[METHOD_SINGLE]).requires_grad_()
+    loss = method.loss(latent_batch(polarised, METHOD_SINGLE), None).loss
     loss.backward()
     assert loss.item() == 0 and not polarised.grad.any()
     # an item without labels has no target to be drawn to
-    unlabelled = [[0, 0, 0], *MULTI[1:]]
-    expected = _direct_dpn(LATENT, unlabelled, method.centres.tolist(), 1.0)
-    assert _close(method.loss(_batch(LATENT, unlabelled), None).loss.item(), expected)
+    unlabelled = [[0, 0, 0], *METHOD_MULTI[1:]]
+    expected = _direct_dpn(METHOD_LATENT, unlabelled, method.centres.tolist(), 1.0)
+    assert _close(method.loss(latent_batch(METHOD_LATENT, unlabelled), None).loss.item(), expected)
 
 
 # OrthoHash ----------------------------------------------------------------------------------
@@ -125,15 +109,15 @@ def test_orthohash_loss_is_the_margin_cross_entropy_of_cosines_to_the_class_code
         {"name": "orthohash", "scale": 4.0, "margin": 0.3}, hash_bits=4, num_classes=3
     )
     centres = method.centres.tolist()
-    expected = _direct_orthohash(_batch_normalised(LATENT), labels, centres, 4.0, 0.3)
-    assert _close(method.loss(_batch(LATENT, labels), None).loss.item(), expected)
+    expected = _direct_orthohash(_batch_normalised(METHOD_LATENT), labels, centres, 4.0, 0.3)
+    assert _close(method.loss(latent_batch(METHOD_LATENT, labels), None).loss.item(), expected)
 
 
 def test_orthohash_codes_of_an_image_do_not_depend_on_its_batch():
     method = OrthoHash(hash_bits=4, num_classes=3)
-    shifted = torch.tensor(LATENT) + torch.tensor([2.0, -1.0, 0.5, 0.0])
+    shifted = torch.tensor(METHOD_LATENT) + torch.tensor([2.0, -1.0, 0.5, 0.0])
     for _ in range(20):  # training batches move the running statistics
-        method.loss(_batch(shifted, SINGLE), None)
+        method.loss(latent_batch(shifted, METHOD_SINGLE), None)
     norm = method.batch_norm
     mean, variance = norm.running_mean.tolist(), norm.running_var.tolist()
     assert mean != [0.0] * 4  # the statistics moved, and the codes follow them
@@ -143,23 +127,27 @@ def test_orthohash_codes_of_an_image_do_not_depend_on_its_batch():
             (x - m) / math.sqrt(s + norm.eps) for x, m, s in zip(row, mean, variance, strict=True)
         ]
 
-    expected = [[x > 0 for x in standardised(row)] for row in LATENT]
-    latent = torch.tensor(LATENT)
+    expected = [[x > 0 for x in standardised(row)] for row in METHOD_LATENT]
+    latent = torch.tensor(METHOD_LATENT)
     assert method.codes(latent).tolist() == expected  # in training mode as in evaluation
     assert [method.codes(latent[i : i + 1]).tolist()[0] for i in range(4)] == expected
     # a training batch of one has no spread: it is normalised by the running statistics
-    one = method.loss(_batch(LATENT[:1], SINGLE[:1]), None).loss.item()
-    rows = [standardised(LATENT[0])]
-    assert _close(one, _direct_orthohash(rows, SINGLE[:1], method.centres.tolist(), 8.0, 0.2))
+    one = method.loss(latent_batch(METHOD_LATENT[:1], METHOD_SINGLE[:1]), None).loss.item()
+    rows = [standardised(METHOD_LATENT[0])]
+    assert _close(
+        one, _direct_orthohash(rows, METHOD_SINGLE[:1], method.centres.tolist(), 8.0, 0.2)
+    )
 
 
 def test_orthohash_item_without_labels_adds_nothing():
     method = OrthoHash(hash_bits=4, num_classes=3)
-    unlabelled = [[0, 0, 0], *MULTI[1:]]
-    rows = _batch_normalised(LATENT)
-    kept = _direct_orthohash(rows[1:], MULTI[1:], method.centres.tolist(), 8.0, 0.2)
+    unlabelled = [[0, 0, 0], *METHOD_MULTI[1:]]
+    rows = _batch_normalised(METHOD_LATENT)
+    kept = _direct_orthohash(rows[1:], METHOD_MULTI[1:], method.centres.tolist(), 8.0, 0.2)
     # the mean is over all 4 items; the unlabelled one contributes 0
-    assert _close(method.loss(_batch(LATENT, unlabelled), None).loss.item(), kept * 3 / 4)
+    assert _close(
+        method.loss(latent_batch(METHOD_LATENT, unlabelled), None).loss.item(), kept * 3 / 4
+    )
 
 
 # The class targets of DPN and OrthoHash ---------------------------------------------------------
@@ -205,11 +193,11 @@ def _direct_idhn(u, labels, scale: float, partial_weight: float, quantisation: f
 
 @pytest.mark.parametrize(
     "labels",
-    [SINGLE, MULTI, [1, 1, 1, 1], [0, 1, 2, 2]],
+    [METHOD_SINGLE, METHOD_MULTI, [1, 1, 1, 1], [0, 1, 2, 2]],
     ids=["single", "multi", "all-one-class", "mixed"],
 )
 def test_idhn_loss_is_the_soft_pairwise_loss_of_its_authors(labels):
-    softsign = [[x / (1 + abs(x)) for x in row] for row in LATENT]
+    softsign = [[x / (1 + abs(x)) for x in row] for row in METHOD_LATENT]
     config = {"name": "idhn", "scale": 3.0, "partial_weight": 0.2, "quantisation_weight": 0.4}
     expected = _direct_idhn(softsign, labels, 3.0, 0.2, 0.4)
     assert _close(_loss(config, labels=labels), expected)
@@ -217,9 +205,9 @@ def test_idhn_loss_is_the_soft_pairwise_loss_of_its_authors(labels):
 
 def test_idhn_without_a_similar_pair_is_the_likelihood_of_dissimilar_pairs_only():
     labels = [0, 1, 2]
-    softsign = [[x / (1 + abs(x)) for x in row] for row in LATENT[:3]]
+    softsign = [[x / (1 + abs(x)) for x in row] for row in METHOD_LATENT[:3]]
     expected = _direct_idhn(softsign, labels, 5.0, 0.1, 0.1)
-    assert _close(_loss({"name": "idhn"}, latent=LATENT[:3], labels=labels), expected)
+    assert _close(_loss({"name": "idhn"}, latent=METHOD_LATENT[:3], labels=labels), expected)
 
 
 # DBDH ---------------------------------------------------------------------------------------
@@ -239,11 +227,11 @@ def _direct_dbdh(latent, labels, balance_weight: float) -> float:
 
 @pytest.mark.parametrize(
     "labels",
-    [SINGLE, MULTI, [2, 2, 2, 2], [0, 1, 2]],
+    [METHOD_SINGLE, METHOD_MULTI, [2, 2, 2, 2], [0, 1, 2]],
     ids=["single", "multi", "all-one-class", "no-similar-pair"],
 )
 def test_dbdh_loss_is_the_likelihood_and_balance_of_the_clipped_codes(labels):
-    latent = LATENT[: len(labels)]
+    latent = METHOD_LATENT[: len(labels)]
     expected = _direct_dbdh(latent, labels, 0.3)
     assert _close(_loss({"name": "dbdh", "balance_weight": 0.3}, latent, labels), expected)
 
@@ -258,7 +246,7 @@ def test_dbdh_gradient_passes_where_a_unit_is_not_saturated_and_balanced_codes_a
     balanced = [[2.0, -2.0, 0.4, -0.4], [-1.5, 0.7, 1.2, -0.7]]
     method = DBDH(hash_bits=4, num_classes=3, balance_weight=5.0)
     without = DBDH(hash_bits=4, num_classes=3, balance_weight=0.0)
-    batch = _batch(balanced, [0, 1])
+    batch = latent_batch(balanced, [0, 1])
     assert _close(method.loss(batch, None).loss.item(), without.loss(batch, None).loss.item())
 
 
@@ -268,7 +256,10 @@ def test_dbdh_gradient_passes_where_a_unit_is_not_saturated_and_balanced_codes_a
 def _direct_dshsd(latent, labels, alpha: float) -> float:
     u = [[math.tanh(x) for x in row] for row in latent]
     bits, sets = len(u[0]), _label_sets(labels)
-    logits = [[_dot(w, row) + b for w, b in zip(WEIGHTS, BIAS, strict=True)] for row in u]
+    logits = [
+        [_dot(w, row) + b for w, b in zip(CLASSIFIER_WEIGHTS, CLASSIFIER_BIAS, strict=True)]
+        for row in u
+    ]
     if isinstance(labels[0], list):  # Eq. 8: sigmoid cross-entropy summed over classes
         classification = sum(
             sum(z - y * z + math.log(1 + math.exp(-z)) for z, y in zip(row, ys, strict=True))
@@ -289,10 +280,10 @@ def _direct_dshsd(latent, labels, alpha: float) -> float:
 
 
 @pytest.mark.parametrize(
-    "labels", [SINGLE, MULTI, [1, 1, 1, 1]], ids=["single", "multi", "all-one-class"]
+    "labels", [METHOD_SINGLE, METHOD_MULTI, [1, 1, 1, 1]], ids=["single", "multi", "all-one-class"]
 )
 def test_dshsd_loss_is_classification_plus_contrastive_on_tanh_codes(labels):
-    expected = _direct_dshsd(LATENT, labels, 0.5)
+    expected = _direct_dshsd(METHOD_LATENT, labels, 0.5)
     assert _close(_loss({"name": "dshsd", "alpha": 0.5}, labels=labels), expected)
 
 

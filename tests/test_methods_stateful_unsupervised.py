@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import METHOD_LATENT, METHOD_MULTI, METHOD_SINGLE
 from ssdh_lightning.methods import LatentBatch, build_method
 from ssdh_lightning.methods.adsh import updated_codes
 from ssdh_lightning.methods.bihalf import bi_half, bi_half_codes
@@ -17,15 +18,7 @@ from ssdh_lightning.methods.dsdh import dcc_codes, ridge_classifier
 from ssdh_lightning.methods.pairs import cosine_preservation
 
 # 4 items of 4 bits; 3 classes; the memory holds 6 training items, the batch is items 1, 4, 0, 5.
-LATENT = [
-    [0.5, -1.2, 3.0, 0.2],
-    [-0.3, 0.8, 2.0, -1.0],
-    [1.5, 1.5, -0.7, 0.9],
-    [0.0, -0.4, 0.3, -2.0],
-]
 POSITIONS = [1, 4, 0, 5]
-SINGLE = [0, 2, 1, 0]
-MULTI = [[1, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]]
 TRAIN_SINGLE = [0, 0, 1, 2, 2, 0]
 TRAIN_MULTI = [[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1], [0, 1, 0], [0, 0, 1]]
 # what the memory held before the batch: rows of items seen earlier
@@ -44,7 +37,7 @@ FEATURES = [
     [0.0, 1.2, 0.4, 0.1, 0.3],
     [0.5, 0.5, 0.5, 0.5, 0.5],
 ]
-LABELLINGS = [(SINGLE, TRAIN_SINGLE), (MULTI, TRAIN_MULTI)]
+LABELLINGS = [(METHOD_SINGLE, TRAIN_SINGLE), (METHOD_MULTI, TRAIN_MULTI)]
 
 
 def _rows(labels) -> list[list[int]]:
@@ -84,7 +77,7 @@ def _bound(name: str, train_labels, **options):
     return method
 
 
-def _batch(labels, latent=LATENT, features=None) -> LatentBatch:
+def _batch(labels, latent=METHOD_LATENT, features=None) -> LatentBatch:
     features = torch.zeros(len(latent), 5) if features is None else torch.tensor(features)
     return LatentBatch(
         torch.as_tensor(latent), torch.tensor(labels), features, torch.tensor(POSITIONS)
@@ -108,22 +101,22 @@ def _likelihood(u, partners, similar) -> float:
 def test_dpsh_memory_pairs_the_batch_with_every_training_items_latest_code(labels, train):
     method = _bound("dpsh", train, eta=0.3, pairs="memory")
     loss = method.loss(_batch(labels), None).loss.item()
-    memory = _memory_after_batch(LATENT)
+    memory = _memory_after_batch(METHOD_LATENT)
     similar = [[_shares(a, b) for b in _rows(train)] for a in _rows(labels)]
-    quantisation = sum(sum((x - _sign(x)) ** 2 for x in row) for row in LATENT) / 4
-    expected = _likelihood(LATENT, memory, similar) + 0.3 * quantisation
+    quantisation = sum(sum((x - _sign(x)) ** 2 for x in row) for row in METHOD_LATENT) / 4
+    expected = _likelihood(METHOD_LATENT, memory, similar) + 0.3 * quantisation
     assert math.isclose(loss, expected, rel_tol=1e-5)
     assert torch.allclose(method.memory.relaxed, torch.tensor(memory))
 
 
 def test_memory_pairs_give_no_gradient_to_the_partners_and_evaluation_writes_nothing():
     method = _bound("dpsh", TRAIN_SINGLE, pairs="memory")
-    latent = torch.tensor(LATENT, requires_grad=True)
-    method.loss(_batch(SINGLE, latent=latent), None).loss.backward()
+    latent = torch.tensor(METHOD_LATENT, requires_grad=True)
+    method.loss(_batch(METHOD_SINGLE, latent=latent), None).loss.backward()
     assert latent.grad is not None and not method.memory.relaxed.requires_grad
     method.eval()
     before = method.memory.relaxed.clone()
-    method.loss(_batch(SINGLE, latent=[[9.0] * 4] * 4), None)
+    method.loss(_batch(METHOD_SINGLE, latent=[[9.0] * 4] * 4), None)
     assert torch.equal(method.memory.relaxed, before)
 
 
@@ -137,8 +130,8 @@ def _b_step_objective(b, y, w, u, eta) -> float:
 
 
 def test_dsdh_ridge_classifier_solves_the_regularised_least_squares():
-    codes = torch.tensor([[_sign(x) or 1.0 for x in row] for row in LATENT])
-    targets = torch.tensor(_rows(MULTI), dtype=torch.float32)
+    codes = torch.tensor([[_sign(x) or 1.0 for x in row] for row in METHOD_LATENT])
+    targets = torch.tensor(_rows(METHOD_MULTI), dtype=torch.float32)
     w = ridge_classifier(codes, targets, ridge=0.1)
     # the same minimiser from numpy's least squares on the stacked system [B; sqrt(l) I] W = [Y; 0]
     stacked = np.vstack([codes.numpy(), math.sqrt(0.1) * np.eye(4)])
@@ -146,9 +139,11 @@ def test_dsdh_ridge_classifier_solves_the_regularised_least_squares():
     assert np.allclose(w.numpy(), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("labels", [SINGLE, MULTI, [1, 1, 1, 1]], ids=["single", "multi", "one"])
+@pytest.mark.parametrize(
+    "labels", [METHOD_SINGLE, METHOD_MULTI, [1, 1, 1, 1]], ids=["single", "multi", "one"]
+)
 def test_dsdh_dcc_codes_no_single_bit_flip_lowers_the_b_step_objective(labels):
-    u = torch.tensor(LATENT) * 0.2
+    u = torch.tensor(METHOD_LATENT) * 0.2
     targets = torch.tensor(_rows(labels), dtype=torch.float32)
     w = ridge_classifier(u.sign(), targets, 0.1)
     codes = dcc_codes(u, targets, w, eta=0.5, sweeps=10)
@@ -172,23 +167,25 @@ def _squared_distance(u, codes) -> float:
 def test_dsdh_loss_pairs_with_the_memory_and_pulls_u_to_its_dcc_codes(labels, train):
     method = _bound("dsdh", train, pairs="memory", quantisation_weight=0.3)
     loss = method.loss(_batch(labels), None).loss.item()
-    memory = _memory_after_batch(LATENT)
+    memory = _memory_after_batch(METHOD_LATENT)
     similar = [[_shares(a, b) for b in _rows(train)] for a in _rows(labels)]
-    codes = method.discrete_codes(torch.tensor(LATENT), torch.tensor(labels)).tolist()
-    expected = _likelihood(LATENT, memory, similar) + 0.3 * _squared_distance(LATENT, codes)
+    codes = method.discrete_codes(torch.tensor(METHOD_LATENT), torch.tensor(labels)).tolist()
+    expected = _likelihood(METHOD_LATENT, memory, similar) + 0.3 * _squared_distance(
+        METHOD_LATENT, codes
+    )
     assert math.isclose(loss, expected, rel_tol=1e-5)
 
 
 def test_dsdh_batch_pairs_and_a_batch_without_positive_pairs_still_train():
     method = build_method({"name": "dsdh", "pairs": "batch", "quantisation_weight": 0.3}, 4, 3)
     labels = [0, 1, 2]  # no two items share a class: each is similar to itself alone
-    latent = torch.tensor(LATENT[:3], requires_grad=True)
+    latent = torch.tensor(METHOD_LATENT[:3], requires_grad=True)
     batch = LatentBatch(latent, torch.tensor(labels), torch.zeros(3, 5), torch.arange(3))
     loss = method.loss(batch, None).loss
     codes = method.discrete_codes(latent, torch.tensor(labels)).tolist()
     similar = [[int(a == b) for b in labels] for a in labels]
-    expected = _likelihood(LATENT[:3], LATENT[:3], similar) + 0.3 * _squared_distance(
-        LATENT[:3], codes
+    expected = _likelihood(METHOD_LATENT[:3], METHOD_LATENT[:3], similar) + 0.3 * _squared_distance(
+        METHOD_LATENT[:3], codes
     )
     assert math.isclose(loss.item(), expected, rel_tol=1e-5)
     loss.backward()
@@ -224,7 +221,7 @@ def test_adsh_loss_matches_the_authors_square_and_quantisation_terms(labels, tra
     ratio = _ratio(train)
     assert math.isclose(method.ratio.item(), ratio, rel_tol=1e-6)
     loss = method.loss(_batch(labels), None).loss.item()
-    u = [[math.tanh(x) for x in row] for row in LATENT]
+    u = [[math.tanh(x) for x in row] for row in METHOD_LATENT]
     rows, train_rows = _rows(labels), _rows(train)
     square = sum(
         (_dot(u[i], V[j]) - 4 * _soft(rows[i], train_rows[j], ratio)) ** 2
@@ -300,7 +297,7 @@ def test_adsh_epoch_end_updates_every_row_from_a_seeded_sample_of_the_memory():
 def test_adsh_database_codes_are_learned_for_training_items_and_the_networks_elsewhere():
     method = _bound("adsh", TRAIN_SINGLE)
     method.database.copy_(torch.tensor(V))
-    network = torch.tensor(LATENT) > 0
+    network = torch.tensor(METHOD_LATENT) > 0
     codes = method.database_codes(network, torch.tensor([2, -1, 0, -1]))
     assert codes.tolist() == [
         [x > 0 for x in V[2]],
@@ -330,7 +327,7 @@ def _cosine_preservation(codes, features) -> float:
 
 
 def test_bi_half_codes_put_each_bit_on_for_the_larger_half_of_the_batch():
-    u = torch.tensor([*LATENT, [0.2, 0.2, 0.2, 0.2]])
+    u = torch.tensor([*METHOD_LATENT, [0.2, 0.2, 0.2, 0.2]])
     codes = bi_half_codes(u).tolist()
     for k in range(4):
         on = [u[i, k].item() for i in range(5) if codes[i][k] == 1]
@@ -339,22 +336,22 @@ def test_bi_half_codes_put_each_bit_on_for_the_larger_half_of_the_batch():
 
 
 def test_bi_half_gradient_is_straight_through_plus_gamma_times_u_minus_b():
-    u = torch.tensor(LATENT, requires_grad=True)
+    u = torch.tensor(METHOD_LATENT, requires_grad=True)
     upstream = torch.arange(16.0).reshape(4, 4)
     (bi_half(u, gamma=6.0) * upstream).sum().backward()
     codes = bi_half_codes(u.detach()).tolist()
     expected = [
-        [upstream[i, k].item() + 6.0 * (LATENT[i][k] - codes[i][k]) / 16 for k in range(4)]
+        [upstream[i, k].item() + 6.0 * (METHOD_LATENT[i][k] - codes[i][k]) / 16 for k in range(4)]
         for i in range(4)
     ]
     assert torch.allclose(u.grad, torch.tensor(expected))
 
 
-@pytest.mark.parametrize("labels", [SINGLE, MULTI], ids=["single", "multi"])
+@pytest.mark.parametrize("labels", [METHOD_SINGLE, METHOD_MULTI], ids=["single", "multi"])
 def test_bihalf_loss_matches_the_cosine_preservation_of_its_codes(labels):
     method = build_method({"name": "bihalf"}, hash_bits=4, num_classes=3)
     loss = method.loss(_batch(labels, features=FEATURES[:4]), None).loss.item()
-    codes = bi_half_codes(torch.tensor(LATENT)).tolist()
+    codes = bi_half_codes(torch.tensor(METHOD_LATENT)).tolist()
     assert math.isclose(loss, _cosine_preservation(codes, FEATURES[:4]), rel_tol=1e-5)
 
 
@@ -363,15 +360,15 @@ def _batch_centred(features) -> list[list[float]]:
     return [[x - m for x, m in zip(row, means, strict=True)] for row in features]
 
 
-@pytest.mark.parametrize("labels", [SINGLE, MULTI], ids=["single", "multi"])
+@pytest.mark.parametrize("labels", [METHOD_SINGLE, METHOD_MULTI], ids=["single", "multi"])
 @pytest.mark.parametrize("centre", [True, False], ids=["centred", "authors"])
 def test_greedyhash_u_loss_is_cosine_preservation_of_signs_plus_the_cubic_penalty(labels, centre):
     config = {"name": "greedyhash_u", "alpha": 0.7, "centre_features": centre}
     method = build_method(config, hash_bits=4, num_classes=3)
     # row 3 has a 0, which sign keeps at 0 (as torch.sign in the authors' code)
     loss = method.loss(_batch(labels, features=FEATURES[:4]), None).loss.item()
-    signs = [[_sign(x) for x in row] for row in LATENT]
-    cubic = sum(abs(abs(x) - 1) ** 3 for row in LATENT for x in row) / 16
+    signs = [[_sign(x) for x in row] for row in METHOD_LATENT]
+    cubic = sum(abs(abs(x) - 1) ** 3 for row in METHOD_LATENT for x in row) / 16
     features = _batch_centred(FEATURES[:4]) if centre else FEATURES[:4]
     expected = _cosine_preservation(signs, features) + 0.7 * cubic
     assert math.isclose(loss, expected, rel_tol=1e-5)
@@ -382,7 +379,7 @@ def test_greedyhash_u_centres_the_features_by_default():
     the features less their batch mean."""
     features = [[1.0, 0.9, 0.1, 0.0, 0.2], [0.9, 1.0, 0.2, 0.1, 0.0]] * 2
     features[2], features[3] = [1.0, 0.8, 0.3, 0.0, 0.1], [0.8, 1.0, 0.0, 0.2, 0.1]
-    batch = _batch(SINGLE, features=features)
+    batch = _batch(METHOD_SINGLE, features=features)
     options = {"default": {}, "raw": {"centre_features": False}}
     losses = {
         name: build_method({"name": "greedyhash_u", **option}, hash_bits=4, num_classes=3)
@@ -390,8 +387,8 @@ def test_greedyhash_u_centres_the_features_by_default():
         .loss.item()
         for name, option in options.items()
     }
-    signs = [[_sign(x) for x in row] for row in LATENT]
-    cubic = sum(abs(abs(x) - 1) ** 3 for row in LATENT for x in row) / 16
+    signs = [[_sign(x) for x in row] for row in METHOD_LATENT]
+    cubic = sum(abs(abs(x) - 1) ** 3 for row in METHOD_LATENT for x in row) / 16
     centred = _cosine_preservation(signs, _batch_centred(features)) + 0.1 * cubic
     assert math.isclose(losses["default"], centred, rel_tol=1e-5)
     assert not math.isclose(losses["raw"], centred, rel_tol=1e-2)
@@ -407,7 +404,7 @@ def test_cosine_preservation_leaves_an_odd_last_item_out_and_a_single_item_score
 
 def test_the_unsupervised_losses_give_the_features_no_gradient():
     features = torch.tensor(FEATURES[:4], requires_grad=True)
-    latent = torch.tensor(LATENT, requires_grad=True)
+    latent = torch.tensor(METHOD_LATENT, requires_grad=True)
     for name in ("bihalf", "greedyhash_u"):
         method = build_method({"name": name}, hash_bits=4, num_classes=3)
         batch = LatentBatch(latent, torch.full((4,), -1), features, torch.arange(4))
