@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -208,17 +209,27 @@ def marked_commands(name: str) -> list[str]:
 
 
 def run_as_written(commands: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Each command in a shell, in the environment that pip installed into; the last result."""
+    """Each command in a shell, in the environment that pip installed into; the last result.
+
+    Each shell leads its own process group, killed whole when the test stops early (a timeout, an
+    interrupt): killing the shell alone would leave its training running, orphaned."""
     for command in commands:
-        result = subprocess.run(
+        with subprocess.Popen(
             command,
             shell=True,
             cwd=cwd,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=900,
             env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(cwd)},
-        )
+            start_new_session=True,
+        ) as shell:
+            try:
+                stdout, stderr = shell.communicate(timeout=900)
+            except BaseException:
+                os.killpg(shell.pid, signal.SIGKILL)
+                raise
+        result = subprocess.CompletedProcess(command, shell.returncode, stdout, stderr)
         assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     return result
 
