@@ -3,15 +3,18 @@ and epochs its file names; a method without one stops before training, naming th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import yaml
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from helpers import compose_config
+from helpers import TINY_TRAINING, call_tool, compose_config
 from ssdh_lightning.preprocessing import Preprocessing
 from ssdh_lightning.recipes import RECIPES_DIR, methods_with_recipe
+from ssdh_lightning.run_files import RUN_FILE
 from ssdh_lightning.tasks import train
 
 PREPROCESSING = Preprocessing(channels=1, image_size=(8, 8), mean=(0.5,), std=(0.5,)).as_dict()
@@ -86,3 +89,21 @@ def test_an_unknown_optimiser_is_refused_with_the_choices(tmp_path):
     cfg = compose_config("train", "model.optimizer.name=adamw", f"output_dir={tmp_path}")
     with pytest.raises(ValueError, match=r"model.optimizer.name=adamw: must be 'sgd' or 'adam'"):
         train(cfg)
+
+
+def test_a_run_of_the_authors_recipe_records_it_and_says_so(tmp_path, capsys):
+    call_tool(
+        "ssdh-train",
+        "method=dpsh",
+        "recipe=authors",
+        *TINY_TRAINING,
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "baselines=[]",
+        run_dir=tmp_path,
+    )
+    run = json.loads((tmp_path / RUN_FILE).read_text())
+    assert run["method"] == "dpsh" and run["recipe"] == "authors"
+    recipe = yaml.safe_load((RECIPES_DIR / "authors_dpsh.yaml").read_text())["recipe"]
+    assert run["recipe_source"] == recipe["source"]
+    assert "with dpsh (authors), 48 bits" in capsys.readouterr().out
