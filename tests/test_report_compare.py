@@ -4,6 +4,7 @@ with their intervals, report_compare.csv and the PNG; runs written before per-qu
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from helpers import report_in_process, write_run
 from ssdh_lightning.reporting.compare import compare
 from ssdh_lightning.reporting.files import safe_file_name
 from ssdh_lightning.reporting.report import write_report
+from ssdh_lightning.run_files import RUN_FILE
 
 ROWS = {"bcs": 0.0, "es": -0.01, "lsh": -0.1}  # each row's offset from its method's level
 FIGURES = ("map@1000", "map@all", "precision@100")
@@ -237,6 +239,9 @@ def test_runs_of_two_recipes_are_two_rows_and_either_can_be_the_reference(tmp_pa
                 recipe=recipe,
                 per_query=figures,
             )
+    for seed in (0, 1):  # as ssdh-train writes it: where the recipe comes from
+        run_file = tmp_path / f"dsh-authors-{seed}" / RUN_FILE
+        run_file.write_text(json.dumps(json.loads(run_file.read_text()) | {"recipe_source": "x.m"}))
     assert report_in_process(tmp_path, "--against", "dsh (authors)/bcs", "--resamples", "200") == 0
     with open(tmp_path / "report.csv", newline="") as stream:
         rows = {row["training_method"]: row for row in csv.DictReader(stream)}
@@ -247,6 +252,7 @@ def test_runs_of_two_recipes_are_two_rows_and_either_can_be_the_reference(tmp_pa
     assert means["dsh (authors)"] - means["lin2015"] == pytest.approx(-0.2, abs=0.01)
     text = (tmp_path / "report.md").read_text()
     assert "| digits | 48 | dsh (authors) | BCS (Hamming) | 2 |" in text
+    assert "\ndsh (authors): recipe=authors, from x.m\n" in text  # the one recipe with a source
     against = {
         line["row"]: float(line["difference"])
         for line in compare_lines(tmp_path)

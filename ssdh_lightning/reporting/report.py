@@ -133,7 +133,19 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
             + " | ".join(cells)
             + f" | {row.paper} |"
         )
-    return "\n".join(lines + _collapse_notes(runs)) + "\n"
+    return "\n".join(lines + _recipe_notes(runs) + _collapse_notes(runs)) + "\n"
+
+
+def _recipe_notes(runs: list[Run]) -> list[str]:
+    """A line under the table for each training of a recipe that names its source (run.json's
+    ``recipe_source``): where its optimiser, rates, batch and schedule come from."""
+    sources = sorted({(run.training, run.recipe, run.recipe_source) for run in runs})
+    notes = [
+        f"{cell(training)}: recipe={recipe}, from {cell(source)}"
+        for training, recipe, source in sources
+        if source
+    ]
+    return ["", *notes] if notes else []
 
 
 def _collapse_notes(runs: list[Run]) -> list[str]:
