@@ -8,6 +8,7 @@ from pathlib import Path
 
 RECIPES_DIR = Path(__file__).resolve().parent / "conf" / "recipe_of"
 AUTHORS = "authors"
+SHARED = "shared"  # the default; a run.json without "recipe" was trained with it
 
 
 def methods_with_recipe(recipe: str = AUTHORS) -> list[str]:
@@ -26,3 +27,17 @@ def check_recipe(recipe: Mapping | None, method: str) -> None:
         f"{', '.join(methods_with_recipe())}. Train {method} with recipe=shared, or add its "
         "recipe, naming its source"
     )
+
+
+def recipe_description(recipe: Mapping | None) -> dict[str, str]:
+    """What run.json records of the recipe: its name (``recipe``), and where its settings come
+    from (``recipe_source``) where it names one."""
+    recipe = recipe or {}
+    source = recipe.get("source")
+    return {"recipe": recipe.get("name") or SHARED} | ({"recipe_source": source} if source else {})
+
+
+def training_label(method: str, recipe: str = SHARED) -> str:
+    """How reports name what trained a run: the method, with its recipe where that is not the
+    shared one (``dsh (authors)``), so that runs of two recipes are never pooled."""
+    return method if recipe == SHARED else f"{method} ({recipe})"

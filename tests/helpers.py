@@ -465,10 +465,12 @@ def write_run(
     query_ids=None,
     metrics: dict[str, float] | None = None,
     seconds_per_epoch: float | None = None,
+    recipe: str | None = None,
 ) -> Path:
     """A run folder as ssdh-train leaves it, written directly: run.json, metrics.json (``metrics``
     and the mean of each per-query figure) and, given ``per_query`` (key -> one value per query),
-    per_query.npz with ``query_ids`` (default 0, 1, ...)."""
+    per_query.npz with ``query_ids`` (default 0, 1, ...). ``recipe`` None: a run.json written
+    before runs recorded it."""
     folder.mkdir(parents=True, exist_ok=True)
     means = {}
     if per_query:
@@ -479,6 +481,8 @@ def write_run(
     description = {"data": data, "hash_bits": hash_bits, "seed": seed, "method": method}
     if seconds_per_epoch is not None:
         description["seconds_per_epoch"] = seconds_per_epoch
+    if recipe is not None:
+        description["recipe"] = recipe
     (folder / RUN_FILE).write_text(json.dumps(description))
     (folder / METRICS_FILE).write_text(json.dumps(means | (metrics or {})))
     return folder

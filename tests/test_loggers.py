@@ -18,7 +18,13 @@ from ssdh_lightning.loggers import build_loggers, mlflow_name
 from ssdh_lightning.run_files import METRICS_FILE
 from ssdh_lightning.tasks import train
 
-DESCRIPTION = {"data": "digits", "hash_bits": 16, "method": "lin2015", "backbone": "small_cnn"}
+DESCRIPTION = {
+    "data": "digits",
+    "hash_bits": 16,
+    "method": "lin2015",
+    "recipe": "shared",
+    "backbone": "small_cnn",
+}
 VALIDATIONS = [2, 4]  # the global steps of the run's validations (the images' steps)
 # Lightning logs the scalars of a validation inside fit before counting the step that ran it
 LOGGED_AT = [1, 3]

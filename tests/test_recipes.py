@@ -3,15 +3,18 @@ and epochs its file names; a method without one stops before training, naming th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import yaml
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from helpers import compose_config
+from helpers import TINY_TRAINING, call_tool, compose_config
 from ssdh_lightning.preprocessing import Preprocessing
 from ssdh_lightning.recipes import RECIPES_DIR, methods_with_recipe
+from ssdh_lightning.run_files import RUN_FILE
 from ssdh_lightning.tasks import train
 
 PREPROCESSING = Preprocessing(channels=1, image_size=(8, 8), mean=(0.5,), std=(0.5,)).as_dict()
@@ -21,24 +24,46 @@ TORCH_OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
 }
 WITH_RECIPE = methods_with_recipe()
+# Every method: each file names the authors' code it was read from (docs/methods.md, "Authors'
+# recipes"); the three without the authors' code use DeepHash-pytorch's, the only public code.
+KNOWN_RECIPES = (
+    *("lin2015", "ssdh", "dhn", "dsh", "dpsh", "dtsh", "lcdsh", "hashnet", "dsdh", "adsh", "dch"),
+    *("greedyhash", "greedyhash_u", "idhn", "dshsd", "dfh", "csq", "dpn", "dbdh", "bihalf"),
+    "orthohash",
+)
 
 
-def built_optimizer(cfg) -> torch.optim.Optimizer:
-    """The optimiser the module of ``cfg`` builds (no training)."""
-    module = instantiate(
+def module_of(cfg):
+    """The module of ``cfg`` (no training)."""
+    return instantiate(
         cfg.model,
         num_classes=10,
         preprocessing=PREPROCESSING,
         method=OmegaConf.to_container(cfg.method, resolve=True),
+        train_size=100,  # for the methods that keep a row per training item
     )
-    optimizers = module.configure_optimizers()
+
+
+def built_optimizer(cfg) -> torch.optim.Optimizer:
+    """The optimiser the module of ``cfg`` builds."""
+    optimizers = module_of(cfg).configure_optimizers()
     return optimizers["optimizer"] if isinstance(optimizers, dict) else optimizers
 
 
-def test_the_known_recipes_are_there():
-    assert {"dpsh", "hashnet", "dpn", "orthohash", "idhn", "dbdh", "dshsd", "csq"} <= set(
-        WITH_RECIPE
-    )
+def test_every_method_has_its_recipe():
+    assert methods_with_recipe() == sorted(KNOWN_RECIPES)  # a deleted file fails here
+
+
+@pytest.mark.parametrize("method", WITH_RECIPE)
+def test_each_recipe_names_every_setting_so_that_none_comes_from_the_experiment(method):
+    recipe = yaml.safe_load((RECIPES_DIR / f"authors_{method}.yaml").read_text())
+    optimizer = recipe["model"]["optimizer"]
+    named = {"name", "lr", "weight_decay", "classifier_lr_mult", "bias_lr_mult"}
+    assert set(optimizer) == named | ({"momentum"} if optimizer["name"] != "adam" else set())
+    assert "step_size" in recipe["model"]["scheduler"]
+    assert set(recipe["data"]) == {"batch_size"}
+    assert set(recipe["trainer"]) == {"max_epochs", "max_steps"}
+    assert recipe["recipe"]["source"]
 
 
 @pytest.mark.parametrize("method", WITH_RECIPE)
@@ -47,20 +72,37 @@ def test_each_recipe_builds_the_optimiser_and_settings_its_file_names(method):
     cfg = compose_config("train", f"method={method}", "recipe=authors", "experiment=mnist_small")
     assert cfg.recipe.name == "authors" and cfg.recipe.source == recipe["recipe"]["source"]
     named = recipe["model"]["optimizer"]
-    optimizer = built_optimizer(cfg)
+    built = module_of(cfg).configure_optimizers()
+    optimizer = built["optimizer"] if isinstance(built, dict) else built
     assert type(optimizer) is TORCH_OPTIMIZERS[named["name"]]
-    network = next(g for g in optimizer.param_groups if g["name"] == "network")
-    assert network["lr"] == pytest.approx(named["lr"])  # the recipe wins over the experiment's
-    if "momentum" in named:
-        assert network["momentum"] == named["momentum"]
-    if "weight_decay" in named:
-        assert network["weight_decay"] == named["weight_decay"]
-    for key, value in recipe.get("data", {}).items():
-        assert cfg.data[key] == value
-    for key, value in recipe.get("trainer", {}).items():
-        assert cfg.trainer[key] == value
-    for key, value in recipe["model"].get("scheduler", {}).items():
+    for group in optimizer.param_groups:  # the recipe's rates win over the experiment's
+        classifier, bias = group["name"].startswith("classifier"), group["name"].endswith("_bias")
+        multiplier = (named["classifier_lr_mult"] if classifier else 1.0) * (
+            named["bias_lr_mult"] if bias else 1.0
+        )
+        assert group["lr"] == pytest.approx(named["lr"] * multiplier)
+        assert group["weight_decay"] == (0.0 if bias else named["weight_decay"])
+        assert group.get("momentum", 0.0) == named.get("momentum", 0.0)  # Adam has none
+    # what the file sets wins over every experiment's (cifar10_alexnet sets 50,000 steps and a
+    # drop every 25,000)
+    for experiment in ("mnist_small", "cifar10_alexnet"):
+        composed = compose_config(
+            "train", f"method={method}", "recipe=authors", f"experiment={experiment}"
+        )
+        for key, value in recipe["data"].items():
+            assert composed.data[key] == value
+        for key, value in recipe["trainer"].items():
+            assert composed.trainer[key] == value
+    schedule = recipe["model"]["scheduler"]
+    for key, value in schedule.items():
         assert cfg.model.scheduler[key] == value
+    if schedule["step_size"] is None:
+        assert isinstance(built, torch.optim.Optimizer)  # no schedule
+    else:
+        scheduler = built["lr_scheduler"]
+        assert scheduler["interval"] == schedule["interval"]
+        assert scheduler["scheduler"].step_size == schedule["step_size"]
+        assert scheduler["scheduler"].gamma == pytest.approx(schedule["gamma"])
 
 
 def test_the_shared_recipe_is_the_model_config_unchanged():
@@ -72,7 +114,10 @@ def test_the_shared_recipe_is_the_model_config_unchanged():
 
 
 def test_a_method_without_a_recipe_stops_before_training_naming_those_with_one(tmp_path):
-    cfg = compose_config("train", "method=lin2015", "recipe=authors", f"output_dir={tmp_path}")
+    # what a method without conf/recipe_of/authors_<method>.yaml composes to: no source
+    cfg = compose_config(
+        "train", "method=lin2015", "recipe=authors", "recipe.source=null", f"output_dir={tmp_path}"
+    )
     with pytest.raises(ValueError) as error:
         train(cfg)
     message = str(error.value)
@@ -86,3 +131,21 @@ def test_an_unknown_optimiser_is_refused_with_the_choices(tmp_path):
     cfg = compose_config("train", "model.optimizer.name=adamw", f"output_dir={tmp_path}")
     with pytest.raises(ValueError, match=r"model.optimizer.name=adamw: must be 'sgd' or 'adam'"):
         train(cfg)
+
+
+def test_a_run_of_the_authors_recipe_records_it_and_says_so(tmp_path, capsys):
+    call_tool(
+        "ssdh-train",
+        "method=dpsh",
+        "recipe=authors",
+        *TINY_TRAINING,
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "baselines=[]",
+        run_dir=tmp_path,
+    )
+    run = json.loads((tmp_path / RUN_FILE).read_text())
+    assert run["method"] == "dpsh" and run["recipe"] == "authors"
+    recipe = yaml.safe_load((RECIPES_DIR / "authors_dpsh.yaml").read_text())["recipe"]
+    assert run["recipe_source"] == recipe["source"]
+    assert "with dpsh (authors), 48 bits" in capsys.readouterr().out

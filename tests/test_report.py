@@ -102,6 +102,8 @@ BROKEN = [
     (RUN_FILE, '{"data": "digits", "seed": 0}', "run.json has no key 'hash_bits'"),
     (RUN_FILE, '{"data": "d", "hash_bits": "48", "seed": 0}', "'48', not a positive"),
     (RUN_FILE, "{", "run.json is not valid JSON"),
+    (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "recipe": ""}', "'recipe' is '', not a"),
+    (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "recipe_source": 1}', "is 1, not a text"),
     (CURVES_FILE, '{"precision_at_k": {"bcs": ["x"]}}', "'precision_at_k.bcs' is not"),
     (CURVES_FILE, '{"bcs_pr": {}}', "curves.json key 'precision_at_k' is missing"),
 ]

@@ -4,6 +4,7 @@ with their intervals, report_compare.csv and the PNG; runs written before per-qu
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from helpers import report_in_process, write_run
 from ssdh_lightning.reporting.compare import compare
 from ssdh_lightning.reporting.files import safe_file_name
 from ssdh_lightning.reporting.report import write_report
+from ssdh_lightning.run_files import RUN_FILE
 
 ROWS = {"bcs": 0.0, "es": -0.01, "lsh": -0.1}  # each row's offset from its method's level
 FIGURES = ("map@1000", "map@all", "precision@100")
@@ -219,3 +221,46 @@ def test_a_data_set_name_with_pipes_and_newlines_stays_in_its_cell(tmp_path):
     for block in blocks:  # every line of a table has its header's columns
         columns = {line.replace("\\|", "").count("|") for line in block}
         assert len(columns) == 1, block
+
+
+def test_runs_of_two_recipes_are_two_rows_and_either_can_be_the_reference(tmp_path, capsys):
+    """dsh trained with each recipe: two rows, never pooled; a run.json written before runs
+    recorded the recipe (lin2015's here) reads as the shared one."""
+    rng = np.random.default_rng(0)
+    base = rng.beta(5, 2, 60)
+    levels = {("lin2015", None): 0.0, ("dsh", "shared"): 0.05, ("dsh", "authors"): -0.2}
+    for (method, recipe), level in levels.items():
+        for seed in (0, 1):
+            figures = {"bcs/map@all": base + level + rng.normal(0, 0.01, base.size)}
+            write_run(
+                tmp_path / f"{method}-{recipe}-{seed}",
+                seed=seed,
+                method=method,
+                recipe=recipe,
+                per_query=figures,
+            )
+    for seed in (0, 1):  # as ssdh-train writes it: where the recipe comes from
+        run_file = tmp_path / f"dsh-authors-{seed}" / RUN_FILE
+        run_file.write_text(json.dumps(json.loads(run_file.read_text()) | {"recipe_source": "x.m"}))
+    assert report_in_process(tmp_path, "--against", "dsh (authors)/bcs", "--resamples", "200") == 0
+    with open(tmp_path / "report.csv", newline="") as stream:
+        rows = {row["training_method"]: row for row in csv.DictReader(stream)}
+    assert set(rows) == {"lin2015", "dsh", "dsh (authors)"}
+    assert all(row["runs"] == "2" for row in rows.values())
+    means = {training: float(row["map@all_mean"]) for training, row in rows.items()}
+    assert means["dsh"] - means["lin2015"] == pytest.approx(0.05, abs=0.01)
+    assert means["dsh (authors)"] - means["lin2015"] == pytest.approx(-0.2, abs=0.01)
+    text = (tmp_path / "report.md").read_text()
+    assert "| digits | 48 | dsh (authors) | BCS (Hamming) | 2 |" in text
+    assert "\ndsh (authors): recipe=authors, from x.m\n" in text  # the one recipe with a source
+    against = {
+        line["row"]: float(line["difference"])
+        for line in compare_lines(tmp_path)
+        if line["compared_as"] == "against" and line["reference"] == "dsh (authors)/bcs"
+    }
+    assert set(against) == {"lin2015/bcs", "dsh/bcs"}
+    assert against["dsh/bcs"] == pytest.approx(0.25, abs=0.01)
+    capsys.readouterr()
+    assert report_in_process(tmp_path, "--against", "lin2015/bcs", "--resamples", "200") == 0
+    against = {line["row"] for line in compare_lines(tmp_path) if line["compared_as"] == "against"}
+    assert against == {"dsh/bcs", "dsh (authors)/bcs"}

@@ -26,6 +26,7 @@ def test_main_returns_the_objective_and_run_json_names_the_data_set(tmp_path):
     assert value == metrics["es/map@all"]
     run = json.loads((tmp_path / RUN_FILE).read_text())
     assert run["data"] == "digits" and run["experiment"] is None and run["hash_bits"] == 48
+    assert run["recipe"] == "shared" and "recipe_source" not in run
 
 
 def test_an_objective_that_names_no_metric_stops_before_training(tmp_path):

@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--against",
         metavar="TRAINING/ROW",
-        help="a row every other row is compared with, besides the best one (e.g. lin2015/bcs)",
+        help=(
+            "a row every other row is compared with, besides the best one (e.g. lin2015/bcs; "
+            "a run of the authors' recipe: 'dsh (authors)/bcs')"
+        ),
     )
     parser.add_argument(
         "--resamples",

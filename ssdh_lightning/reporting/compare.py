@@ -60,8 +60,9 @@ class Side:
 
     @property
     def name(self) -> str:
-        """``lin2015/bcs``: the training method and the row, as ``--against`` names it."""
-        methods = sorted({run.method for run in self.runs})
+        """``lin2015/bcs``, ``dsh (authors)/bcs``: what trained it and the row, as ``--against``
+        names it."""
+        methods = sorted({run.training for run in self.runs})
         return f"{'+'.join(methods)}/{self.key.partition('/')[0]}"
 
     @property
@@ -271,7 +272,7 @@ def _runs(runs: Run | str | Path | Iterable[Run | str | Path], side: str) -> tup
     loaded = tuple(run if isinstance(run, Run) else read_run(Path(run)) for run in runs)
     if not loaded:
         raise ValueError(f"{side} holds no run")
-    kinds = {(run.data, run.hash_bits, run.method) for run in loaded}
+    kinds = {(run.data, run.hash_bits, run.training) for run in loaded}
     if len(kinds) > 1:
         raise ValueError(
             f"the runs of {side} must be seeds of one row, of one data set, hash_bits and "

@@ -85,7 +85,7 @@ def check_against(against: str, runs: list[Run]) -> str:
     """``--against TRAINING/ROW`` (``lin2015/bcs``): a row some run scored."""
     rows = sorted(
         {
-            f"{run.method}/{key.partition('/')[0]}"
+            f"{run.training}/{key.partition('/')[0]}"
             for run in runs
             for key in run.metrics
             if key.partition("/")[0] in ROWS
@@ -117,7 +117,7 @@ def rank(
         group = [run for run in runs if (run.data, run.hash_bits) == (data, hash_bits)]
         by_method = defaultdict(list)
         for run in group:
-            by_method[run.method].append(run)
+            by_method[run.training].append(run)
         for figure in figures:
             sides = [
                 Side(tuple(members), f"{row}/{figure}")

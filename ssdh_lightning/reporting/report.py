@@ -90,8 +90,8 @@ def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
         for row in ROWS:
             values = {n: run.metrics[f"{row}/{n}"] for n in names if f"{row}/{n}" in run.metrics}
             if values:
-                groups[(run.data, run.hash_bits, run.method, row)].append(values)
-                collapsed[(run.data, run.hash_bits, run.method, row)] += run.collapsed
+                groups[(run.data, run.hash_bits, run.training, row)].append(values)
+                collapsed[(run.data, run.hash_bits, run.training, row)] += run.collapsed
 
     def order(group):
         data, hash_bits, training, row = group[0]
@@ -133,13 +133,25 @@ def _markdown(rows: list[Row], names: list[str], runs: list[Run]) -> str:
             + " | ".join(cells)
             + f" | {row.paper} |"
         )
-    return "\n".join(lines + _collapse_notes(runs)) + "\n"
+    return "\n".join(lines + _recipe_notes(runs) + _collapse_notes(runs)) + "\n"
+
+
+def _recipe_notes(runs: list[Run]) -> list[str]:
+    """A line under the table for each training of a recipe that names its source (run.json's
+    ``recipe_source``): where its optimiser, rates, batch and schedule come from."""
+    sources = sorted({(run.training, run.recipe, run.recipe_source) for run in runs})
+    notes = [
+        f"{cell(training)}: recipe={recipe}, from {cell(source)}"
+        for training, recipe, source in sources
+        if source
+    ]
+    return ["", *notes] if notes else []
 
 
 def _collapse_notes(runs: list[Run]) -> list[str]:
     """A line under the table for each collapsed run, with what its check saw."""
     notes = [
-        f"{COLLAPSE_MARK} {run.method}, {run.data}, {run.hash_bits} bits, seed {run.seed}: the "
+        f"{COLLAPSE_MARK} {run.training}, {run.data}, {run.hash_bits} bits, seed {run.seed}: the "
         f"training collapsed ({'; '.join(run.collapse['reasons'])}); {run.folder}"
         for run in runs
         if run.collapsed
@@ -153,7 +165,7 @@ def _training_time(runs: list[Run]) -> str:
     groups: dict[tuple[str, int, str], list[float]] = defaultdict(list)
     for run in runs:
         if run.seconds_per_epoch is not None and not math.isnan(run.seconds_per_epoch):
-            groups[(run.data, run.hash_bits, run.method)].append(run.seconds_per_epoch)
+            groups[(run.data, run.hash_bits, run.training)].append(run.seconds_per_epoch)
     if not groups:
         return ""
     lines = [

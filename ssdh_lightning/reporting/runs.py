@@ -1,6 +1,6 @@
 """The runs below a run or sweep folder, read and checked: what every part of the report reads.
 
-Each training run leaves ``run.json`` (data set, hash_bits, method, backbone, seed),
+Each training run leaves ``run.json`` (data set, hash_bits, method, recipe, backbone, seed),
 ``metrics.json``, ``curves.json`` and, since runs keep them, ``per_query.npz`` (each query's
 figures, ``ssdh_lightning.per_query``) in its folder. A damaged file stops the report, naming the
 folder, the file and the key at fault, before anything is written.
@@ -16,6 +16,7 @@ from typing import Any
 from ssdh_lightning.baselines import ROWS
 from ssdh_lightning.io import read_json
 from ssdh_lightning.per_query import PerQuery, read_per_query
+from ssdh_lightning.recipes import SHARED, training_label
 from ssdh_lightning.reporting import tables as report_tables
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, PER_QUERY_FILE, RUN_FILE
 
@@ -37,10 +38,20 @@ class Run:
     seconds_per_epoch: float | None = None
     # metrics.json's "collapse" (ssdh_lightning.collapse), None for a run without the check
     collapse: dict | None = None
+    # how it was trained (run.json 'recipe', 'recipe_source'): shared for a run written before
+    # runs recorded it, when the shared recipe was the only one
+    recipe: str = SHARED
+    recipe_source: str | None = None
 
     @property
     def collapsed(self) -> bool:
         return bool(self.collapse and self.collapse["collapsed"])
+
+    @property
+    def training(self) -> str:
+        """What trained the run, as the report's rows group and name it: ``dsh``, ``dsh
+        (authors)``."""
+        return training_label(self.method, self.recipe)
 
 
 class BrokenRun(ValueError):
@@ -151,6 +162,12 @@ def read_run(folder: Path) -> Run:
     method = meta.get("method", report_tables.DEFAULT_METHOD)
     if not isinstance(method, str) or not method:
         raise BrokenRun(folder, f"{RUN_FILE} key 'method' is {method!r}, not a method name")
+    recipe = meta.get("recipe", SHARED)
+    if not isinstance(recipe, str) or not recipe:
+        raise BrokenRun(folder, f"{RUN_FILE} key 'recipe' is {recipe!r}, not a recipe name")
+    recipe_source = meta.get("recipe_source")
+    if recipe_source is not None and not isinstance(recipe_source, str):
+        raise BrokenRun(folder, f"{RUN_FILE} key 'recipe_source' is {recipe_source!r}, not a text")
     per_query = _read_per_query(folder / PER_QUERY_FILE, metrics)
     seconds = meta.get("seconds_per_epoch")
     if seconds is not None and not (_number(seconds) and seconds >= 0):
@@ -168,6 +185,8 @@ def read_run(folder: Path) -> Run:
         per_query,
         seconds,
         collapse,
+        recipe,
+        recipe_source,
     )
 
 

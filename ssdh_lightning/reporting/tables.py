@@ -111,16 +111,16 @@ def paper_tables(runs) -> list[Table]:
         figure = FIGURE.get(data, DEFAULT_FIGURE)
         bits = sorted({run.hash_bits for run in mine})
         rows = []
-        for method in sorted({run.method for run in mine}):
+        for training in sorted({run.training for run in mine}):
             for row in ROWS:
                 cells = {}
                 for b in bits:
-                    group = [r for r in mine if r.method == method and r.hash_bits == b]
+                    group = [r for r in mine if r.training == training and r.hash_bits == b]
                     cell = _cell(data, row, b, figure, group)
                     if cell is not None:
                         cells[b] = cell
                 if cells:
-                    rows.append((method, row, cells))
+                    rows.append((training, row, cells))
         tables.append(Table(data, figure, bits, rows))
     return tables
 

@@ -18,6 +18,7 @@ from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import write_json
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.per_query import write_per_query
+from ssdh_lightning.recipes import training_label
 from ssdh_lightning.reporting.summary import metrics_table
 from ssdh_lightning.retrieval import RetrievalScores
 from ssdh_lightning.run_files import CLASS_NAMES_FILE, METRICS_FILE, PER_QUERY_FILE
@@ -36,7 +37,8 @@ def opening_line(description: dict, datamodule: RetrievalDataModule, run_dir: Pa
     """The first line a training run prints: what it trains, on what, and where it writes."""
     splits = datamodule.splits
     return (
-        f"Training {description['backbone']} with {description['method']}, "
+        f"Training {description['backbone']} with "
+        f"{training_label(description['method'], description['recipe'])}, "
         f"{description['hash_bits']} bits, on {description['data']}: {len(splits.train)} "
         f"training images, {len(splits.query)} queries, {len(splits.database)} in the database. "
         f"Run folder: {run_dir}"
