@@ -90,6 +90,7 @@ _OPTIMIZER_CHECKS: dict[str, tuple[Callable[[str, Any, Any], None], Any]] = {
     "momentum": (fraction, 0.9),
     "weight_decay": (non_negative_number, 0.0005),
     "classifier_lr_mult": (positive_number, 10.0),
+    "latent_lr_mult": (positive_number, 10.0),
     "bias_lr_mult": (positive_number, 2.0),
 }
 

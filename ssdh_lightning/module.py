@@ -33,6 +33,7 @@ DEFAULT_OPTIMIZER = {
     "momentum": 0.9,
     "weight_decay": 0.0005,
     "classifier_lr_mult": 10.0,
+    "latent_lr_mult": 1.0,
     "bias_lr_mult": 2.0,
 }
 
@@ -331,24 +332,35 @@ class SSDHModule(L.LightningModule):
     def parameter_groups(self) -> list[dict]:
         """PROTOCOL.md's learning rates: the classifier 10x, biases 2x (the classifier's 20x);
         weight decay on weights only. 1-D parameters (biases, normalisation scales) count as biases.
+        The latent (hash) layer learns at ``latent_lr_mult`` times the rate (1 in the paper; the
+        authors' recipes of several methods give their hash layer 10x or 100x).
         """
         options = self.optimizer_options
-        groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+        multipliers = {
+            "network": 1.0,
+            "latent": options["latent_lr_mult"],
+            "classifier": options["classifier_lr_mult"],
+        }
+        # At 1x the latent layer stays in the network's groups: the optimiser state of a
+        # checkpoint written before latent_lr_mult existed has those groups, and resumes.
+        own_groups = ("classifier",) + (("latent",) if multipliers["latent"] != 1.0 else ())
+        groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
         for name, parameter in self.named_parameters():
             if not parameter.requires_grad:  # a frozen backbone
                 continue
-            key = (name.startswith("head.classifier."), parameter.ndim <= 1)
-            groups.setdefault(key, []).append(parameter)
+            layer = next(
+                (layer for layer in own_groups if name.startswith(f"head.{layer}.")), "network"
+            )
+            groups.setdefault((layer, parameter.ndim <= 1), []).append(parameter)
         result = []
-        for (classifier, bias), parameters in sorted(groups.items()):
-            multiplier = options["classifier_lr_mult"] if classifier else 1.0
-            multiplier *= options["bias_lr_mult"] if bias else 1.0
+        for (layer, bias), parameters in sorted(groups.items()):
+            multiplier = multipliers[layer] * (options["bias_lr_mult"] if bias else 1.0)
             result.append(
                 {
                     "params": parameters,
                     "lr": options["lr"] * multiplier,
                     "weight_decay": 0.0 if bias else options["weight_decay"],
-                    "name": ("classifier" if classifier else "network") + ("_bias" if bias else ""),
+                    "name": layer + ("_bias" if bias else ""),
                 }
             )
         return result

@@ -37,6 +37,7 @@ from ssdh_lightning.run_files import CLASS_NAMES_FILE
         ("model.optimizer.momentum=1.0", "model.optimizer.momentum=1.0: must be a number from"),
         ("model.optimizer.weight_decay=-1e-4", "model.optimizer.weight_decay=-0.0001: must be"),
         ("model.optimizer.bias_lr_mult=0", "model.optimizer.bias_lr_mult=0: must be a finite"),
+        ("model.optimizer.latent_lr_mult=-1", "model.optimizer.latent_lr_mult=-1: must be a"),
         ("+model.optimizer.nesterov=true", "unknown model.optimizer keys ['nesterov']"),
         ("model.scheduler.step_size=0", "model.scheduler.step_size=0: must be a positive int"),
         ("model.scheduler.gamma=0", "model.scheduler.gamma=0: must be a finite number > 0"),

@@ -58,7 +58,7 @@ def test_every_method_has_its_recipe():
 def test_each_recipe_names_every_setting_so_that_none_comes_from_the_experiment(method):
     recipe = yaml.safe_load((RECIPES_DIR / f"authors_{method}.yaml").read_text())
     optimizer = recipe["model"]["optimizer"]
-    named = {"name", "lr", "weight_decay", "classifier_lr_mult", "bias_lr_mult"}
+    named = {"name", "lr", "weight_decay", "classifier_lr_mult", "latent_lr_mult", "bias_lr_mult"}
     assert set(optimizer) == named | ({"momentum"} if optimizer["name"] != "adam" else set())
     assert "step_size" in recipe["model"]["scheduler"]
     assert set(recipe["data"]) == {"batch_size"}
@@ -76,10 +76,10 @@ def test_each_recipe_builds_the_optimiser_and_settings_its_file_names(method):
     optimizer = built["optimizer"] if isinstance(built, dict) else built
     assert type(optimizer) is TORCH_OPTIMIZERS[named["name"]]
     for group in optimizer.param_groups:  # the recipe's rates win over the experiment's
-        classifier, bias = group["name"].startswith("classifier"), group["name"].endswith("_bias")
-        multiplier = (named["classifier_lr_mult"] if classifier else 1.0) * (
-            named["bias_lr_mult"] if bias else 1.0
-        )
+        layer, bias = group["name"].removesuffix("_bias"), group["name"].endswith("_bias")
+        multiplier = {"network": 1.0, "latent": named["latent_lr_mult"]}.get(
+            layer, named["classifier_lr_mult"]
+        ) * (named["bias_lr_mult"] if bias else 1.0)
         assert group["lr"] == pytest.approx(named["lr"] * multiplier)
         assert group["weight_decay"] == (0.0 if bias else named["weight_decay"])
         assert group.get("momentum", 0.0) == named.get("momentum", 0.0)  # Adam has none
@@ -149,3 +149,26 @@ def test_a_run_of_the_authors_recipe_records_it_and_says_so(tmp_path, capsys):
     recipe = yaml.safe_load((RECIPES_DIR / "authors_dpsh.yaml").read_text())["recipe"]
     assert run["recipe_source"] == recipe["source"]
     assert "with dpsh (authors), 48 bits" in capsys.readouterr().out
+
+
+def test_latent_lr_mult_gives_the_hash_layer_its_own_rate_and_at_1x_the_groups_of_before():
+    def groups(*overrides):
+        cfg = compose_config("train", "experiment=mnist_small", *overrides)
+        module = module_of(cfg)
+        latent = {id(p) for p in module.head.latent.parameters()}
+        return {
+            g["name"]: (g["lr"], sum(id(p) in latent for p in g["params"]))
+            for g in module.configure_optimizers().param_groups
+        }
+
+    # at 1x the latent layer learns with the network, in the four groups checkpoints hold
+    assert groups() == {
+        "network": (0.01, 1),
+        "network_bias": (0.02, 1),
+        "classifier": (0.1, 0),
+        "classifier_bias": (0.2, 0),
+    }
+    faster = groups("model.optimizer.latent_lr_mult=100")
+    assert faster["latent"] == (pytest.approx(1.0), 1)
+    assert faster["latent_bias"] == (pytest.approx(2.0), 1)
+    assert faster["network"] == (0.01, 0) and faster["classifier"] == (0.1, 0)
