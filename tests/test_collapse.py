@@ -129,10 +129,20 @@ def test_the_spread_ratio_edge():
 
 
 def test_a_flat_loss_is_collapse_a_moving_one_is_not():
-    flat = check(losses=[0.5, 1.15, 1.15, 1.15])
+    flat = check(losses=[0.5, 1.15, 1.15, 1.15, 1.15, 1.15])
     assert flat.collapsed and flat.loss_flat and flat.loss_change == 0.0
-    assert flat.reasons == ("loss: flat over the last 3 validation periods (1.15, 1.15, 1.15)",)
-    assert not check(losses=[1.15, 1.15, 1.0]).collapsed  # only the last window counts
+    assert flat.reasons == (
+        "loss: flat over the last 5 training periods (1.15, 1.15, 1.15, 1.15, 1.15)",
+    )
+    assert not check(losses=[1.15] * 4 + [1.0]).collapsed  # only the last window counts
+    # dhn on Fashion-MNIST: its features died in the first epoch, the loss crept 8e-4 in 5
+    dead = [3.8237, 0.7364, 0.7362, 0.7361, 0.7361, 0.7360, 0.7359, 0.7358, 0.7357, 0.7354]
+    assert check(losses=dead).loss_flat
+    # the slowest healthy run on the digits (dch, converging) moved 1.2e-3 in 5 epochs
+    assert not check(losses=[0.5662, 0.5655, 0.5656, 0.5648, 0.5649]).collapsed
+    # a hinge loss at 0 has met its objective (dpn's margins reached on the digits): no collapse
+    assert not check(losses=[0.3] + [0.0] * 5).collapsed
+    assert check(losses=[0.3] + [1e-9] * 5).loss_flat  # flat above 0 is flat
 
 
 def test_the_loss_change_is_max_minus_min_over_the_mean_and_its_edge():
@@ -141,10 +151,10 @@ def test_the_loss_change_is_max_minus_min_over_the_mean_and_its_edge():
     assert relative_loss_change(losses[:2], 3) is None  # too few yet
     assert relative_loss_change([0.0, 0.0, 0.0], 3) == 0.0
     assert relative_loss_change([-0.1, 0.0, 0.1], 3) == float("inf")
-    below = check(losses=losses, min_loss_change=0.0021)
-    above = check(losses=losses, min_loss_change=0.0019)
+    below = check(losses=losses, min_loss_change=0.0021, loss_window=3)
+    above = check(losses=losses, min_loss_change=0.0019, loss_window=3)
     assert below.loss_flat and not above.collapsed
-    assert not check(losses=[1.0, 1.0]).collapsed  # fewer losses than the window
+    assert not check(losses=[1.0] * 4).collapsed  # fewer losses than the window
 
 
 def test_diverged_features_and_loss_are_named_and_recorded_as_null():
@@ -231,3 +241,23 @@ def test_a_damaged_collapse_record_stops_the_report_naming_it(tmp_path):
     write_run(tmp_path / "0", metrics={"bcs/map@all": 0.1, "collapse": {"collapsed": "yes"}})
     with pytest.raises(BrokenRun, match=r"metrics.json key 'collapse' is .*'collapsed' \(true"):
         read_run(tmp_path / "0")
+
+
+def test_a_loss_that_stops_moving_is_seen_though_validation_comes_every_few_epochs(tmp_path):
+    """Each epoch is a period of the loss: with one validation after 5 epochs, a run whose
+    weights do not move (a learning rate of 1e-12) is flagged at that validation."""
+    cfg = compose_config(
+        "train",
+        "model.optimizer.lr=1e-12",
+        "trainer.max_epochs=5",
+        "trainer.check_val_every_n_epoch=5",
+        "trainer.enable_progress_bar=false",
+        "callbacks.retrieval_visuals=null",
+        "baselines=[]",
+        "logger=csv",
+        f"output_dir={tmp_path}",
+    )
+    train(cfg)
+    record = json.loads((tmp_path / METRICS_FILE).read_text())["collapse"]
+    assert record["loss_flat"] and record["loss_change"] < 1e-3
+    assert record["reasons"][-1].startswith("loss: flat over the last 5 training periods")

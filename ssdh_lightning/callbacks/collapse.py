@@ -34,9 +34,10 @@ class CollapseDetection(L.Callback):
     """Checks the codes, the features and the training loss after every validation; keep it
     after ``retrieval_evaluation`` (conf/callbacks/retrieval.yaml), whose database it reads.
 
-    ``losses`` holds the mean training loss of each period between two validations, ``check``
-    the last validation's signs and ``collapsed_steps`` the global steps whose validation said
-    collapse."""
+    ``losses`` holds the mean training loss of each period: a training epoch, or the steps up to
+    a validation within one, so that a validation every few epochs still sees the last epochs'
+    losses; ``check`` the last validation's signs and ``collapsed_steps`` the global steps whose
+    validation said collapse."""
 
     def __init__(self, **thresholds) -> None:
         self.thresholds = CollapseThresholds(**thresholds)
@@ -52,6 +53,14 @@ class CollapseDetection(L.Callback):
             self._loss_sum += float(loss.detach())
             self._loss_count += 1
 
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._close_loss_period()
+
+    def _close_loss_period(self) -> None:
+        if self._loss_count:
+            self.losses.append(self._loss_sum / self._loss_count)
+            self._loss_sum, self._loss_count = 0.0, 0
+
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # only while fitting: the model before training (lin2015's latent bias of 1 gives every
         # image the code of all ones) and ssdh-eval's runs have nothing to collapse from
@@ -63,9 +72,7 @@ class CollapseDetection(L.Callback):
                 "CollapseDetection reads the evaluation of this validation: put "
                 "callbacks.collapse_detection after callbacks.retrieval_evaluation"
             )
-        if self._loss_count:
-            self.losses.append(self._loss_sum / self._loss_count)
-            self._loss_sum, self._loss_count = 0.0, 0
+        self._close_loss_period()
         database = evaluation.database
         if self.first_spread is None:
             self.first_spread = feature_spread(database.features)
