@@ -154,10 +154,10 @@ def check_collapse(
             f"features: spread {spread:.3g}, {ratio:.3g} of the first validation's "
             f"{first_spread:.3g}"
         )
-    met = change is not None and not np.any(losses[-thresholds.loss_window :])  # hinges at 0
+    last = losses[-thresholds.loss_window :]
     flat = change is not None and change < thresholds.min_loss_change
-    if flat and not met and np.isfinite(losses).all():
-        recent = ", ".join(f"{loss:.4g}" for loss in losses[-thresholds.loss_window :])
+    if flat and np.any(last) and np.isfinite(losses).all():  # all 0: a hinge's margins all met
+        recent = ", ".join(f"{loss:.4g}" for loss in last)
         reasons.append(
             f"loss: flat over the last {thresholds.loss_window} training periods ({recent})"
         )

@@ -50,7 +50,8 @@ class CollapseDetection(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         if loss is not None:  # a batch of unreadable files only trains nothing
-            self._loss_sum += float(loss.detach())
+            # summed on the loss's device: a float() here would wait for the GPU every step
+            self._loss_sum = self._loss_sum + loss.detach()
             self._loss_count += 1
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -58,7 +59,7 @@ class CollapseDetection(L.Callback):
 
     def _close_loss_period(self) -> None:
         if self._loss_count:
-            self.losses.append(self._loss_sum / self._loss_count)
+            self.losses.append(float(self._loss_sum) / self._loss_count)
             self._loss_sum, self._loss_count = 0.0, 0
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
