@@ -162,6 +162,8 @@ def check_trainer(trainer: Mapping[str, Any], prefix: str = "trainer") -> None:
     for name in _TRAINER_COUNTS:
         if trainer.get(name) is not None:
             positive_integer(f"{prefix}.{name}", trainer[name], 1)
+    if trainer.get("gradient_clip_val") is not None:
+        positive_number(f"{prefix}.gradient_clip_val", trainer["gradient_clip_val"], 1.0)
 
 
 def check_bounded(trainer: Mapping[str, Any], prefix: str = "trainer") -> None:

@@ -23,6 +23,8 @@ from ssdh_lightning.run_files import CLASS_NAMES_FILE
         ("trainer.max_epochs=-2", "trainer.max_epochs=-2: must be an integer >= -1"),
         ("trainer.max_steps=1e3", "trainer.max_steps=1000.0: must be an integer >= -1"),
         ("trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch=0: must be a"),
+        ("trainer.gradient_clip_val=0", "trainer.gradient_clip_val=0: must be a finite number > 0"),
+        ("trainer.gradient_clip_val=inf", "trainer.gradient_clip_val=inf: must be a finite number"),
         ("trainer.max_epochs=-1", "trainer.max_epochs=-1 with trainer.max_steps=-1: the run"),
         ("model.hash_bits=0", "model.hash_bits=0: must be a positive integer; e.g. model.hash_"),
         ("model.hash_bits=48.0", "model.hash_bits=48.0: must be a positive integer"),
@@ -64,6 +66,7 @@ def test_a_bad_value_is_named_with_what_the_key_takes(override, message):
         ("model.scheduler.step_size=25000", "model.scheduler.interval=epoch", "seed=4294967295"),
         ("experiment=cifar10_alexnet",),
         ("experiment=mnist",),
+        ("experiment=fashion_mnist", "trainer.gradient_clip_val=null"),
     ],
 )
 def test_good_configs_pass(overrides):

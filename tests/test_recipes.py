@@ -62,7 +62,7 @@ def test_each_recipe_names_every_setting_so_that_none_comes_from_the_experiment(
     assert set(optimizer) == named | ({"momentum"} if optimizer["name"] != "adam" else set())
     assert "step_size" in recipe["model"]["scheduler"]
     assert set(recipe["data"]) == {"batch_size"}
-    assert set(recipe["trainer"]) == {"max_epochs", "max_steps"}
+    assert set(recipe["trainer"]) == {"max_epochs", "max_steps", "gradient_clip_val"}
     assert recipe["recipe"]["source"]
 
 
@@ -84,8 +84,8 @@ def test_each_recipe_builds_the_optimiser_and_settings_its_file_names(method):
         assert group["weight_decay"] == (0.0 if bias else named["weight_decay"])
         assert group.get("momentum", 0.0) == named.get("momentum", 0.0)  # Adam has none
     # what the file sets wins over every experiment's (cifar10_alexnet sets 50,000 steps and a
-    # drop every 25,000)
-    for experiment in ("mnist_small", "cifar10_alexnet"):
+    # drop every 25,000, fashion_mnist clips gradients)
+    for experiment in ("mnist_small", "cifar10_alexnet", "fashion_mnist"):
         composed = compose_config(
             "train", f"method={method}", "recipe=authors", f"experiment={experiment}"
         )
