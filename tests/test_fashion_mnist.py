@@ -92,6 +92,10 @@ def test_the_experiment_composes_on_the_files(fashion_root):
         10,
     )
     assert 1000 in cfg.retrieval.map_at and cfg.experiment_name == "fashion_mnist"
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    # each step's gradient scaled to an L2 norm of at most 1 (Lightning clips by norm unless
+    # told otherwise; docs/methods.md says why)
+    assert trainer.gradient_clip_val == 1.0 and trainer.gradient_clip_algorithm in (None, "norm")
     module = instantiate(cfg.data)
     assert (module.variant, module.protocol, module.download) == ("fashion_mnist", "small", True)
     module.setup()
