@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,21 +11,12 @@ from hydra.utils import instantiate
 
 from helpers import call_tool, compose_config, run_tool
 from ssdh_lightning import metric_names
+from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.run_files import METRICS_FILE
 from ssdh_lightning.testing.formats import write_cifar10, write_mnist
 
-EXPERIMENTS = (
-    "cifar10_alexnet",
-    "folder_alexnet",
-    "mnist",
-    "mnist_small",
-    "cifar10_small",
-    "cifar10_lists",
-    "cifar10_vit",
-    "imagenet100",
-    "nus_wide_21",
-    "coco",
-)
+# every file of conf/experiment/: one added is composed and checked with the others
+EXPERIMENTS = sorted(path.stem for path in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 
 
 def test_cifar10_alexnet_is_the_paper_setup():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from helpers import compose_config
 from ssdh_lightning.data import DataFilesMissing, MNISTDataModule
@@ -100,6 +101,41 @@ def test_the_experiment_composes_on_the_files(fashion_root):
     assert (module.variant, module.protocol, module.download) == ("fashion_mnist", "small", True)
     module.setup()
     assert module.preprocessing.image_size == (28, 28) and len(module.splits.train) == 4000
+
+
+def test_the_full_experiment_is_the_standard_split_with_the_rate_dropped_for_the_last_epochs(
+    fashion_root,
+):
+    cfg = compose_config(
+        "train", "experiment=fashion_mnist_full", "method=dpn", f"data.root={fashion_root}"
+    )
+    assert cfg.experiment_name == "fashion_mnist_full" and cfg.trainer.max_epochs == 10
+    assert cfg.trainer.gradient_clip_val == 1.0 and cfg.model.backbone.name == "small_cnn"
+    data = instantiate(cfg.data)
+    data.setup()
+    splits = data.splits
+    test_images, train_images = CLASSES * TEST_PER_CLASS, CLASSES * TRAIN_PER_CLASS
+    assert (len(splits.query), len(splits.database), len(splits.train)) == (
+        test_images,
+        train_images,
+        train_images,
+    )
+    model = instantiate(
+        cfg.model,
+        num_classes=CLASSES,
+        preprocessing=data.preprocessing.as_dict(),
+        method=OmegaConf.to_container(cfg.method, resolve=True),
+        train_size=train_images,
+    )
+    built = model.configure_optimizers()
+    optimizer, schedule = built["optimizer"], built["lr_scheduler"]
+    assert schedule["interval"] == "epoch"
+    rates = []
+    for _ in range(cfg.trainer.max_epochs):  # the rate each epoch trains at
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule["scheduler"].step()
+    assert rates == pytest.approx([0.01] * 7 + [0.001] * 3)
 
 
 def test_offline_without_the_files_names_the_folder(tmp_path):

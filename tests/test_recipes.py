@@ -84,8 +84,8 @@ def test_each_recipe_builds_the_optimiser_and_settings_its_file_names(method):
         assert group["weight_decay"] == (0.0 if bias else named["weight_decay"])
         assert group.get("momentum", 0.0) == named.get("momentum", 0.0)  # Adam has none
     # what the file sets wins over every experiment's (cifar10_alexnet sets 50,000 steps and a
-    # drop every 25,000, fashion_mnist clips gradients)
-    for experiment in ("mnist_small", "cifar10_alexnet", "fashion_mnist"):
+    # drop every 25,000, fashion_mnist clips gradients, fashion_mnist_full drops after 7 epochs)
+    for experiment in ("mnist_small", "cifar10_alexnet", "fashion_mnist", "fashion_mnist_full"):
         composed = compose_config(
             "train", f"method={method}", "recipe=authors", f"experiment={experiment}"
         )
@@ -93,6 +93,8 @@ def test_each_recipe_builds_the_optimiser_and_settings_its_file_names(method):
             assert composed.data[key] == value
         for key, value in recipe["trainer"].items():
             assert composed.trainer[key] == value
+        for key, value in recipe["model"]["scheduler"].items():
+            assert composed.model.scheduler[key] == value
     schedule = recipe["model"]["scheduler"]
     for key, value in schedule.items():
         assert cfg.model.scheduler[key] == value
