@@ -56,9 +56,12 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # --- the installed commands ----------------------------------------------------------------------
 
 
-def run_tool(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run an installed console script (``ssdh-train``, ...) and capture its output."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_tool(
+    tool: str, *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run an installed console script (``ssdh-train``, ...), with ``env`` added to this
+    process's environment, and capture its output."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     result = subprocess.run(
         [str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -176,6 +180,32 @@ def test_same_numbers_whatever_the_chunk_size_dtype_and_threads():
         assert evaluate_retrieval(**problem, hds_threshold=4) == pytest.approx(expected, abs=1e-9)
     finally:
         numba.set_num_threads(threads)
+
+
+def test_the_engine_leaves_torch_on_its_own_thread_count():
+    # numba's OpenMP layer, started by a first evaluation, used to set torch's thread count to
+    # numba's for the rest of a training; a fresh process, as a training run is
+    script = """
+import numpy as np, numba, torch
+from ssdh_lightning.retrieval import evaluate_retrieval
+def train_step():
+    torch.nn.Conv2d(4, 8, 3)(torch.randn(16, 4, 12, 12)).sum().backward()
+train_step()
+codes = np.random.default_rng(0).random((60, 8)) > 0.5
+labels = np.arange(60) % 3
+evaluate_retrieval(codes[:10], codes, labels[:10], labels, modes=("bcs",))
+train_step()
+print(torch.get_num_threads(), numba.get_num_threads(), numba.threading_layer())
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}
+    env.pop("NUMBA_THREADING_LAYER", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    torch_threads, numba_threads, layer = result.stdout.split()
+    assert (torch_threads, numba_threads) == ("1", "2")
+    assert layer in ("omp", "tbb")  # thread-safe: the server searches on many threads at once
 
 
 def test_torch_tensors_are_accepted():

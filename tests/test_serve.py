@@ -20,10 +20,12 @@ from PIL import Image
 from helpers import (
     Server,
     app_client,
+    assert_stopped,
     build,
     png_header,
     reference_bcs,
     rewrite_paths,
+    run_tool,
     upload,
     write_digits,
 )
@@ -395,3 +397,15 @@ def test_paths_outside_the_images_folder_are_never_read(index, tmp_path):
     rewrite_paths(escaping, [absolute_path, *paths[1:]])  # the app refuses it the same way
     with pytest.raises(ValueError, match="item 0 has the path"), app_client(out):
         pass
+
+
+def test_serve_refuses_a_threading_layer_that_aborts_on_concurrent_searches(tmp_path):
+    result = run_tool(
+        "ssdh-serve",
+        f"index={tmp_path / 'index'}",
+        cwd=tmp_path,
+        check=False,
+        env={"NUMBA_THREADING_LAYER": "workqueue"},
+    )
+    assert_stopped(result, "RuntimeError: numba runs its kernels on the 'workqueue' threading")
+    assert "install TBB (pip install tbb) or an OpenMP runtime" in result.stderr

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import numba
 import uvicorn
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from ssdh_lightning.retrieval.kernels.threads import check_thread_safe_layer
 from ssdh_lightning.serve.app import create_app
 from ssdh_lightning.serve.served import ServedIndex
 
@@ -26,9 +26,7 @@ def serve(cfg: DictConfig) -> None:
     """Serve the index ``cfg.index`` at http://``cfg.host``:``cfg.port`` until interrupted."""
     _check_address(cfg.host, cfg.port)
     settings = instantiate(cfg.settings)
-    # Searches run on many threads at once: numba's default 'workqueue' layer would abort on
-    # that, the 'threadsafe' ones (omp, tbb) do not. Set before any kernel has run.
-    numba.config.THREADING_LAYER = "threadsafe"
+    check_thread_safe_layer()  # searches run on many threads at once
     served = ServedIndex.open(cfg.index, ckpt_path=cfg.ckpt_path, images=cfg.images)
     index = served.current.index
     log.info(
