@@ -14,7 +14,7 @@ def _start_numba_threads() -> None:
     numba's OpenMP layer, when it starts, sets the calling thread's OpenMP thread count to
     numba's, and torch runs its operations on that same count: a training that evaluated once
     went on training on every CPU, whatever torch.set_num_threads or OMP_NUM_THREADS said (two
-    sweeps side by side at one thread each trained 2.5x slower from their second run). Started
+    sweeps side by side at one thread each trained 2.5x slower after a first validation). Started
     here, torch gets its count back. The layer is chosen now, so it is chosen for every caller:
     a thread-safe one (TBB or OpenMP) where one loads, since the server searches on many threads
     at once; the workqueue layer (one caller at a time) otherwise, or where NUMBA_THREADING_LAYER
