@@ -26,7 +26,7 @@ def _start_numba_threads() -> None:
             nb.get_num_threads()  # starts the layer
         except ValueError:  # neither TBB nor OpenMP loads here
             nb.config.THREADING_LAYER = "default"
-    nb.get_num_threads()
+    nb.get_num_threads()  # starts the layer where the lines above did not
     torch.set_num_threads(torch_threads)
 
 
