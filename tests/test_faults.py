@@ -245,8 +245,16 @@ def test_ctrl_c_during_ssdh_index_says_how_to_resume_and_the_same_command_does(
     out = tmp_path / "index"
     command = [str(BIN / "ssdh-index"), *index_command(checkpoint, images, out, "batch_size=1")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Ctrl-C at a terminal: SIGINT at its default, even where pytest itself was started in the
+    # background (a shell then ignores SIGINT, and the child would inherit that)
     build = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not any(work_root(out).glob("*/*.npz")) and time.monotonic() < deadline:
