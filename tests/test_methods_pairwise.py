@@ -412,3 +412,72 @@ def test_dfh_weighs_each_label_of_a_multi_hot_row_equally_and_an_empty_row_not_a
     assert torch.allclose(class_weights(labels, 3), torch.tensor(weights))
     updated = update_centres(torch.tensor(centres), class_weights(labels, 3), codes, 1.0)
     assert updated.tolist() == _direct_centres(centres, weights, codes.tolist(), 1.0)
+
+
+# --- pair_weights=balanced (every pairwise likelihood) --------------------------------------------
+
+
+def _direct_balanced_likelihood(u, similar, scale: float, margin: float = 0.0) -> float:
+    """Half the similar pairs' mean plus half the dissimilar pairs' of the pair's negative
+    log-likelihood, theta = scale u_i.u_j; a kind without pairs adds 0."""
+    n = len(u)
+    losses = {1: [], 0: []}
+    for i in range(n):
+        for j in range(n):
+            theta = scale * _dot(u[i], u[j])
+            if similar[i][j]:
+                losses[1].append(_softplus(margin - theta))
+            else:
+                losses[0].append(_softplus(margin + theta))
+    return sum(sum(kind) / len(kind) / 2 for kind in losses.values() if kind)
+
+
+# each method with its other terms switched off, the scale of its theta and its relaxed codes
+BALANCED_LIKELIHOODS = {
+    "dpsh": ({"eta": 0.0}, 0.5, lambda x: x),
+    "dsdh": ({"quantisation_weight": 0.0}, 0.5, lambda x: x),
+    "dhn": ({"quantisation_weight": 0.0}, 1.0, lambda x: x),
+    "lcdsh": ({"locality_weight": 0.0}, 0.5, lambda x: x),
+    "dfh": ({"quantisation_weight": 0.0}, 0.5, lambda x: x),
+    "dbdh": ({"balance_weight": 0.0}, 0.5, lambda x: min(max(x, -1.0), 1.0)),
+}
+
+
+@pytest.mark.parametrize("case", LABEL_SETS)
+@pytest.mark.parametrize("name", BALANCED_LIKELIHOODS)
+def test_balanced_pair_weights_give_similar_and_dissimilar_pairs_half_each(name, case):
+    labels, classes = LABEL_SETS[case]
+    similar = _similar(labels, classes)
+    options, scale, relax = BALANCED_LIKELIHOODS[name]
+    u = [[relax(x) for x in row] for row in LATENT]
+    balanced = {"name": name, "pair_weights": "balanced", **options}
+    expected = _direct_balanced_likelihood(u, similar, scale)
+    assert math.isclose(_loss(balanced, labels, classes).item(), expected, rel_tol=1e-5)
+    uniform = (
+        sum(
+            _softplus(-scale * _dot(a, b)) if similar[i][j] else _softplus(scale * _dot(a, b))
+            for i, a in enumerate(u)
+            for j, b in enumerate(u)
+        )
+        / len(u) ** 2
+    )
+    assert math.isclose(
+        _loss({**balanced, "pair_weights": "uniform"}, labels, classes).item(),
+        uniform,
+        rel_tol=1e-5,
+    )
+
+
+def test_balanced_pair_weights_keep_dfh_margin():
+    labels, classes = LABEL_SETS["single"]
+    options = {"name": "dfh", "quantisation_weight": 0.0, "margin": 1.5, "pair_weights": "balanced"}
+    expected = _direct_balanced_likelihood(LATENT, _similar(labels, classes), 0.5, margin=1.5)
+    assert math.isclose(_loss(options, labels, classes).item(), expected, rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("name", BALANCED_LIKELIHOODS)
+def test_an_unknown_pair_weighting_names_the_choices(name):
+    with pytest.raises(
+        ValueError, match=r"method.pair_weights='weighted': must be 'uniform' .*'balanced'"
+    ):
+        build_method({"name": name, "pair_weights": "weighted"}, hash_bits=BITS, num_classes=3)

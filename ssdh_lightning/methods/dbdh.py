@@ -4,17 +4,23 @@ codes clipped to [-1, 1], exactly +-1 wherever a unit saturates."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
-from ssdh_lightning.methods.pairs import label_similarity
+from ssdh_lightning.methods.pairs import (
+    check_pair_weights,
+    label_similarity,
+    pair_likelihood,
+    pair_mean,
+)
 
 
-def likelihood_term(relaxed: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
-    """Mean over in-batch pairs of log(1 + e^t) - s t, t = b_i.b_j / 2."""
-    theta = relaxed @ relaxed.T / 2
-    return (F.softplus(theta) - similarity * theta).mean()
+def likelihood_term(
+    relaxed: torch.Tensor, similarity: torch.Tensor, pair_weights: str = "uniform"
+) -> torch.Tensor:
+    """Mean (``pair_mean``) over in-batch pairs of log(1 + e^t) - s t, t = b_i.b_j / 2."""
+    pair_losses = pair_likelihood(relaxed @ relaxed.T / 2, similarity)
+    return pair_mean(pair_losses, similarity, pair_weights)
 
 
 def balance_term(relaxed: torch.Tensor) -> torch.Tensor:
@@ -30,13 +36,21 @@ class DBDH(SignCodes):
     full-size gradient kills the features). likelihood_term + balance_weight * balance_term;
     codes sign(latent). balance_weight 0.1 and the square: DeepHash-pytorch DBDH.py (alpha 0.1,
     p 2), cisip-FIRe configs/templates/dbdh.yaml alike; the authors released no code. The latent
-    layer starts with a bias of 0, as their plain linear hash layer does."""
+    layer starts with a bias of 0, as their plain linear hash layer does.
+    ``pair_weights``: ``uniform`` as the authors; ``balanced`` as HashNet (``pair_mean``)."""
 
     latent_bias = 0.0
 
-    def __init__(self, hash_bits: int, num_classes: int, balance_weight: float = 0.1) -> None:
+    def __init__(
+        self,
+        hash_bits: int,
+        num_classes: int,
+        balance_weight: float = 0.1,
+        pair_weights: str = "uniform",
+    ) -> None:
         super().__init__(hash_bits, num_classes)
         self.balance_weight = balance_weight
+        self.pair_weights = check_pair_weights(pair_weights)
 
     def relaxed(self, latent: torch.Tensor) -> torch.Tensor:
         return latent.clamp(-1, 1)
@@ -44,5 +58,6 @@ class DBDH(SignCodes):
     def loss(self, batch: LatentBatch, classifier: nn.Module | None) -> MethodLoss:
         relaxed = self.relaxed(batch.latent)
         similarity = label_similarity(batch.labels, self.num_classes)
-        loss = likelihood_term(relaxed, similarity) + self.balance_weight * balance_term(relaxed)
+        likelihood = likelihood_term(relaxed, similarity, self.pair_weights)
+        loss = likelihood + self.balance_weight * balance_term(relaxed)
         return MethodLoss(loss, None)

@@ -10,7 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
-from ssdh_lightning.methods.pairs import label_similarity, pair_likelihood
+from ssdh_lightning.methods.pairs import (
+    check_pair_weights,
+    label_similarity,
+    pair_likelihood,
+    pair_mean,
+)
 
 
 def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -51,11 +56,13 @@ def dfh_loss(
     codes: torch.Tensor,
     margin: float,
     quantisation_weight: float,
+    pair_weights: str = "uniform",
 ) -> torch.Tensor:
-    """Mean over in-batch pairs of s log(1 + e^(m - theta)) + (1 - s) log(1 + e^(m + theta)),
-    theta = u_i.u_j / 2, plus ``quantisation_weight`` x the mean over items and bits of
-    (b - u)^2."""
-    likelihood = pair_likelihood(relaxed @ relaxed.T / 2, similarity, margin).mean()
+    """Mean (``pair_mean``) over in-batch pairs of s log(1 + e^(m - theta))
+    + (1 - s) log(1 + e^(m + theta)), theta = u_i.u_j / 2, plus ``quantisation_weight`` x the
+    mean over items and bits of (b - u)^2."""
+    pair_losses = pair_likelihood(relaxed @ relaxed.T / 2, similarity, margin)
+    likelihood = pair_mean(pair_losses, similarity, pair_weights)
     quantisation = (codes - relaxed).pow(2).mean()
     return likelihood + quantisation_weight * quantisation
 
@@ -67,6 +74,7 @@ class DFH(SignCodes):
     zeros at the start as in Main.py, updated from each training batch before its loss (not in
     evaluation), so the checkpoint carries them. Defaults from Main.py: mu 1, vul 1, eta 0.5 and
     margin 0 (DFH_loss.py computes the loss without its margin; the paper's margin is an option).
+    ``pair_weights``: ``uniform`` as the authors; ``balanced`` as HashNet (``pair_mean``).
     """
 
     latent_bias = 0.0
@@ -79,9 +87,11 @@ class DFH(SignCodes):
         quantisation_weight: float = 0.5,
         centre_weight: float = 1.0,
         separation: float = 1.0,
+        pair_weights: str = "uniform",
     ) -> None:
         super().__init__(hash_bits, num_classes)
         self.margin = margin
+        self.pair_weights = check_pair_weights(pair_weights)
         self.quantisation_weight = quantisation_weight
         self.centre_weight = centre_weight
         self.separation = separation
@@ -95,5 +105,7 @@ class DFH(SignCodes):
             with torch.no_grad():
                 self.centres.copy_(update_centres(self.centres, weights, codes, self.separation))
         similarity = label_similarity(batch.labels, self.num_classes)
-        loss = dfh_loss(relaxed, similarity, codes, self.margin, self.quantisation_weight)
+        loss = dfh_loss(
+            relaxed, similarity, codes, self.margin, self.quantisation_weight, self.pair_weights
+        )
         return MethodLoss(loss, None)

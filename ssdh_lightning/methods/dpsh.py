@@ -5,16 +5,20 @@ from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
 from ssdh_lightning.methods.memory import pair_memory, pair_partners
-from ssdh_lightning.methods.pairs import pair_likelihood
+from ssdh_lightning.methods.pairs import check_pair_weights, pair_likelihood, pair_mean
 from ssdh_lightning.methods.quantisation import sign_quantisation
 
 
 def memory_pair_likelihood(
-    relaxed: torch.Tensor, partners: torch.Tensor, similarity: torch.Tensor
+    relaxed: torch.Tensor,
+    partners: torch.Tensor,
+    similarity: torch.Tensor,
+    pair_weights: str = "uniform",
 ) -> torch.Tensor:
-    """Mean over the (B, P) pairs of the batch's u and its partners' v of
+    """Mean (``pair_mean``) over the (B, P) pairs of the batch's u and its partners' v of
     log(1 + e^theta) - s * theta, theta = u_i . v_j / 2 (DPSH's and DSDH's likelihood)."""
-    return pair_likelihood(relaxed @ partners.T / 2, similarity).mean()
+    pair_losses = pair_likelihood(relaxed @ partners.T / 2, similarity)
+    return pair_mean(pair_losses, similarity, pair_weights)
 
 
 @METHODS.register("dpsh")
@@ -26,7 +30,9 @@ class DPSH(SignCodes):
 
     ``pairs``: ``batch`` pairs within the batch; ``memory`` pairs the batch with every
     training item's latest u, as DPSH-pytorch's DPSH_CIFAR_10.py does (its U, written before
-    each loss)."""
+    each loss).
+
+    ``pair_weights``: ``uniform`` as the authors; ``balanced`` as HashNet (``pair_mean``)."""
 
     latent_bias = 0.0
 
@@ -36,10 +42,12 @@ class DPSH(SignCodes):
         num_classes: int,
         eta: float = 0.01,
         pairs: str = "batch",
+        pair_weights: str = "uniform",
         train_size: int | None = None,
     ) -> None:
         super().__init__(hash_bits, num_classes)
         self.eta = eta
+        self.pair_weights = check_pair_weights(pair_weights)
         self.memory = pair_memory("dpsh", pairs, train_size, hash_bits, num_classes)
 
     def bind_training_set(self, labels: torch.Tensor, keys: torch.Tensor) -> None:
@@ -51,5 +59,5 @@ class DPSH(SignCodes):
         partners, similarity = pair_partners(
             self.memory, relaxed, batch.labels, batch.positions, self.num_classes, self.training
         )
-        loss = memory_pair_likelihood(relaxed, partners, similarity)
+        loss = memory_pair_likelihood(relaxed, partners, similarity, self.pair_weights)
         return MethodLoss(loss + self.eta * sign_quantisation(relaxed), None)

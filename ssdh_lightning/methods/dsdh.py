@@ -11,7 +11,7 @@ from torch import nn
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
 from ssdh_lightning.methods.dpsh import memory_pair_likelihood
 from ssdh_lightning.methods.memory import pair_memory, pair_partners
-from ssdh_lightning.methods.pairs import label_rows
+from ssdh_lightning.methods.pairs import check_pair_weights, label_rows
 
 # train.m's DCC: at most 10 sweeps over the bits, stopping when B moves by less than this
 # fraction of its norm (Frobenius).
@@ -60,8 +60,8 @@ class DSDH(SignCodes):
     pairs (as conf/method/dpsh.yaml derives DPSH's eta).
 
     ``pairs``: ``memory`` pairs the batch with every training item's latest u, as train.m
-    does; ``batch`` pairs within the batch. The latent layer starts with a bias of 0 (train.m's
-    fc8: 0.01 * randn)."""
+    does; ``batch`` pairs within the batch. ``pair_weights`` as DPSH's. The latent layer starts
+    with a bias of 0 (train.m's fc8: 0.01 * randn)."""
 
     latent_bias = 0.0
 
@@ -74,10 +74,12 @@ class DSDH(SignCodes):
         ridge: float = 0.1,
         dcc_sweeps: int = 10,
         pairs: str = "batch",
+        pair_weights: str = "uniform",
         train_size: int | None = None,
     ) -> None:
         super().__init__(hash_bits, num_classes)
         self.eta, self.quantisation_weight = eta, quantisation_weight
+        self.pair_weights = check_pair_weights(pair_weights)
         self.ridge, self.dcc_sweeps = ridge, dcc_sweeps
         self.memory = pair_memory("dsdh", pairs, train_size, hash_bits, num_classes)
 
@@ -99,5 +101,5 @@ class DSDH(SignCodes):
         )
         codes = self.discrete_codes(relaxed, batch.labels)
         quantisation = dsdh_quantisation(relaxed, codes)
-        loss = memory_pair_likelihood(relaxed, partners, similarity)
+        loss = memory_pair_likelihood(relaxed, partners, similarity, self.pair_weights)
         return MethodLoss(loss + self.quantisation_weight * quantisation, None)

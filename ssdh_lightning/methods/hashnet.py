@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
-from ssdh_lightning.methods.pairs import label_similarity
+from ssdh_lightning.methods.pairs import label_similarity, pair_mean
 
 
 def hashnet_loss(
@@ -14,15 +14,13 @@ def hashnet_loss(
     """(1/|S|) sum over in-batch pairs of w_ij (log(1 + e^(alpha h_i.h_j)) - s_ij alpha h_i.h_j).
 
     w_ij = |S| / |S_1| for similar pairs and |S| / |S_0| for dissimilar ones, so each kind of
-    pair weighs half whatever its share of the batch; a kind with no pairs adds nothing.
+    pair weighs half whatever its share of the batch; a kind with no pairs adds nothing. The
+    weights sum to 2 |S|: twice the balanced mean of ``pair_mean``.
     """
     similarity = label_similarity(labels, num_classes)
     theta = alpha * (relaxed @ relaxed.T)
     pair_loss = F.softplus(theta) - similarity * theta
-    similar_count = similarity.sum().clamp(min=1)
-    dissimilar_count = (1 - similarity).sum().clamp(min=1)
-    weights = similarity / similar_count + (1 - similarity) / dissimilar_count
-    return (weights * pair_loss).sum()
+    return 2 * pair_mean(pair_loss, similarity, "balanced")
 
 
 @METHODS.register("hashnet")

@@ -57,6 +57,37 @@ def pair_likelihood(theta: torch.Tensor, similarity: torch.Tensor, margin: float
     return similarity * similar + (1 - similarity) * dissimilar
 
 
+PAIR_WEIGHTS = ("uniform", "balanced")
+
+
+def check_pair_weights(pair_weights: str) -> str:
+    """``pair_weights`` itself, or a ValueError naming the choices."""
+    if pair_weights not in PAIR_WEIGHTS:
+        raise ValueError(
+            f"method.pair_weights={pair_weights!r}: must be 'uniform' (every pair alike, as the "
+            "authors weigh them) or 'balanced' (the similar pairs and the dissimilar pairs weigh "
+            "half each, as HashNet weighs them); e.g. method.pair_weights=balanced"
+        )
+    return pair_weights
+
+
+def pair_mean(
+    pair_losses: torch.Tensor, similarity: torch.Tensor, pair_weights: str = "uniform"
+) -> torch.Tensor:
+    """The loss of a set of pairs from each pair's loss and its 0/1 similarity.
+
+    ``uniform``: the mean over pairs, so at ten classes the dissimilar pairs, nine in ten, carry
+    nine tenths of it. ``balanced``: half the similar pairs' mean plus half the dissimilar
+    pairs' (HashNet's w_ij = |S| / |S_1| and |S| / |S_0|, halved so that the weights average 1);
+    a kind with no pair adds nothing.
+    """
+    if pair_weights == "uniform":
+        return pair_losses.mean()
+    similar = (similarity * pair_losses).sum() / similarity.sum().clamp(min=1)
+    dissimilar = ((1 - similarity) * pair_losses).sum() / (1 - similarity).sum().clamp(min=1)
+    return (similar + dissimilar) / 2
+
+
 def cosine_preservation(codes: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between the cosine similarity of two items' codes and that of
     their features, over the pairs (i, i + B/2) of the batch: its first half against its second,
