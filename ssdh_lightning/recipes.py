@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-RECIPES_DIR = Path(__file__).resolve().parent / "conf" / "recipe_of"
+from omegaconf import OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+RECIPES_DIR = CONF_DIR / "recipe_of"
+METHODS_DIR = CONF_DIR / "method"
 AUTHORS = "authors"
 SHARED = "shared"  # the default; a run.json without "recipe" was trained with it
 
@@ -37,7 +42,25 @@ def recipe_description(recipe: Mapping | None) -> dict[str, str]:
     return {"recipe": recipe.get("name") or SHARED} | ({"recipe_source": source} if source else {})
 
 
-def training_label(method: str, recipe: str = SHARED) -> str:
+def method_changes(method: Mapping | None) -> dict[str, Any]:
+    """The options of a run's method config that differ from its conf/method/ file (the
+    overrides, ``method.pair_weights=balanced``), sorted by name; {} for the method as its file
+    sets it. The file is read as data, never resolved."""
+    if not method:
+        return {}
+    path = METHODS_DIR / f"{method.get('name')}.yaml"
+    defaults = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
+    return {
+        key: value
+        for key, value in sorted(method.items())
+        if key != "name" and (key not in defaults or defaults[key] != value)
+    }
+
+
+def training_label(method: str, recipe: str = SHARED, changes: Mapping | None = None) -> str:
     """How reports name what trained a run: the method, with its recipe where that is not the
-    shared one (``dsh (authors)``), so that runs of two recipes are never pooled."""
-    return method if recipe == SHARED else f"{method} ({recipe})"
+    shared one and the options changed from its file (``dsh (authors)``, ``dpsh
+    (pair_weights=balanced)``), so that runs of two recipes or two settings are never pooled."""
+    notes = [] if recipe == SHARED else [recipe]
+    notes += [f"{key}={value}" for key, value in sorted((changes or {}).items())]
+    return f"{method} ({', '.join(notes)})" if notes else method

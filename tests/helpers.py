@@ -469,11 +469,12 @@ def write_run(
     metrics: dict[str, float] | None = None,
     seconds_per_epoch: float | None = None,
     recipe: str | None = None,
+    method_changes: dict | None = None,
 ) -> Path:
     """A run folder as ssdh-train leaves it, written directly: run.json, metrics.json (``metrics``
     and the mean of each per-query figure) and, given ``per_query`` (key -> one value per query),
     per_query.npz with ``query_ids`` (default 0, 1, ...). ``recipe`` None: a run.json written
-    before runs recorded it."""
+    before runs recorded it; ``method_changes`` None: likewise."""
     folder.mkdir(parents=True, exist_ok=True)
     means = {}
     if per_query:
@@ -486,6 +487,8 @@ def write_run(
         description["seconds_per_epoch"] = seconds_per_epoch
     if recipe is not None:
         description["recipe"] = recipe
+    if method_changes is not None:
+        description["method_changes"] = method_changes
     (folder / RUN_FILE).write_text(json.dumps(description))
     (folder / METRICS_FILE).write_text(json.dumps(means | (metrics or {})))
     return folder

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from helpers import TINY_TRAINING, call_tool, compose_config
 from ssdh_lightning.preprocessing import Preprocessing
-from ssdh_lightning.recipes import RECIPES_DIR, methods_with_recipe
+from ssdh_lightning.recipes import METHODS_DIR, RECIPES_DIR, method_changes, methods_with_recipe
 from ssdh_lightning.run_files import RUN_FILE
 from ssdh_lightning.tasks import train
 
@@ -172,3 +172,27 @@ def test_latent_lr_mult_gives_the_hash_layer_its_own_rate_and_at_1x_the_groups_o
     assert faster["latent"] == (pytest.approx(1.0), 1)
     assert faster["latent_bias"] == (pytest.approx(2.0), 1)
     assert faster["network"] == (0.01, 0) and faster["classifier"] == (0.1, 0)
+
+
+def test_a_run_records_the_method_options_it_changed_and_says_so(tmp_path, capsys):
+    call_tool(
+        "ssdh-train",
+        "method=dpsh",
+        "method.pair_weights=balanced",
+        *TINY_TRAINING,
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "baselines=[]",
+        run_dir=tmp_path,
+    )
+    run = json.loads((tmp_path / RUN_FILE).read_text())
+    assert run["method"] == "dpsh" and run["method_changes"] == {"pair_weights": "balanced"}
+    assert "with dpsh (pair_weights=balanced), 48 bits" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", sorted(path.stem for path in METHODS_DIR.glob("*.yaml")))
+def test_every_method_as_its_file_sets_it_changes_nothing(method):
+    cfg = compose_config("train", f"method={method}")
+    assert method_changes(OmegaConf.to_container(cfg.method)) == {}
+    changed = compose_config("train", f"method={method}", "+method.extra=1")
+    assert method_changes(OmegaConf.to_container(changed.method)) == {"extra": 1}

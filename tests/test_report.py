@@ -104,6 +104,11 @@ BROKEN = [
     (RUN_FILE, "{", "run.json is not valid JSON"),
     (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "recipe": ""}', "'recipe' is '', not a"),
     (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "recipe_source": 1}', "is 1, not a text"),
+    (
+        RUN_FILE,
+        '{"data": "d", "hash_bits": 48, "seed": 0, "method_changes": ["eta"]}',
+        "'method_changes' is ['eta'], not an object of options",
+    ),
     (CURVES_FILE, '{"precision_at_k": {"bcs": ["x"]}}', "'precision_at_k.bcs' is not"),
     (CURVES_FILE, '{"bcs_pr": {}}', "curves.json key 'precision_at_k' is missing"),
 ]

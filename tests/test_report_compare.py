@@ -264,3 +264,23 @@ def test_runs_of_two_recipes_are_two_rows_and_either_can_be_the_reference(tmp_pa
     assert report_in_process(tmp_path, "--against", "lin2015/bcs", "--resamples", "200") == 0
     against = {line["row"] for line in compare_lines(tmp_path) if line["compared_as"] == "against"}
     assert against == {"dsh/bcs", "dsh (authors)/bcs"}
+
+
+def test_runs_of_one_method_with_other_options_are_their_own_rows(tmp_path):
+    """dpsh as its file sets it (method_changes {}, or a run.json from before runs recorded them)
+    and dpsh with method.pair_weights=balanced: two rows, never pooled."""
+    rng = np.random.default_rng(0)
+    base = rng.beta(5, 2, 60)
+    runs = {
+        "old": (None, 0.0),
+        "as-file": ({}, 0.0),
+        "balanced": ({"pair_weights": "balanced"}, 0.1),
+    }
+    for name, (changes, level) in runs.items():
+        figures = {"bcs/map@all": base + level + rng.normal(0, 0.01, base.size)}
+        write_run(tmp_path / name, method="dpsh", method_changes=changes, per_query=figures)
+    assert report_in_process(tmp_path, "--resamples", "200") == 0
+    with open(tmp_path / "report.csv", newline="") as stream:
+        rows = {row["training_method"]: row for row in csv.DictReader(stream)}
+    assert set(rows) == {"dpsh", "dpsh (pair_weights=balanced)"}
+    assert rows["dpsh"]["runs"] == "2" and rows["dpsh (pair_weights=balanced)"]["runs"] == "1"

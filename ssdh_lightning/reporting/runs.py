@@ -1,15 +1,16 @@
 """The runs below a run or sweep folder, read and checked: what every part of the report reads.
 
-Each training run leaves ``run.json`` (data set, hash_bits, method, recipe, backbone, seed),
-``metrics.json``, ``curves.json`` and, since runs keep them, ``per_query.npz`` (each query's
-figures, ``ssdh_lightning.per_query``) in its folder. A damaged file stops the report, naming the
-folder, the file and the key at fault, before anything is written.
+Each training run leaves ``run.json`` (data set, hash_bits, method, the method's options changed
+from its file, recipe, backbone, seed), ``metrics.json``, ``curves.json`` and, since runs keep
+them, ``per_query.npz`` (each query's figures, ``ssdh_lightning.per_query``) in its folder. A
+damaged file stops the report, naming the folder, the file and the key at fault, before anything
+is written.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ class Run:
     # runs recorded it, when the shared recipe was the only one
     recipe: str = SHARED
     recipe_source: str | None = None
+    # the method's options changed from its conf/method/ file (run.json 'method_changes'; {} for
+    # a run written before runs recorded them)
+    method_changes: dict = field(default_factory=dict)
 
     @property
     def collapsed(self) -> bool:
@@ -51,7 +55,7 @@ class Run:
     def training(self) -> str:
         """What trained the run, as the report's rows group and name it: ``dsh``, ``dsh
         (authors)``."""
-        return training_label(self.method, self.recipe)
+        return training_label(self.method, self.recipe, self.method_changes)
 
 
 class BrokenRun(ValueError):
@@ -168,6 +172,11 @@ def read_run(folder: Path) -> Run:
     recipe_source = meta.get("recipe_source")
     if recipe_source is not None and not isinstance(recipe_source, str):
         raise BrokenRun(folder, f"{RUN_FILE} key 'recipe_source' is {recipe_source!r}, not a text")
+    changes = meta.get("method_changes", {})
+    if not isinstance(changes, dict) or not all(isinstance(key, str) for key in changes):
+        raise BrokenRun(
+            folder, f"{RUN_FILE} key 'method_changes' is {changes!r}, not an object of options"
+        )
     per_query = _read_per_query(folder / PER_QUERY_FILE, metrics)
     seconds = meta.get("seconds_per_epoch")
     if seconds is not None and not (_number(seconds) and seconds >= 0):
@@ -187,6 +196,7 @@ def read_run(folder: Path) -> Run:
         collapse,
         recipe,
         recipe_source,
+        changes,
     )
 
 

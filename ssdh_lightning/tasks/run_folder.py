@@ -36,9 +36,11 @@ def loaded_datamodule(datamodule: RetrievalDataModule, run_dir: Path) -> Retriev
 def opening_line(description: dict, datamodule: RetrievalDataModule, run_dir: Path) -> str:
     """The first line a training run prints: what it trains, on what, and where it writes."""
     splits = datamodule.splits
+    trained = training_label(
+        description["method"], description["recipe"], description["method_changes"]
+    )
     return (
-        f"Training {description['backbone']} with "
-        f"{training_label(description['method'], description['recipe'])}, "
+        f"Training {description['backbone']} with {trained}, "
         f"{description['hash_bits']} bits, on {description['data']}: {len(splits.train)} "
         f"training images, {len(splits.query)} queries, {len(splits.database)} in the database. "
         f"Run folder: {run_dir}"

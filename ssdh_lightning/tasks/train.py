@@ -27,7 +27,7 @@ from ssdh_lightning.loggers import build_loggers, close_loggers, log_summary
 from ssdh_lightning.methods import DEFAULT_METHOD
 from ssdh_lightning.models.backbones import backbone_label, model_input
 from ssdh_lightning.module import SSDHModule
-from ssdh_lightning.recipes import check_recipe, recipe_description
+from ssdh_lightning.recipes import check_recipe, method_changes, recipe_description
 from ssdh_lightning.retrieval import RetrievalScores
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, RUN_FILE
 from ssdh_lightning.tasks.run_folder import (
@@ -50,6 +50,7 @@ def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModul
         "data": datamodule.name,
         "hash_bits": model.hash_bits,
         "method": model.method.name,
+        "method_changes": method_changes(_method_config(cfg)),
         **recipe_description(cfg.get("recipe")),
         "backbone": backbone_label(cfg.model.backbone) if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
