@@ -1,11 +1,10 @@
 """HashNet (Cao et al., ICCV 2017): weighted pairwise likelihood, similar/dissimilar balanced."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssdh_lightning.methods.base import METHODS, LatentBatch, MethodLoss, SignCodes
-from ssdh_lightning.methods.pairs import label_similarity, pair_mean
+from ssdh_lightning.methods.pairs import label_similarity, pair_likelihood, pair_mean
 
 
 def hashnet_loss(
@@ -19,8 +18,7 @@ def hashnet_loss(
     """
     similarity = label_similarity(labels, num_classes)
     theta = alpha * (relaxed @ relaxed.T)
-    pair_loss = F.softplus(theta) - similarity * theta
-    return 2 * pair_mean(pair_loss, similarity, "balanced")
+    return 2 * pair_mean(pair_likelihood(theta, similarity), similarity, "balanced")
 
 
 @METHODS.register("hashnet")
