@@ -82,6 +82,7 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
         "data": "digits",
         "hash_bits": 48,
         "method": "lin2015",
+        "method_changes": {},
         "recipe": "shared",
         "backbone": "small_cnn",
         "experiment": None,
