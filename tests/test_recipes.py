@@ -13,7 +13,13 @@ from omegaconf import OmegaConf
 
 from helpers import TINY_TRAINING, call_tool, compose_config
 from ssdh_lightning.preprocessing import Preprocessing
-from ssdh_lightning.recipes import METHODS_DIR, RECIPES_DIR, method_changes, methods_with_recipe
+from ssdh_lightning.recipes import (
+    METHODS_DIR,
+    RECIPES_DIR,
+    method_changes,
+    methods_with_recipe,
+    training_label,
+)
 from ssdh_lightning.run_files import RUN_FILE
 from ssdh_lightning.tasks import train
 
@@ -196,3 +202,14 @@ def test_every_method_as_its_file_sets_it_changes_nothing(method):
     assert method_changes(OmegaConf.to_container(cfg.method)) == {}
     changed = compose_config("train", f"method={method}", "+method.extra=1")
     assert method_changes(OmegaConf.to_container(changed.method)) == {"extra": 1}
+
+
+def test_a_training_is_named_by_its_method_recipe_and_changes():
+    assert training_label("dsh") == "dsh"
+    assert training_label("dsh", "authors") == "dsh (authors)"
+    changes = {"pair_weights": "balanced", "eta": 0.1}  # named in sorted order
+    assert training_label("dpsh", "shared", changes) == "dpsh (eta=0.1, pair_weights=balanced)"
+    assert (
+        training_label("dpsh", "authors", changes)
+        == "dpsh (authors, eta=0.1, pair_weights=balanced)"
+    )
