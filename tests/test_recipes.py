@@ -139,11 +139,12 @@ def test_an_unknown_optimiser_is_refused_with_the_choices(tmp_path):
         train(cfg)
 
 
-def test_a_run_of_the_authors_recipe_records_it_and_says_so(tmp_path, capsys):
+def test_a_run_records_its_recipe_and_changed_method_options_and_says_so(tmp_path, capsys):
     call_tool(
         "ssdh-train",
         "method=dpsh",
         "recipe=authors",
+        "method.pair_weights=balanced",
         *TINY_TRAINING,
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=2",
@@ -154,7 +155,8 @@ def test_a_run_of_the_authors_recipe_records_it_and_says_so(tmp_path, capsys):
     assert run["method"] == "dpsh" and run["recipe"] == "authors"
     recipe = yaml.safe_load((RECIPES_DIR / "authors_dpsh.yaml").read_text())["recipe"]
     assert run["recipe_source"] == recipe["source"]
-    assert "with dpsh (authors), 48 bits" in capsys.readouterr().out
+    assert run["method_changes"] == {"pair_weights": "balanced"}
+    assert "with dpsh (authors, pair_weights=balanced), 48 bits" in capsys.readouterr().out
 
 
 def test_latent_lr_mult_gives_the_hash_layer_its_own_rate_and_at_1x_the_groups_of_before():
@@ -178,22 +180,6 @@ def test_latent_lr_mult_gives_the_hash_layer_its_own_rate_and_at_1x_the_groups_o
     assert faster["latent"] == (pytest.approx(1.0), 1)
     assert faster["latent_bias"] == (pytest.approx(2.0), 1)
     assert faster["network"] == (0.01, 0) and faster["classifier"] == (0.1, 0)
-
-
-def test_a_run_records_the_method_options_it_changed_and_says_so(tmp_path, capsys):
-    call_tool(
-        "ssdh-train",
-        "method=dpsh",
-        "method.pair_weights=balanced",
-        *TINY_TRAINING,
-        "trainer.max_epochs=1",
-        "trainer.limit_train_batches=2",
-        "baselines=[]",
-        run_dir=tmp_path,
-    )
-    run = json.loads((tmp_path / RUN_FILE).read_text())
-    assert run["method"] == "dpsh" and run["method_changes"] == {"pair_weights": "balanced"}
-    assert "with dpsh (pair_weights=balanced), 48 bits" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("method", sorted(path.stem for path in METHODS_DIR.glob("*.yaml")))
