@@ -109,6 +109,8 @@ BROKEN = [
         '{"data": "d", "hash_bits": 48, "seed": 0, "method_changes": ["eta"]}',
         "'method_changes' is ['eta'], not an object of options",
     ),
+    (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "backbone": ""}', "'backbone' is ''"),
+    (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "protocol": 2}', "'protocol' is 2, not"),
     (CURVES_FILE, '{"precision_at_k": {"bcs": ["x"]}}', "'precision_at_k.bcs' is not"),
     (CURVES_FILE, '{"bcs_pr": {}}', "curves.json key 'precision_at_k' is missing"),
 ]

@@ -284,3 +284,40 @@ def test_runs_of_one_method_with_other_options_are_their_own_rows(tmp_path):
         rows = {row["training_method"]: row for row in csv.DictReader(stream)}
     assert set(rows) == {"dpsh", "dpsh (pair_weights=balanced)"}
     assert rows["dpsh"]["runs"] == "2" and rows["dpsh (pair_weights=balanced)"]["runs"] == "1"
+
+
+def test_runs_of_one_method_set_up_differently_are_their_own_rows(tmp_path):
+    """Runs of one data set and method that differ in backbone or experiment are rows of their
+    own, named by what differs; in protocol (other queries), data sets of their own, never
+    ranked against each other. A run.json from before runs recorded them is a row of its own."""
+    rng = np.random.default_rng(0)
+    runs = {
+        "old": ({}, 0),
+        "small": ({"protocol": "paper", "backbone": "small_cnn", "experiment": "full"}, 0),
+        "small-1": ({"protocol": "paper", "backbone": "small_cnn", "experiment": "full"}, 1),
+        "vgg": ({"protocol": "paper", "backbone": "vgg16", "experiment": "full"}, 0),
+        "short": ({"protocol": "paper", "backbone": "small_cnn", "experiment": "short"}, 0),
+        "split": ({"protocol": "small", "backbone": "small_cnn", "experiment": "full"}, 0),
+    }
+    for name, (setting, seed) in runs.items():
+        figures = {"bcs/map@all": rng.beta(5, 2, 60)}
+        write_run(tmp_path / name, method="dsh", setting=setting, seed=seed, per_query=figures)
+    assert report_in_process(tmp_path, "--resamples", "200") == 0
+    with open(tmp_path / "report.csv", newline="") as stream:
+        rows = {(r["data"], r["training_method"]): r["runs"] for r in csv.DictReader(stream)}
+    paper, small = "digits (protocol=paper)", "digits (protocol=small)"
+    assert rows == {
+        ("digits", "dsh"): "1",
+        (paper, "dsh (backbone=small_cnn, experiment=full)"): "2",
+        (paper, "dsh (backbone=vgg16, experiment=full)"): "1",
+        (paper, "dsh (backbone=small_cnn, experiment=short)"): "1",
+        (small, "dsh"): "1",  # alone in its split: nothing to tell apart
+    }
+    # ranked within their own split only (the other two splits hold one row: nothing to compare)
+    lines = compare_lines(tmp_path)
+    ranked = {(line["data"], line[side]) for line in lines for side in ("row", "reference")}
+    assert ranked == {(paper, training + "/bcs") for data, training in rows if data == paper}
+    # compare() of two runs of two protocols: two data sets, refused
+    with pytest.raises(ValueError, match=r"'digits \(protocol=paper\)' and b of 'digits \(pro"):
+        compare(tmp_path / "small", tmp_path / "split", "bcs/map@all")
+    assert compare(tmp_path / "small", tmp_path / "vgg", "bcs/map@all").count == 60

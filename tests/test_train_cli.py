@@ -80,6 +80,7 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     assert run.pop("seconds_per_epoch") > 0
     assert run == {
         "data": "digits",
+        "protocol": None,  # the digits have one split
         "hash_bits": 48,
         "method": "lin2015",
         "method_changes": {},

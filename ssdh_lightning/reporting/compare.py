@@ -31,7 +31,7 @@ from ssdh_lightning.reporting.intervals import (
     t_interval,
     welch_interval,
 )
-from ssdh_lightning.reporting.runs import Run, read_run
+from ssdh_lightning.reporting.runs import Run, distinguish, read_run
 from ssdh_lightning.run_files import PER_QUERY_FILE
 
 PAIRED_T, WELCH_T, BOOTSTRAP = "t", "welch", "bootstrap"
@@ -272,13 +272,16 @@ def _runs(runs: Run | str | Path | Iterable[Run | str | Path], side: str) -> tup
     loaded = tuple(run if isinstance(run, Run) else read_run(Path(run)) for run in runs)
     if not loaded:
         raise ValueError(f"{side} holds no run")
-    kinds = {(run.data, run.hash_bits, run.training) for run in loaded}
+    return loaded
+
+
+def _check_row(side: str, runs: list[Run]) -> None:
+    kinds = {(run.data, run.hash_bits, run.training) for run in runs}
     if len(kinds) > 1:
         raise ValueError(
             f"the runs of {side} must be seeds of one row, of one data set, hash_bits and "
             f"training method; got {sorted(kinds)}"
         )
-    return loaded
 
 
 def compare(
@@ -299,6 +302,11 @@ def compare(
     each or the seeds of one row; both of one data set. ``resamples`` and ``seed`` set the
     bootstrap over queries, used where the rows share one seed only."""
     runs_a, runs_b = _runs(a, "a"), _runs(b, "b")
+    # named apart together, so that a and b of two protocols are two data sets
+    named = distinguish([*runs_a, *runs_b])
+    runs_a, runs_b = named[: len(runs_a)], named[len(runs_a) :]
+    _check_row("a", runs_a)
+    _check_row("b", runs_b)
     if runs_a[0].data != runs_b[0].data:
         raise ValueError(
             f"a holds runs of {runs_a[0].data!r} and b of {runs_b[0].data!r}: rows compare "

@@ -1,16 +1,17 @@
 """The runs below a run or sweep folder, read and checked: what every part of the report reads.
 
-Each training run leaves ``run.json`` (data set, hash_bits, method, the method's options changed
-from its file, recipe, backbone, seed), ``metrics.json``, ``curves.json`` and, since runs keep
-them, ``per_query.npz`` (each query's figures, ``ssdh_lightning.per_query``) in its folder. A
-damaged file stops the report, naming the folder, the file and the key at fault, before anything
-is written.
+Each training run leaves ``run.json`` (data set and its protocol, hash_bits, method, the method's
+options changed from its file, recipe, backbone, experiment, seed), ``metrics.json``,
+``curves.json`` and, since runs keep them, ``per_query.npz`` (each query's figures,
+``ssdh_lightning.per_query``) in its folder. A damaged file stops the report, naming the folder,
+the file and the key at fault, before anything is written.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,10 @@ from ssdh_lightning.reporting import tables as report_tables
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, PER_QUERY_FILE, RUN_FILE
 
 COLLAPSE = "collapse"
+# how run.json says a run was set up beyond its method: runs that differ in one are never pooled
+# (``distinguish``); the protocol names the data set's split, the others name the training
+TRAINING_SETTING = ("backbone", "experiment")
+SETTING_KEYS = ("protocol", *TRAINING_SETTING)
 
 
 @dataclass
@@ -46,6 +51,13 @@ class Run:
     # the method's options changed from its conf/method/ file (run.json 'method_changes'; {} for
     # a run written before runs recorded them)
     method_changes: dict = field(default_factory=dict)
+    # run.json 'protocol' (the data set's split), 'backbone', 'experiment'; None: not recorded
+    protocol: str | None = None
+    backbone: str | None = None
+    experiment: str | None = None
+    # the backbone and experiment its training is named by, where the runs read together differ
+    # in them (``distinguish``)
+    setting: dict = field(default_factory=dict)
 
     @property
     def collapsed(self) -> bool:
@@ -54,8 +66,8 @@ class Run:
     @property
     def training(self) -> str:
         """What trained the run, as the report's rows group and name it: ``dsh``, ``dsh
-        (authors)``."""
-        return training_label(self.method, self.recipe, self.method_changes)
+        (authors)``, ``dsh (backbone=vgg16)``."""
+        return training_label(self.method, self.recipe, self.setting | self.method_changes)
 
 
 class BrokenRun(ValueError):
@@ -177,6 +189,10 @@ def read_run(folder: Path) -> Run:
         raise BrokenRun(
             folder, f"{RUN_FILE} key 'method_changes' is {changes!r}, not an object of options"
         )
+    setting = {key: meta.get(key) for key in SETTING_KEYS}
+    for key, value in setting.items():
+        if value is not None and not (isinstance(value, str) and value):
+            raise BrokenRun(folder, f"{RUN_FILE} key {key!r} is {value!r}, not a name")
     per_query = _read_per_query(folder / PER_QUERY_FILE, metrics)
     seconds = meta.get("seconds_per_epoch")
     if seconds is not None and not (_number(seconds) and seconds >= 0):
@@ -197,7 +213,40 @@ def read_run(folder: Path) -> Run:
         recipe,
         recipe_source,
         changes,
+        **setting,
     )
+
+
+def distinguish(runs: list[Run]) -> list[Run]:
+    """The runs, each named apart from the others of its data set that differ in protocol (then
+    the data set is ``fashion_mnist (protocol=small)``: other queries, rows never compared), or
+    in backbone or experiment (then the training is ``dsh (backbone=vgg16)``): so that the report
+    never pools or pairs them. A run that did not record a value keeps the plain name, which
+    still sets it apart from those that did."""
+    protocols = defaultdict(set)
+    for run in runs:
+        protocols[run.data].add(run.protocol)
+    runs = [
+        replace(run, data=f"{run.data} (protocol={run.protocol})")
+        if len(protocols[run.data]) > 1 and run.protocol is not None
+        else run
+        for run in runs
+    ]
+    values = defaultdict(set)
+    for run in runs:
+        for key in TRAINING_SETTING:
+            values[run.data, key].add(getattr(run, key))
+    return [
+        replace(
+            run,
+            setting={
+                key: getattr(run, key)
+                for key in TRAINING_SETTING
+                if len(values[run.data, key]) > 1 and getattr(run, key) is not None
+            },
+        )
+        for run in runs
+    ]
 
 
 def _read_per_query(path: Path, metrics: dict) -> PerQuery | None:
@@ -221,7 +270,8 @@ def _read_per_query(path: Path, metrics: dict) -> PerQuery | None:
 
 def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[BrokenRun]]:
     """Every training run below ``root`` (a folder with run.json and metrics.json), and the
-    broken ones left out with ``skip_broken``; without it, the first broken run is raised."""
+    broken ones left out with ``skip_broken``; without it, the first broken run is raised. Runs
+    of one data set set up differently are named apart (``distinguish``)."""
     runs, broken = [], []
     for metrics_file in sorted(root.rglob(METRICS_FILE)):
         folder = metrics_file.parent
@@ -239,4 +289,4 @@ def find_runs(root: Path, skip_broken: bool = False) -> tuple[list[Run], list[Br
             f"no training runs below {root}: ssdh-report reads the folders where ssdh-train "
             f"wrote {RUN_FILE} and {METRICS_FILE} (outputs/train/...)" + left_out
         )
-    return runs, broken
+    return distinguish(runs), broken

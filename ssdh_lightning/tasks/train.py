@@ -48,6 +48,7 @@ def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModul
     """What a report groups runs by; the same whether the run came from the CLI or Python."""
     return {
         "data": datamodule.name,
+        "protocol": cfg.data.get("protocol"),
         "hash_bits": model.hash_bits,
         "method": model.method.name,
         "method_changes": method_changes(_method_config(cfg)),
