@@ -92,6 +92,8 @@ _OPTIMIZER_CHECKS: dict[str, tuple[Callable[[str, Any, Any], None], Any]] = {
     "classifier_lr_mult": (positive_number, 10.0),
     "latent_lr_mult": (positive_number, 10.0),
     "bias_lr_mult": (positive_number, 2.0),
+    "bias_decay_mult": (non_negative_number, 1.0),
+    "nesterov": (lambda key, value, _: boolean(key, value), True),
 }
 
 
@@ -109,11 +111,34 @@ def check_optimizer(optimizer: Mapping[str, Any], prefix: str = "model.optimizer
     for name, value in optimizer.items():
         check, example = _OPTIMIZER_CHECKS[name]
         check(f"{prefix}.{name}", value, example)
+    # torch's SGD alone takes Nesterov's momentum, and only with a momentum
+    sgd_with_momentum = optimizer.get("name", "sgd") == "sgd" and optimizer.get("momentum", 0.9)
+    if optimizer.get("nesterov") and not sgd_with_momentum:
+        raise ValueError(
+            f"{prefix}.nesterov=true: Nesterov momentum is SGD's, with a momentum above 0; "
+            f"got {prefix}.name={optimizer.get('name')} and {prefix}.momentum="
+            f"{optimizer.get('momentum')}; e.g. {prefix}.nesterov=false"
+        )
 
 
 def check_scheduler(scheduler: Mapping[str, Any], prefix: str = "model.scheduler") -> None:
+    """A drop by ``gamma`` every ``step_size`` steps (or epochs), or at each of ``milestones``."""
     if scheduler.get("step_size") is not None:
         positive_integer(f"{prefix}.step_size", scheduler["step_size"], 25000)
+    milestones = scheduler.get("milestones")
+    if milestones is not None:
+        example = "[60000,65000]"
+        valid = isinstance(milestones, Sequence) and not isinstance(milestones, str)
+        if not valid or not milestones or not all(_is_int(m) and m > 0 for m in milestones):
+            raise _refuse(f"{prefix}.milestones", milestones, "a list of positive steps", example)
+        if list(milestones) != sorted(set(milestones)):
+            raise _refuse(f"{prefix}.milestones", milestones, "increasing", example)
+        if scheduler.get("step_size") is not None:
+            raise ValueError(
+                f"{prefix}.step_size={scheduler['step_size']} and {prefix}.milestones="
+                f"{list(milestones)}: give one (drops every step_size, or at the milestones); "
+                f"e.g. {prefix}.step_size=null"
+            )
     if "gamma" in scheduler:
         positive_number(f"{prefix}.gamma", scheduler["gamma"], 0.1)
     choice(f"{prefix}.interval", scheduler.get("interval", "step"), ("step", "epoch"))

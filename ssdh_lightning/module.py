@@ -35,6 +35,8 @@ DEFAULT_OPTIMIZER = {
     "classifier_lr_mult": 10.0,
     "latent_lr_mult": 1.0,
     "bias_lr_mult": 2.0,
+    "bias_decay_mult": 0.0,
+    "nesterov": False,
 }
 
 # model.optimizer.name: the paper's SGD (the shared protocol), or the optimisers of the authors'
@@ -331,7 +333,9 @@ class SSDHModule(L.LightningModule):
 
     def parameter_groups(self) -> list[dict]:
         """PROTOCOL.md's learning rates: the classifier 10x, biases 2x (the classifier's 20x);
-        weight decay on weights only. 1-D parameters (biases, normalisation scales) count as biases.
+        weight decay on weights only (biases get ``bias_decay_mult`` times it: 0 in the paper, 1
+        in the authors' recipes whose code decays every parameter). 1-D parameters (biases,
+        normalisation scales) count as biases.
         The latent (hash) layer learns at ``latent_lr_mult`` times the rate (1 in the paper; the
         authors' recipes of several methods give their hash layer 10x or 100x).
         """
@@ -359,7 +363,8 @@ class SSDHModule(L.LightningModule):
                 {
                     "params": parameters,
                     "lr": options["lr"] * multiplier,
-                    "weight_decay": 0.0 if bias else options["weight_decay"],
+                    "weight_decay": options["weight_decay"]
+                    * (options["bias_decay_mult"] if bias else 1.0),
                     "name": layer + ("_bias" if bias else ""),
                 }
             )
@@ -367,17 +372,26 @@ class SSDHModule(L.LightningModule):
 
     def configure_optimizers(self):
         options = self.optimizer_options
-        # Adam has no momentum option (its betas play that part); SGD and RMSprop take it
+        # Adam has no momentum option (its betas play that part); SGD and RMSprop take it, and
+        # SGD alone Nesterov's form of it
         momentum = {} if options["name"] == "adam" else {"momentum": options["momentum"]}
+        if options["name"] == "sgd":
+            momentum["nesterov"] = options["nesterov"]
         optimizer = OPTIMIZERS[options["name"]](
             self.parameter_groups(), lr=options["lr"], **momentum
         )
-        schedule = self.hparams.scheduler
-        if not schedule or not schedule.get("step_size"):
+        schedule = self.hparams.scheduler or {}
+        gamma = schedule.get("gamma", 0.1)
+        if schedule.get("milestones"):
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                optimizer, milestones=list(schedule["milestones"]), gamma=gamma
+            )
+        elif schedule.get("step_size"):
+            scheduler = torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=schedule["step_size"], gamma=gamma
+            )
+        else:
             return optimizer
-        scheduler = torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=schedule["step_size"], gamma=schedule.get("gamma", 0.1)
-        )
         interval = schedule.get("interval", "step")
         return {
             "optimizer": optimizer,

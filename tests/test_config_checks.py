@@ -40,7 +40,13 @@ from ssdh_lightning.run_files import CLASS_NAMES_FILE
         ("model.optimizer.weight_decay=-1e-4", "model.optimizer.weight_decay=-0.0001: must be"),
         ("model.optimizer.bias_lr_mult=0", "model.optimizer.bias_lr_mult=0: must be a finite"),
         ("model.optimizer.latent_lr_mult=-1", "model.optimizer.latent_lr_mult=-1: must be a"),
-        ("+model.optimizer.nesterov=true", "unknown model.optimizer keys ['nesterov']"),
+        ("+model.optimizer.dampening=0.1", "unknown model.optimizer keys ['dampening']"),
+        ("model.optimizer.bias_decay_mult=-1", "model.optimizer.bias_decay_mult=-1: must be a"),
+        ("model.optimizer.nesterov=yes", "model.optimizer.nesterov=yes: must be true or false"),
+        ("model.scheduler.milestones=[0]", "model.scheduler.milestones=[0]: must be a list of"),
+        ("model.scheduler.milestones=5", "model.scheduler.milestones=5: must be a list of"),
+        ("model.scheduler.milestones=[]", "model.scheduler.milestones=[]: must be a list of"),
+        ("model.scheduler.milestones=[9,3]", "model.scheduler.milestones=[9, 3]: must be incr"),
         ("model.scheduler.step_size=0", "model.scheduler.step_size=0: must be a positive int"),
         ("model.scheduler.gamma=0", "model.scheduler.gamma=0: must be a finite number > 0"),
         ("model.scheduler.interval=x", "model.scheduler.interval=x: must be 'step' or 'epoch'"),
@@ -67,10 +73,37 @@ def test_a_bad_value_is_named_with_what_the_key_takes(override, message):
         ("experiment=cifar10_alexnet",),
         ("experiment=mnist",),
         ("experiment=fashion_mnist", "trainer.gradient_clip_val=null"),
+        ("model.optimizer.nesterov=true", "model.optimizer.bias_decay_mult=1"),
+        ("model.scheduler.milestones=[3,9]", "model.scheduler.interval=epoch"),
     ],
 )
 def test_good_configs_pass(overrides):
     check_train_config(compose_config("train", *overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ("model.optimizer.nesterov=true", "model.optimizer.name=adam"),
+            "model.optimizer.nesterov=true: Nesterov momentum is SGD's, with a momentum above 0; "
+            "got model.optimizer.name=adam",
+        ),
+        (
+            ("model.optimizer.nesterov=true", "model.optimizer.momentum=0"),
+            "got model.optimizer.name=sgd and model.optimizer.momentum=0; e.g. "
+            "model.optimizer.nesterov=false",
+        ),
+        (
+            ("model.scheduler.step_size=10", "model.scheduler.milestones=[3,9]"),
+            "model.scheduler.step_size=10 and model.scheduler.milestones=[3, 9]: give one (drops "
+            "every step_size, or at the milestones); e.g. model.scheduler.step_size=null",
+        ),
+    ],
+)
+def test_settings_that_do_not_go_together_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_train_config(compose_config("train", *overrides))
 
 
 def test_eval_takes_a_null_seed_but_not_a_bad_one():
@@ -115,7 +148,7 @@ def test_the_ssdh_train_process_exits_1_with_the_message_last(tmp_path):
     ("options", "message"),
     [
         ({"optimizer": {"lr": -1}}, "model.optimizer.lr=-1: must be a finite number > 0"),
-        ({"optimizer": {"nesterov": True}}, "unknown model.optimizer keys ['nesterov']"),
+        ({"optimizer": {"dampening": 0.1}}, "unknown model.optimizer keys ['dampening']"),
         ({"num_classes": -1}, "num_classes=-1: must be an integer >= 0"),
         ({"num_classes": 0}, "method=lin2015 learns from labels, but the data has none"),
         ({"hash_bits": 0}, "model.hash_bits=0: must be a positive integer"),

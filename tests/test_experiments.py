@@ -24,8 +24,10 @@ def test_cifar10_alexnet_is_the_paper_setup():
     assert cfg.model.backbone == {"name": "alexnet", "weights": "IMAGENET1K_V1"}
     assert cfg.model.optimizer.lr == 0.001 and cfg.model.optimizer.classifier_lr_mult == 10
     assert cfg.model.optimizer.bias_lr_mult == 2 and cfg.model.optimizer.weight_decay == 0.0005
+    assert cfg.model.optimizer.bias_decay_mult == 0 and not cfg.model.optimizer.nesterov
     assert cfg.model.latent_init_std == 0.005
-    assert dict(cfg.model.scheduler) == {"step_size": 25000, "gamma": 0.1, "interval": "step"}
+    schedule = {"step_size": 25000, "milestones": None, "gamma": 0.1, "interval": "step"}
+    assert dict(cfg.model.scheduler) == schedule
     assert cfg.trainer.max_steps == 50000 and cfg.data.batch_size == 32
     assert list(cfg.data.resize) == [256, 256] and list(cfg.data.image_size) == [227, 227]
     assert cfg.data.protocol == "paper" and cfg.data.mirror

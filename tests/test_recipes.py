@@ -65,8 +65,9 @@ def test_each_recipe_names_every_setting_so_that_none_comes_from_the_experiment(
     recipe = yaml.safe_load((RECIPES_DIR / f"authors_{method}.yaml").read_text())
     optimizer = recipe["model"]["optimizer"]
     named = {"name", "lr", "weight_decay", "classifier_lr_mult", "latent_lr_mult", "bias_lr_mult"}
-    assert set(optimizer) == named | ({"momentum"} if optimizer["name"] != "adam" else set())
-    assert "step_size" in recipe["model"]["scheduler"]
+    named |= {"bias_decay_mult"} | ({"momentum"} if optimizer["name"] != "adam" else set())
+    assert set(optimizer) == named | ({"nesterov"} if optimizer["name"] == "sgd" else set())
+    assert {"step_size", "milestones"} <= set(recipe["model"]["scheduler"])
     assert set(recipe["data"]) == {"batch_size"}
     assert set(recipe["trainer"]) == {"max_epochs", "max_steps", "gradient_clip_val"}
     assert recipe["recipe"]["source"]
@@ -87,8 +88,10 @@ def test_each_recipe_builds_the_optimiser_and_settings_its_file_names(method):
             layer, named["classifier_lr_mult"]
         ) * (named["bias_lr_mult"] if bias else 1.0)
         assert group["lr"] == pytest.approx(named["lr"] * multiplier)
-        assert group["weight_decay"] == (0.0 if bias else named["weight_decay"])
+        decay = named["weight_decay"] * (named["bias_decay_mult"] if bias else 1.0)
+        assert group["weight_decay"] == pytest.approx(decay)
         assert group.get("momentum", 0.0) == named.get("momentum", 0.0)  # Adam has none
+        assert group.get("nesterov", False) == named.get("nesterov", False)  # SGD's alone
     # what the file sets wins over every experiment's (cifar10_alexnet sets 50,000 steps and a
     # drop every 25,000, fashion_mnist clips gradients, fashion_mnist_full drops after 7 epochs)
     for experiment in ("mnist_small", "cifar10_alexnet", "fashion_mnist", "fashion_mnist_full"):
@@ -102,13 +105,16 @@ def test_each_recipe_builds_the_optimiser_and_settings_its_file_names(method):
         for key, value in recipe["model"]["scheduler"].items():
             assert composed.model.scheduler[key] == value
     schedule = recipe["model"]["scheduler"]
-    if schedule["step_size"] is None:
+    if schedule["step_size"] is None and schedule["milestones"] is None:
         assert isinstance(built, torch.optim.Optimizer)  # no schedule
     else:
         scheduler = built["lr_scheduler"]
         assert scheduler["interval"] == schedule["interval"]
-        assert scheduler["scheduler"].step_size == schedule["step_size"]
         assert scheduler["scheduler"].gamma == pytest.approx(schedule["gamma"])
+        if schedule["milestones"] is None:
+            assert scheduler["scheduler"].step_size == schedule["step_size"]
+        else:  # DSH's two drops
+            assert sorted(scheduler["scheduler"].milestones) == schedule["milestones"]
 
 
 def test_the_shared_recipe_is_the_model_config_unchanged():
