@@ -4,6 +4,7 @@ and epochs its file names; a method without one stops before training, naming th
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from helpers import TINY_TRAINING, call_tool, compose_config
+from ssdh_lightning.data import DigitsDataModule
 from ssdh_lightning.preprocessing import Preprocessing
 from ssdh_lightning.recipes import (
     METHODS_DIR,
@@ -68,7 +70,7 @@ def test_each_recipe_names_every_setting_so_that_none_comes_from_the_experiment(
     named |= {"bias_decay_mult"} | ({"momentum"} if optimizer["name"] != "adam" else set())
     assert set(optimizer) == named | ({"nesterov"} if optimizer["name"] == "sgd" else set())
     assert {"step_size", "milestones"} <= set(recipe["model"]["scheduler"])
-    assert set(recipe["data"]) == {"batch_size"}
+    assert set(recipe["data"]) == {"batch_size", "drop_last"}
     assert set(recipe["trainer"]) == {"max_epochs", "max_steps", "gradient_clip_val"}
     assert recipe["recipe"]["source"]
 
@@ -115,6 +117,32 @@ def test_each_recipe_builds_the_optimiser_and_settings_its_file_names(method):
             assert scheduler["scheduler"].step_size == schedule["step_size"]
         else:  # DSH's two drops
             assert sorted(scheduler["scheduler"].milestones) == schedule["milestones"]
+
+
+def test_drop_last_leaves_out_the_last_incomplete_training_batch_only():
+    """data.drop_last (DPN's loader): training batches all full, evaluation sees every item; a
+    batch larger than the training set is refused, as is a value other than true or false."""
+    kept = DigitsDataModule(batch_size=100)
+    dropped = DigitsDataModule(batch_size=100, drop_last=True)
+    for module in (kept, dropped):
+        module.setup("fit")
+    train_size = len(kept.splits.train)
+    assert train_size % 100  # the last batch is incomplete
+    sizes = [len(batch[0]) for batch in dropped.train_dataloader()]
+    assert sizes == [100] * (train_size // 100)
+    assert sum(len(batch[0]) for batch in kept.train_dataloader()) == train_size
+    evaluated = [sum(len(b[0]) for b in loader) for loader in dropped.val_dataloader()]
+    assert evaluated == [len(kept.splits.query), len(kept.splits.database)]  # nothing left out
+    too_large = DigitsDataModule(batch_size=train_size + 1, drop_last=True)
+    too_large.setup("fit")
+    with pytest.raises(
+        ValueError, match=rf"data.drop_last=true with data.batch_size={train_size + 1} "
+    ):
+        too_large.train_dataloader()
+    with pytest.raises(
+        ValueError, match=re.escape("data.drop_last must be true or false, got 'yes'; e.g.")
+    ):
+        DigitsDataModule(drop_last="yes")
 
 
 def test_the_shared_recipe_is_the_model_config_unchanged():

@@ -146,6 +146,7 @@ def test_a_data_modules_settings_are_those_its_signature_passes_on():
         "eval_batch_size",
         "num_workers",
         "seed",
+        "drop_last",
     }
     for cls in DATA_MODULES.values():
         assert "report_dir" not in settings_of(cls)  # the run's, given by the task

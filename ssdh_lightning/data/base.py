@@ -88,12 +88,18 @@ class RetrievalDataModule(L.LightningDataModule):
         num_workers: int | str = 0,
         seed: int = 0,
         report_dir: str | Path | None = None,
+        drop_last: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"data.{name} must be a positive integer, got {value!r}")
+        if not isinstance(drop_last, bool):
+            raise ValueError(
+                f"data.drop_last must be true or false, got {drop_last!r}; e.g. data.drop_last=true"
+            )
         self.batch_size = batch_size
+        self.drop_last = drop_last
         self.eval_batch_size = eval_batch_size
         self.num_workers = loader_workers(num_workers)
         self.seed = seed
@@ -163,7 +169,7 @@ class RetrievalDataModule(L.LightningDataModule):
             dataset,
             batch_size=batch_size,
             shuffle=train,
-            drop_last=False,
+            drop_last=train and self.drop_last,
             num_workers=workers,
             persistent_workers=workers > 0,
             collate_fn=collate_fn,
@@ -171,7 +177,14 @@ class RetrievalDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._loaded().train, self.batch_size, train=True)
+        train = self._loaded().train
+        if self.drop_last and len(train) < self.batch_size:
+            raise ValueError(
+                f"data.drop_last=true with data.batch_size={self.batch_size} and {len(train)} "
+                "training items: every batch is incomplete and would be left out, nothing would "
+                f"train; set data.drop_last=false or data.batch_size={len(train)} or less"
+            )
+        return self._loader(train, self.batch_size, train=True)
 
     def val_dataloader(self) -> list[DataLoader]:
         splits = self._loaded()
