@@ -111,7 +111,8 @@ class SSDHModule(L.LightningModule):
     ``num_classes`` 0: data without labels, which only a method that uses none trains on.
     ``train_size``: the number of training items, for the methods that keep a row per item.
     ``freeze_backbone``: train the latent layer (and classifier) only; the backbone gets no
-    gradient and stays in evaluation mode (batch norm statistics, dropout).
+    gradient and stays in evaluation mode (batch norm statistics, dropout). None: as the method's
+    authors do (``trains_backbone``: frozen for BiHalf and GreedyHash-U, trained for the rest).
     ``channels_last`` lays images and convolution weights out channels last (NHWC, which tensor
     cores and oneDNN run fastest); ``compile`` compiles the backbone with ``torch.compile`` in
     place, so that its state dict, and a checkpoint, is the same compiled or not.
@@ -132,7 +133,7 @@ class SSDHModule(L.LightningModule):
         data_config: dict | None = None,
         method: dict | None = None,
         train_size: int | None = None,
-        freeze_backbone: bool = False,
+        freeze_backbone: bool | None = None,
         channels_last: bool = False,
         compile: bool = False,
     ) -> None:
@@ -151,10 +152,10 @@ class SSDHModule(L.LightningModule):
             }
         )
         integer("num_classes", num_classes, 10, minimum=0)
-        if not isinstance(freeze_backbone, bool):
+        if freeze_backbone is not None and not isinstance(freeze_backbone, bool):
             raise ValueError(
-                f"model.freeze_backbone={freeze_backbone!r}: must be true or false; e.g. "
-                "model.freeze_backbone=true"
+                f"model.freeze_backbone={freeze_backbone!r}: must be true, false or null (as the "
+                "method's authors); e.g. model.freeze_backbone=true"
             )
         if preprocessing is None:
             raise ValueError("SSDHModule needs the preprocessing of its data module")
@@ -167,8 +168,6 @@ class SSDHModule(L.LightningModule):
         self.backbone = build_backbone(
             backbone.pop("name"), self.preprocessing, weights_path, **backbone
         )
-        if freeze_backbone:
-            self.backbone.requires_grad_(False)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
@@ -176,6 +175,10 @@ class SSDHModule(L.LightningModule):
             self.backbone.compile()
         # Built before the head: a method may refuse the bits or classes (CSQ's centres).
         self.method = build_method(method, hash_bits, num_classes, train_size)
+        own_choice = not self.method.trains_backbone
+        self.freezes_backbone = own_choice if freeze_backbone is None else freeze_backbone
+        if self.freezes_backbone:
+            self.backbone.requires_grad_(False)
         if num_classes == 0 and self.method.uses_labels:
             raise ValueError(
                 f"method={self.method.name} learns from labels, but the data has none; train "
@@ -205,9 +208,18 @@ class SSDHModule(L.LightningModule):
     def hash_bits(self) -> int:
         return self.hparams.hash_bits
 
+    @property
+    def method_setting_changes(self) -> dict[str, bool]:
+        """The training settings of the run that differ from its method's own (run.json's
+        ``method_changes`` beside its options): ``freeze_backbone`` where the backbone is frozen
+        for a method whose authors train it, or trained for one whose authors freeze it."""
+        if self.freezes_backbone == self.method.trains_backbone:
+            return {"freeze_backbone": self.freezes_backbone}
+        return {}
+
     def train(self, mode: bool = True) -> SSDHModule:
         super().train(mode)
-        if self.hparams.freeze_backbone:  # frozen: its batch norm and dropout as in evaluation
+        if self.freezes_backbone:  # frozen: its batch norm and dropout as in evaluation
             self.backbone.eval()
         return self
 

@@ -62,5 +62,10 @@ def training_label(method: str, recipe: str = SHARED, changes: Mapping | None = 
     shared one and the options changed from its file (``dsh (authors)``, ``dpsh
     (pair_weights=balanced)``), so that runs of two recipes or two settings are never pooled."""
     notes = [] if recipe == SHARED else [recipe]
-    notes += [f"{key}={value}" for key, value in sorted((changes or {}).items())]
+    notes += [f"{key}={_typed(value)}" for key, value in sorted((changes or {}).items())]
     return f"{method} ({', '.join(notes)})" if notes else method
+
+
+def _typed(value: Any) -> str:
+    """A value as a Hydra override types it (``true``, not ``True``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

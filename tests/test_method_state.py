@@ -22,6 +22,7 @@ from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.data import DigitsDataModule, ImageFolderDataModule, ListFileDataModule
 from ssdh_lightning.data.splits import SAMPLED_PROTOCOLS, sampled_split
 from ssdh_lightning.indexing.encoding import encode_files
+from ssdh_lightning.methods import METHODS
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.retrieval import pack_codes
 from ssdh_lightning.run_files import METRICS_FILE, RUN_FILE
@@ -204,7 +205,7 @@ def test_adsh_database_codes_are_learned_in_validation_ssdh_eval_and_the_index(t
 
 
 def test_a_frozen_backbone_gets_no_update_and_keeps_its_batch_norm_statistics(digits):
-    module = digits_module({"name": "bihalf"}, digits, freeze_backbone=True)
+    module = digits_module({"name": "bihalf"}, digits)  # frozen: the method's own choice
     backbone = {k: v.clone() for k, v in module.backbone.state_dict().items()}
     latent = module.head.latent.weight.clone()
     optimizer = module.configure_optimizers()
@@ -219,8 +220,26 @@ def test_a_frozen_backbone_gets_no_update_and_keeps_its_batch_norm_statistics(di
     assert not torch.equal(module.head.latent.weight, latent)
     trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
     assert not trained & {id(p) for p in module.backbone.parameters()}
-    with pytest.raises(ValueError, match=r"model.freeze_backbone='yes': must be true or false"):
+    with pytest.raises(ValueError, match=r"model.freeze_backbone='yes': must be true, false or"):
         digits_module({"name": "bihalf"}, digits, freeze_backbone="yes")
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_the_backbone_trains_as_the_methods_authors_unless_set(method, digits):
+    """model.freeze_backbone null: frozen where the authors train the hash layer alone (bihalf,
+    greedyhash_u), trained for the rest; true or false wins, and run.json's method_changes names
+    it where it departs from the method's own choice."""
+    frozen_by_authors = method in ("bihalf", "greedyhash_u")
+    config = {"name": method}
+    module = digits_module(config, digits)
+    assert module.freezes_backbone is frozen_by_authors
+    assert all(p.requires_grad is not frozen_by_authors for p in module.backbone.parameters())
+    assert module.method_setting_changes == {}
+    for freeze in (True, False):
+        module = digits_module(config, digits, freeze_backbone=freeze)
+        assert module.freezes_backbone is freeze
+        changed = {"freeze_backbone": freeze} if freeze is not frozen_by_authors else {}
+        assert module.method_setting_changes == changed
 
 
 # --- data without labels ---------------------------------------------------------------------

@@ -179,6 +179,7 @@ def test_a_run_records_its_recipe_and_changed_method_options_and_says_so(tmp_pat
         "method=dpsh",
         "recipe=authors",
         "method.pair_weights=balanced",
+        "model.freeze_backbone=true",  # not dpsh's own setting: named beside its options
         *TINY_TRAINING,
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=2",
@@ -189,8 +190,9 @@ def test_a_run_records_its_recipe_and_changed_method_options_and_says_so(tmp_pat
     assert run["method"] == "dpsh" and run["recipe"] == "authors"
     recipe = yaml.safe_load((RECIPES_DIR / "authors_dpsh.yaml").read_text())["recipe"]
     assert run["recipe_source"] == recipe["source"]
-    assert run["method_changes"] == {"pair_weights": "balanced"}
-    assert "with dpsh (authors, pair_weights=balanced), 48 bits" in capsys.readouterr().out
+    assert run["method_changes"] == {"freeze_backbone": True, "pair_weights": "balanced"}
+    label = "dpsh (authors, freeze_backbone=true, pair_weights=balanced)"
+    assert f"with {label}, 48 bits" in capsys.readouterr().out
 
 
 def test_latent_lr_mult_gives_the_hash_layer_its_own_rate_and_at_1x_the_groups_of_before():
@@ -227,6 +229,9 @@ def test_every_method_as_its_file_sets_it_changes_nothing(method):
 def test_a_training_is_named_by_its_method_recipe_and_changes():
     assert training_label("dsh") == "dsh"
     assert training_label("dsh", "authors") == "dsh (authors)"
+    assert training_label("bihalf", "shared", {"freeze_backbone": False}) == (
+        "bihalf (freeze_backbone=false)"  # as the override is typed
+    )
     changes = {"pair_weights": "balanced", "eta": 0.1}  # named in sorted order
     assert training_label("dpsh", "shared", changes) == "dpsh (eta=0.1, pair_weights=balanced)"
     assert (

@@ -69,6 +69,9 @@ class HashingMethod(nn.Module):
     learns_database_codes: ClassVar[bool] = False
     # The latent layer's initial bias: the paper's 1 (every sigmoid unit starts on).
     latent_bias: ClassVar[float] = LATENT_BIAS
+    # False: the authors train the hash layer alone on a frozen backbone (BiHalf, GreedyHash-U):
+    # what ``model.freeze_backbone`` null does for this method
+    trains_backbone: ClassVar[bool] = True
 
     def __init__(self, hash_bits: int, num_classes: int) -> None:
         super().__init__()

@@ -48,6 +48,7 @@ class BiHalf(SignCodes):
 
     uses_labels = False
     latent_bias = 0.0
+    trains_backbone = False  # the authors' code gives the optimiser the hash layer alone
 
     def __init__(self, hash_bits: int, num_classes: int, gamma: float = 6.0) -> None:
         super().__init__(hash_bits, num_classes)

@@ -30,6 +30,7 @@ class GreedyHashUnsupervised(SignCodes):
 
     uses_labels = False
     latent_bias = 0.0
+    trains_backbone = False  # the authors' code gives the optimiser the hash layer alone
 
     def __init__(
         self, hash_bits: int, num_classes: int, alpha: float = 0.1, centre_features: bool = True

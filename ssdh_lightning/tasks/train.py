@@ -51,7 +51,7 @@ def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModul
         "protocol": cfg.data.get("protocol"),
         "hash_bits": model.hash_bits,
         "method": model.method.name,
-        "method_changes": method_changes(_method_config(cfg)),
+        "method_changes": method_changes(_method_config(cfg)) | model.method_setting_changes,
         **recipe_description(cfg.get("recipe")),
         "backbone": backbone_label(cfg.model.backbone) if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
