@@ -175,8 +175,9 @@ class SSDHModule(L.LightningModule):
             self.backbone.compile()
         # Built before the head: a method may refuse the bits or classes (CSQ's centres).
         self.method = build_method(method, hash_bits, num_classes, train_size)
-        own_choice = not self.method.trains_backbone
-        self.freezes_backbone = own_choice if freeze_backbone is None else freeze_backbone
+        self.freezes_backbone = (
+            not self.method.trains_backbone if freeze_backbone is None else freeze_backbone
+        )
         if self.freezes_backbone:
             self.backbone.requires_grad_(False)
         if num_classes == 0 and self.method.uses_labels:

@@ -217,32 +217,36 @@ def read_run(folder: Path) -> Run:
     )
 
 
+def _varying(runs: list[Run], keys: tuple[str, ...]) -> set[tuple[str, str]]:
+    """The (data set, key) pairs whose value differs among the runs of that data set."""
+    values = defaultdict(set)
+    for run in runs:
+        for key in keys:
+            values[run.data, key].add(getattr(run, key))
+    return {group for group, seen in values.items() if len(seen) > 1}
+
+
 def distinguish(runs: list[Run]) -> list[Run]:
     """The runs, each named apart from the others of its data set that differ in protocol (then
     the data set is ``fashion_mnist (protocol=small)``: other queries, rows never compared), or
     in backbone or experiment (then the training is ``dsh (backbone=vgg16)``): so that the report
     never pools or pairs them. A run that did not record a value keeps the plain name, which
     still sets it apart from those that did."""
-    protocols = defaultdict(set)
-    for run in runs:
-        protocols[run.data].add(run.protocol)
+    split = _varying(runs, ("protocol",))
     runs = [
         replace(run, data=f"{run.data} (protocol={run.protocol})")
-        if len(protocols[run.data]) > 1 and run.protocol is not None
+        if (run.data, "protocol") in split and run.protocol is not None
         else run
         for run in runs
     ]
-    values = defaultdict(set)
-    for run in runs:
-        for key in TRAINING_SETTING:
-            values[run.data, key].add(getattr(run, key))
+    varying = _varying(runs, TRAINING_SETTING)
     return [
         replace(
             run,
             setting={
                 key: getattr(run, key)
                 for key in TRAINING_SETTING
-                if len(values[run.data, key]) > 1 and getattr(run, key) is not None
+                if (run.data, key) in varying and getattr(run, key) is not None
             },
         )
         for run in runs
