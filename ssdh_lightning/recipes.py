@@ -42,19 +42,31 @@ def recipe_description(recipe: Mapping | None) -> dict[str, str]:
     return {"recipe": recipe.get("name") or SHARED} | ({"recipe_source": source} if source else {})
 
 
-def method_changes(method: Mapping | None) -> dict[str, Any]:
-    """The options of a run's method config that differ from its conf/method/ file (the
-    overrides, ``method.pair_weights=balanced``), sorted by name; {} for the method as its file
-    sets it. The file is read as data, never resolved."""
+def method_changes(method: Mapping | None, recipe: str = SHARED) -> dict[str, Any]:
+    """The options of a run's method config that differ from the method as its recipe composes
+    it (the overrides, ``method.pair_weights=balanced``), sorted by name; {} for the method as
+    its conf/method/ file sets it, with what ``recipe``'s file for it sets over that (idhn's
+    authors' scale). The files are read as data, never resolved."""
     if not method:
         return {}
-    path = METHODS_DIR / f"{method.get('name')}.yaml"
-    defaults = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
+    defaults = method_defaults(str(method.get("name")), recipe)
     return {
         key: value
         for key, value in sorted(method.items())
         if key != "name" and (key not in defaults or defaults[key] != value)
     }
+
+
+def method_defaults(method: str, recipe: str = SHARED) -> dict[str, Any]:
+    """The options of ``method`` as ``recipe`` trains it: its conf/method/ file, then the
+    ``method`` block of conf/recipe_of/<recipe>_<method>.yaml where that sets one."""
+    defaults = _read(METHODS_DIR / f"{method}.yaml")
+    return defaults | (_read(RECIPES_DIR / f"{recipe}_{method}.yaml").get("method") or {})
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A YAML file as plain data ({} where there is none), never resolved."""
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
 
 
 def training_label(method: str, recipe: str = SHARED, changes: Mapping | None = None) -> str:

@@ -218,12 +218,25 @@ def test_latent_lr_mult_gives_the_hash_layer_its_own_rate_and_at_1x_the_groups_o
     assert faster["network"] == (0.01, 0) and faster["classifier"] == (0.1, 0)
 
 
+@pytest.mark.parametrize("recipe", ["shared", "authors"])
 @pytest.mark.parametrize("method", sorted(path.stem for path in METHODS_DIR.glob("*.yaml")))
-def test_every_method_as_its_file_sets_it_changes_nothing(method):
-    cfg = compose_config("train", f"method={method}")
-    assert method_changes(OmegaConf.to_container(cfg.method)) == {}
-    changed = compose_config("train", f"method={method}", "+method.extra=1")
-    assert method_changes(OmegaConf.to_container(changed.method)) == {"extra": 1}
+def test_every_method_as_its_recipe_composes_it_changes_nothing(method, recipe):
+    cfg = compose_config("train", f"method={method}", f"recipe={recipe}")
+    assert method_changes(OmegaConf.to_container(cfg.method), recipe) == {}
+    changed = compose_config("train", f"method={method}", f"recipe={recipe}", "+method.extra=1")
+    assert method_changes(OmegaConf.to_container(changed.method), recipe) == {"extra": 1}
+
+
+def test_a_recipe_sets_its_authors_option_over_the_method_file_and_records_no_change():
+    """idhn's scale: 24 under the shared SGD, the authors' 5 with their recipe (their Adam); the
+    value of one recipe is a change under the other, and an override wins over both."""
+    shared = compose_config("train", "method=idhn")
+    authors = compose_config("train", "method=idhn", "recipe=authors", "experiment=fashion_mnist")
+    assert shared.method.scale == 24.0 and authors.method.scale == 5.0
+    assert method_changes(OmegaConf.to_container(shared.method), "authors") == {"scale": 24.0}
+    assert method_changes(OmegaConf.to_container(authors.method), "shared") == {"scale": 5.0}
+    overridden = compose_config("train", "method=idhn", "recipe=authors", "method.scale=7")
+    assert method_changes(OmegaConf.to_container(overridden.method), "authors") == {"scale": 7}
 
 
 def test_a_training_is_named_by_its_method_recipe_and_changes():

@@ -46,13 +46,15 @@ log = logging.getLogger(__name__)
 
 def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModule) -> dict:
     """What a report groups runs by; the same whether the run came from the CLI or Python."""
+    recipe = recipe_description(cfg.get("recipe"))
+    changes = method_changes(_method_config(cfg), recipe["recipe"]) | model.method_setting_changes
     return {
         "data": datamodule.name,
         "protocol": cfg.data.get("protocol"),
         "hash_bits": model.hash_bits,
         "method": model.method.name,
-        "method_changes": method_changes(_method_config(cfg)) | model.method_setting_changes,
-        **recipe_description(cfg.get("recipe")),
+        "method_changes": changes,
+        **recipe,
         "backbone": backbone_label(cfg.model.backbone) if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
         "seed": int(cfg.seed),
