@@ -4,8 +4,9 @@ Three signs, each cheap and each seen in real failures (issue 23: dpsh at lr 0.0
 image the same code and a loss flat at 1.15 for three epochs, and finished quietly):
 
 - **codes**: fewer distinct database codes than classes, and no more than at the validation
-  before: some classes cannot be told apart, and training does not part them (a start with one
-  code for all, as lin2015's latent bias of 1 gives, is not collapse while the count grows);
+  before, or at the training's last validation: some classes cannot be told apart, and training
+  does not part them (a start with one code for all, as lin2015's latent bias of 1 gives, is not
+  collapse while the count can still grow);
 - **features**: the database features' spread (the mean over dimensions of their standard
   deviation) fell below a share of the first validation's, or to almost nothing;
 - **loss**: the mean training loss of the last periods (each epoch, or the steps up to a
@@ -128,11 +129,13 @@ def check_collapse(
     first_spread: float,
     previous_distinct_codes: int | None,
     thresholds: CollapseThresholds,
+    last: bool = False,
 ) -> CollapseCheck:
     """The signs of collapse in a database's ``codes`` and ``features`` (of ``classes``
     classes), the mean training ``losses`` of each period so far, the spread of the
     first validation's features, ``first_spread``, and the distinct codes of the validation
-    before (None at the first)."""
+    before (None at the first); ``last``: no validation of the training comes after this one,
+    so too few codes cannot grow any more (a sweep that validates once, at the end)."""
     distinct = count_distinct_codes(codes)
     share = distinct / len(codes) if len(codes) else 0.0
     spread = feature_spread(features)
@@ -144,10 +147,12 @@ def check_collapse(
     if not np.isfinite(losses).all():
         reasons.append("loss: not finite (the training diverged)")
     too_few = distinct < thresholds.min_codes_per_class * classes
-    if too_few and previous_distinct_codes is not None and distinct <= previous_distinct_codes:
+    stuck = previous_distinct_codes is not None and distinct <= previous_distinct_codes
+    if too_few and (stuck or last):
         reasons.append(
             f"codes: {distinct} distinct among {len(codes)} database codes, fewer than the "
-            f"{classes} classes and no more than at the validation before"
+            f"{classes} classes "
+            + ("and no more than at the validation before" if stuck else "at the training's end")
         )
     if math.isfinite(spread) and (spread < NO_SPREAD or ratio < thresholds.min_spread_ratio):
         reasons.append(

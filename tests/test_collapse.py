@@ -53,6 +53,7 @@ def check(codes=None, features=HEALTHY_FEATURES, classes=4, losses=MOVING_LOSSES
     codes = codes_with(20) if codes is None else codes
     first = options.pop("first_spread", feature_spread(HEALTHY_FEATURES))
     previous = options.pop("previous", 40)
+    last = options.pop("last", False)
     return check_collapse(
         codes,
         features,
@@ -61,6 +62,7 @@ def check(codes=None, features=HEALTHY_FEATURES, classes=4, losses=MOVING_LOSSES
         first,
         previous,
         CollapseThresholds(**options) if options else DEFAULTS,
+        last=last,
     )
 
 
@@ -92,6 +94,15 @@ def test_few_codes_that_grow_or_come_first_are_a_start_not_collapse():
     assert not check(codes_with(1), previous=None).collapsed  # the first validation
     assert not check(codes_with(3), previous=2).collapsed  # growing
     assert check(codes_with(2), previous=2).collapsed  # stuck
+
+
+def test_few_codes_at_the_last_validation_are_collapse_though_it_is_the_first():
+    """A sweep that validates once, at the end: the count cannot grow any more."""
+    result = check(codes_with(3), previous=None, last=True)
+    assert result.collapsed and result.reasons == (
+        "codes: 3 distinct among 40 database codes, fewer than the 4 classes at the training's end",
+    )
+    assert not check(codes_with(4), previous=None, last=True).collapsed  # one a class
 
 
 def test_half_distinct_codes_are_healthy():
@@ -261,3 +272,37 @@ def test_a_loss_that_stops_moving_is_seen_though_validation_comes_every_few_epoc
     record = json.loads((tmp_path / METRICS_FILE).read_text())["collapse"]
     assert record["loss_flat"] and record["loss_change"] < 1e-3
     assert record["reasons"][-1].startswith("loss: flat over the last 5 training periods")
+
+
+@pytest.mark.parametrize(
+    ("validation", "reason"),
+    [
+        ([], "at the training's end"),  # once, at the end
+        (["trainer.val_check_interval=2"], "and no more than at the validation before"),
+    ],
+)
+def test_a_run_that_never_left_its_start_is_flagged_at_its_last_validation(
+    tmp_path, validation, reason
+):
+    """lin2015 at a rate of 1e-12 keeps its start, every image the code of all ones. Validated
+    only at the end of its one epoch, that validation is the last and says collapse; validated
+    at step 2 as well, step 2 (within the last epoch) is not the last and says nothing."""
+    cfg = compose_config(
+        "train",
+        "model.optimizer.lr=1e-12",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=4",
+        *validation,
+        "trainer.enable_progress_bar=false",
+        "callbacks.retrieval_visuals=null",
+        "baselines=[]",
+        "logger=csv",
+        f"output_dir={tmp_path}",
+    )
+    train(cfg)
+    record = json.loads((tmp_path / METRICS_FILE).read_text())["collapse"]
+    assert record["distinct_codes"] == 1 and record["collapsed_steps"] == [4]
+    database = 1797 - 359  # the digits less the queries
+    assert record["reasons"] == [
+        f"codes: 1 distinct among {database} database codes, fewer than the 10 classes {reason}"
+    ]

@@ -30,6 +30,15 @@ def _class_count(labels: np.ndarray) -> int:
     return int(np.count_nonzero(labels.sum(axis=0)))
 
 
+def _last_validation(trainer: L.Trainer) -> bool:
+    """Whether no validation of this fit comes after this one: the training stops, has taken
+    its steps, or ends its last epoch."""
+    steps_done = trainer.max_steps >= 0 and trainer.global_step >= trainer.max_steps
+    epochs = trainer.max_epochs if trainer.max_epochs is not None else -1  # -1: no limit
+    last_epoch = 0 <= epochs <= trainer.current_epoch + 1
+    return trainer.should_stop or steps_done or (last_epoch and trainer.is_last_batch)
+
+
 class CollapseDetection(L.Callback):
     """Checks the codes, the features and the training loss after every validation; keep it
     after ``retrieval_evaluation`` (conf/callbacks/retrieval.yaml), whose database it reads.
@@ -85,6 +94,7 @@ class CollapseDetection(L.Callback):
             self.first_spread,
             self.check.distinct_codes if self.check is not None else None,
             self.thresholds,
+            last=_last_validation(trainer),
         )
         check = self.check
         logged = {
