@@ -1,4 +1,4 @@
-"""Collapse of a training run, told from what one validation sees (PROTOCOL.md, "Collapse").
+"""Collapse of a training run, told from what one validation sees (docs/evaluation.md, "Collapse").
 
 Three signs, each cheap and each seen in real failures (issue 23: dpsh at lr 0.05 gave every
 image the same code and a loss flat at 1.15 for three epochs, and finished quietly):
