@@ -169,3 +169,23 @@ def test_the_long_table_has_a_row_per_training_method_and_only_lin2015_gets_the_
     assert (
         rows[("lin2015", "bcs")]["paper"].startswith("0.8973") and not rows[("csq", "bcs")]["paper"]
     )
+
+
+def test_the_paper_figures_stand_beside_the_papers_own_split_where_two_are_reported(tmp_path):
+    """cifar10 runs of the paper's split and of CNNH's: two data sets in the report, named by
+    protocol; the paper's figures beside the first only, and both shown at mAP@1000."""
+    for protocol in ("paper", "cnnh"):
+        _run(tmp_path / protocol, "cifar10", 48, 0, _metrics(protocol, 48, 0))
+        run_file = tmp_path / protocol / RUN_FILE
+        run_file.write_text(json.dumps(json.loads(run_file.read_text()) | {"protocol": protocol}))
+    write_report(tmp_path)
+    rows = _paper_rows(tmp_path)
+    paper = rows[("cifar10 (protocol=paper)", "lin2015", "bcs", 48)]
+    other = rows[("cifar10 (protocol=cnnh)", "lin2015", "bcs", 48)]
+    assert paper["figure"] == other["figure"] == "map@1000"
+    assert float(paper["paper"]) == 0.8973 and other["paper"] == ""
+    assert float(rows[("cifar10 (protocol=paper)", "lin2015", "lsh", 48)]["paper"]) == 0.120
+    with open(tmp_path / "report.csv", newline="") as stream:
+        long_rows = {(r["data"], r["method"]): r["paper"] for r in csv.DictReader(stream)}
+    assert long_rows[("cifar10 (protocol=paper)", "bcs")].startswith("0.8973")
+    assert long_rows[("cifar10 (protocol=cnnh)", "bcs")] == ""

@@ -47,7 +47,7 @@ class Row:
     def paper(self) -> str:
         if self.training != report_tables.DEFAULT_METHOD:  # the paper trained lin2015 only
             return ""
-        figure = report_tables.PAPER_FIGURES.get((self.data, self.hash_bits, self.name))
+        figure = report_tables.paper_figure(self.data, self.hash_bits, self.name)
         return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
 
 

@@ -234,7 +234,7 @@ def distinguish(runs: list[Run]) -> list[Run]:
     still sets it apart from those that did."""
     split = _varying(runs, ("protocol",))
     runs = [
-        replace(run, data=f"{run.data} (protocol={run.protocol})")
+        replace(run, data=report_tables.data_label(run.data, run.protocol))
         if (run.data, "protocol") in split and run.protocol is not None
         else run
         for run in runs

@@ -48,6 +48,34 @@ PAPER_FIGURES = {
     },
     ("mnist", 48, "bcs"): (0.982, "precision +- 0.003, paper"),
 }
+# The split the paper's figures were measured on (data.protocol of cifar10 and mnist).
+PAPER_SPLIT = "paper"
+
+
+def data_label(name: str, protocol: str) -> str:
+    """A data set as a report names it where its runs hold two protocols of it."""
+    return f"{name} (protocol={protocol})"
+
+
+def data_set_of(label: str) -> tuple[str, str | None]:
+    """The data set's name and protocol of a report's data ``label`` (``data_label``'s, or a
+    plain name: protocol None)."""
+    name, qualified, protocol = label.partition(" (protocol=")
+    return (name, protocol.removesuffix(")")) if qualified else (label, None)
+
+
+def paper_figure(label: str, bits: int, row: str) -> tuple[float, str] | None:
+    """The paper's figure for a row of the data ``label`` at ``bits``, and what it is; None where
+    the paper has none, or the label names another protocol than the paper's."""
+    name, protocol = data_set_of(label)
+    return PAPER_FIGURES.get((name, bits, row)) if protocol in (None, PAPER_SPLIT) else None
+
+
+def figure_of(label: str) -> str:
+    """The figure a data set's tables show: the paper's mAP@1000 on CIFAR-10, whatever split."""
+    return FIGURE.get(data_set_of(label)[0], DEFAULT_FIGURE)
+
+
 PAPER_PROTOCOL = (
     "paper's figures in brackets: BCS mAP@1000 of the paper's code (paper split); the baselines' "
     "48-bit mAP as cited by the paper from other work (GIST features, another protocol)"
@@ -98,7 +126,7 @@ def _cell(data: str, row: str, bits: int, figure: str, runs) -> Cell | None:
         for figure in (metric_names.TIE_AVG, metric_names.TIE_BEST, metric_names.TIE_WORST)
     ]
     # the paper's figures are CIFAR-10 mAPs; MNIST's is a precision, which this table does not show
-    figure_of_paper = PAPER_FIGURES.get((data, bits, row)) if figure == "map@1000" else None
+    figure_of_paper = paper_figure(data, bits, row) if figure == "map@1000" else None
     paper = figure_of_paper[0] if figure_of_paper else None
     return Cell(float(np.mean(values)), float(np.std(values)), len(values), paper, *ties)
 
@@ -108,7 +136,7 @@ def paper_tables(runs) -> list[Table]:
     tables = []
     for data in sorted({run.data for run in runs}):
         mine = [run for run in runs if run.data == data]
-        figure = FIGURE.get(data, DEFAULT_FIGURE)
+        figure = figure_of(data)
         bits = sorted({run.hash_bits for run in mine})
         rows = []
         for training in sorted({run.training for run in mine}):
