@@ -254,22 +254,25 @@ def test_a_damaged_collapse_record_stops_the_report_naming_it(tmp_path):
         read_run(tmp_path / "0")
 
 
+def collapse_of_training(tmp_path, *overrides: str) -> dict:
+    """metrics.json's collapse record of a quiet training on the digits with ``overrides``."""
+    quiet = ("trainer.enable_progress_bar=false", "callbacks.retrieval_visuals=null")
+    cfg = compose_config(
+        "train", *overrides, *quiet, "baselines=[]", "logger=csv", f"output_dir={tmp_path}"
+    )
+    train(cfg)
+    return json.loads((tmp_path / METRICS_FILE).read_text())["collapse"]
+
+
 def test_a_loss_that_stops_moving_is_seen_though_validation_comes_every_few_epochs(tmp_path):
     """Each epoch is a period of the loss: with one validation after 5 epochs, a run whose
     weights do not move (a learning rate of 1e-12) is flagged at that validation."""
-    cfg = compose_config(
-        "train",
+    record = collapse_of_training(
+        tmp_path,
         "model.optimizer.lr=1e-12",
         "trainer.max_epochs=5",
         "trainer.check_val_every_n_epoch=5",
-        "trainer.enable_progress_bar=false",
-        "callbacks.retrieval_visuals=null",
-        "baselines=[]",
-        "logger=csv",
-        f"output_dir={tmp_path}",
     )
-    train(cfg)
-    record = json.loads((tmp_path / METRICS_FILE).read_text())["collapse"]
     assert record["loss_flat"] and record["loss_change"] < 1e-3
     assert record["reasons"][-1].startswith("loss: flat over the last 5 training periods")
 
@@ -287,20 +290,13 @@ def test_a_run_that_never_left_its_start_is_flagged_at_its_last_validation(
     """lin2015 at a rate of 1e-12 keeps its start, every image the code of all ones. Validated
     only at the end of its one epoch, that validation is the last and says collapse; validated
     at step 2 as well, step 2 (within the last epoch) is not the last and says nothing."""
-    cfg = compose_config(
-        "train",
+    record = collapse_of_training(
+        tmp_path,
         "model.optimizer.lr=1e-12",
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=4",
         *validation,
-        "trainer.enable_progress_bar=false",
-        "callbacks.retrieval_visuals=null",
-        "baselines=[]",
-        "logger=csv",
-        f"output_dir={tmp_path}",
     )
-    train(cfg)
-    record = json.loads((tmp_path / METRICS_FILE).read_text())["collapse"]
     assert record["distinct_codes"] == 1 and record["collapsed_steps"] == [4]
     database = 1797 - 359  # the digits less the queries
     assert record["reasons"] == [
