@@ -17,6 +17,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ssdh_lightning.data import RetrievalDataModule
 from ssdh_lightning.io import atomic_write
+from ssdh_lightning.methods import named_options
 from ssdh_lightning.module import SSDHModule
 from ssdh_lightning.untrusted_configs import check_image_sizes, check_plain, shown
 
@@ -139,6 +140,27 @@ def check_hash_bits(path: str | Path, checkpoint: dict[str, Any], hash_bits: int
             f"checkpoint {path} holds a model of {found} bits, but {hash_bits} were asked for; "
             f"use a checkpoint trained with model.hash_bits={hash_bits}, or set "
             f"model.hash_bits={found}"
+        )
+
+
+def check_same_method(path: str | Path, checkpoint: dict[str, Any], method: dict | None) -> None:
+    """A run resumes the objective its checkpoint trained: the same method, and each option the
+    checkpoint recorded at the same value (a default changed since, idhn's scale, included); an
+    option it did not record takes the method's default, as when the checkpoint is evaluated."""
+    found_name, found = named_options(checkpoint["hyper_parameters"].get("method"))
+    name, options = named_options(method)
+    if found_name != name:
+        raise ValueError(
+            f"checkpoint {path} was trained with method={found_name}, but method={name} was "
+            f"asked for; resume with method={found_name}, or train anew without ckpt_path"
+        )
+    changed = {key: value for key, value in found.items() if options.get(key, value) != value}
+    if changed:
+        asked = ", ".join(f"{key}={shown(options[key])}" for key in sorted(changed))
+        fix = " ".join(f"method.{key}={shown(value)}" for key, value in sorted(changed.items()))
+        raise ValueError(
+            f"checkpoint {path} was trained with method={name} {fix.replace('method.', '')}, "
+            f"but this run composes {asked}; resume with {fix}, or train anew without ckpt_path"
         )
 
 

@@ -147,6 +147,59 @@ def test_resuming_from_a_checkpoint_of_another_hash_length_is_refused(trained_ru
     assert ckpt.is_file()  # nothing already written is lost
 
 
+def test_resuming_with_another_method_is_refused_naming_the_checkpoints(trained_run, tmp_path):
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    with pytest.raises(ValueError) as refused:
+        call_tool("ssdh-train", *TINY_TRAINING, "method=dsh", f"ckpt_path={ckpt}", run_dir=tmp_path)
+    assert str(refused.value) == (
+        f"checkpoint {ckpt} was trained with method=lin2015, but method=dsh was asked for; "
+        "resume with method=lin2015, or train anew without ckpt_path"
+    )
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_resuming_with_other_method_options_is_refused_and_with_the_same_goes_on(tmp_path):
+    """A checkpoint of idhn at the authors' scale of 5, resumed with the default of 24 (a default
+    changed since it was trained reads the same): refused, naming the override that resumes it."""
+    first = tmp_path / "first"
+    call_tool(
+        "ssdh-train",
+        "trainer.max_epochs=1",  # the resumed run trains its second
+        "trainer.enable_progress_bar=false",
+        "method=idhn",
+        "method.scale=5.0",
+        "baselines=[]",
+        "callbacks.retrieval_visuals=null",
+        run_dir=first,
+    )
+    ckpt = first / "checkpoints" / "last.ckpt"
+    with pytest.raises(ValueError) as refused:
+        call_tool(
+            "ssdh-train",
+            *TINY_TRAINING,
+            "method=idhn",
+            f"ckpt_path={ckpt}",
+            run_dir=tmp_path / "refused",
+        )
+    assert str(refused.value) == (
+        f"checkpoint {ckpt} was trained with method=idhn scale=5.0, but this run composes "
+        "scale=24.0; resume with method.scale=5.0, or train anew without ckpt_path"
+    )
+    assert not (tmp_path / "refused" / "checkpoints").exists()
+    resumed = tmp_path / "resumed"
+    call_tool(
+        "ssdh-train",
+        *TINY_TRAINING,
+        "method=idhn",
+        "method.scale=5.0",
+        "baselines=[]",
+        "callbacks.retrieval_visuals=null",
+        f"ckpt_path={ckpt}",
+        run_dir=resumed,
+    )
+    assert (resumed / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_eval_of_a_missing_or_corrupt_checkpoint(tmp_path):
     result = run_tool("ssdh-eval", "ckpt_path=/no/such.ckpt", cwd=tmp_path, check=False)
     assert_stopped(result, "FileNotFoundError: checkpoint /no/such.ckpt does not exist")

@@ -63,6 +63,12 @@ def _registered_name(options: dict[str, Any]) -> str:
     return DEFAULT_METHOD if name is None else name
 
 
+def named_options(config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The method that ``config`` names (None: lin2015) and its options, the rest of it."""
+    options = dict(config or {})
+    return _registered_name(options), options
+
+
 def build_method(
     config: Mapping[str, Any] | None,
     hash_bits: int,
@@ -73,8 +79,7 @@ def build_method(
     with that file's options: only a registered method can be named. ``train_size`` (the number
     of training items) goes to the methods whose constructor takes it: those that keep a row
     per training item."""
-    options = dict(config or {})
-    name = _registered_name(options)
+    name, options = named_options(config)
     if not isinstance(name, str) or name not in METHODS:
         raise ValueError(
             f"method {name!r} is not one of the project's methods; choose method=NAME with NAME "

@@ -14,7 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 from ssdh_lightning.baselines import check_baselines, check_objective
 from ssdh_lightning.callbacks import collapse_record, find_evaluation
 from ssdh_lightning.callbacks.timing import EpochTimer
-from ssdh_lightning.checkpoints import check_hash_bits, check_same_data, read_checkpoint
+from ssdh_lightning.checkpoints import (
+    check_hash_bits,
+    check_same_data,
+    check_same_method,
+    read_checkpoint,
+)
 from ssdh_lightning.config_checks import (
     RUN_FOLDER,
     RUN_FOLDER_FIX,
@@ -119,6 +124,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     if resumed is not None:
         check_hash_bits(cfg.ckpt_path, resumed, cfg.model.hash_bits)
+        check_same_method(cfg.ckpt_path, resumed, _method_config(cfg))
     L.seed_everything(cfg.seed, workers=True)
     data_cfg = with_model_input(cfg.data, cfg.model.backbone)
     datamodule = loaded_datamodule(instantiate(data_cfg, report_dir=str(run_dir)), run_dir)
