@@ -4,9 +4,9 @@ Three signs, each cheap and each seen in real failures (issue 23: dpsh at lr 0.0
 image the same code and a loss flat at 1.15 for three epochs, and finished quietly):
 
 - **codes**: fewer distinct database codes than classes, and no more than at the validation
-  before, or at the training's last validation: some classes cannot be told apart, and training
-  does not part them (a start with one code for all, as lin2015's latent bias of 1 gives, is not
-  collapse while the count can still grow);
+  before, or at the training's last validation after a whole epoch: some classes cannot be told
+  apart, and training does not part them (a start with one code for all, as lin2015's latent
+  bias of 1 gives, is not collapse while the count can still grow);
 - **features**: the database features' spread (the mean over dimensions of their standard
   deviation) fell below a share of the first validation's, or to almost nothing;
 - **loss**: the mean training loss of the last periods (each epoch, or the steps up to a
@@ -135,7 +135,8 @@ def check_collapse(
     classes), the mean training ``losses`` of each period so far, the spread of the
     first validation's features, ``first_spread``, and the distinct codes of the validation
     before (None at the first); ``last``: no validation of the training comes after this one,
-    so too few codes cannot grow any more (a sweep that validates once, at the end)."""
+    which follows a whole epoch at least, so too few codes will not grow any more (a sweep that
+    validates once, at the end)."""
     distinct = count_distinct_codes(codes)
     share = distinct / len(codes) if len(codes) else 0.0
     spread = feature_spread(features)

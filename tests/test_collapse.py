@@ -302,3 +302,10 @@ def test_a_run_that_never_left_its_start_is_flagged_at_its_last_validation(
     assert record["reasons"] == [
         f"codes: 1 distinct among {database} database codes, fewer than the 10 classes {reason}"
     ]
+
+
+def test_a_smoke_test_stopped_within_its_first_epoch_is_not_called_collapsed(tmp_path):
+    """Two steps of lin2015 end where it starts, every image the code of all ones: a training
+    that has not run a whole epoch is not judged by its codes."""
+    record = collapse_of_training(tmp_path, "trainer.max_steps=2", "trainer.val_check_interval=2")
+    assert record["distinct_codes"] < 10 and not record["collapsed"] and record["reasons"] == []

@@ -30,13 +30,16 @@ def _class_count(labels: np.ndarray) -> int:
     return int(np.count_nonzero(labels.sum(axis=0)))
 
 
-def _last_validation(trainer: L.Trainer) -> bool:
-    """Whether no validation of this fit comes after this one: the training stops, has taken
-    its steps, or ends its last epoch."""
+def _final_codes(trainer: L.Trainer) -> bool:
+    """Whether this validation's codes are the training's last word: no validation of this fit
+    comes after it (the training stops, has taken its steps, or ends its last epoch), and it
+    has trained a whole epoch at least (a run stopped within its first, a smoke test of a few
+    steps, has not left its start)."""
     steps_done = trainer.max_steps >= 0 and trainer.global_step >= trainer.max_steps
     epochs = trainer.max_epochs if trainer.max_epochs is not None else -1  # -1: no limit
     last_epoch = 0 <= epochs <= trainer.current_epoch + 1
-    return trainer.should_stop or steps_done or (last_epoch and trainer.is_last_batch)
+    last = trainer.should_stop or steps_done or (last_epoch and trainer.is_last_batch)
+    return last and (trainer.current_epoch >= 1 or trainer.is_last_batch)
 
 
 class CollapseDetection(L.Callback):
@@ -94,7 +97,7 @@ class CollapseDetection(L.Callback):
             self.first_spread,
             self.check.distinct_codes if self.check is not None else None,
             self.thresholds,
-            last=_last_validation(trainer),
+            last=_final_codes(trainer),
         )
         check = self.check
         logged = {
