@@ -154,13 +154,14 @@ def check_same_method(path: str | Path, checkpoint: dict[str, Any], method: dict
             f"checkpoint {path} was trained with method={found_name}, but method={name} was "
             f"asked for; resume with method={found_name}, or train anew without ckpt_path"
         )
-    changed = {key: value for key, value in found.items() if options.get(key, value) != value}
+    changed = sorted(key for key, value in found.items() if options.get(key, value) != value)
     if changed:
-        asked = ", ".join(f"{key}={shown(options[key])}" for key in sorted(changed))
-        fix = " ".join(f"method.{key}={shown(value)}" for key, value in sorted(changed.items()))
+        trained = " ".join(f"{key}={shown(found[key])}" for key in changed)
+        asked = ", ".join(f"{key}={shown(options[key])}" for key in changed)
+        fix = " ".join(f"method.{key}={shown(found[key])}" for key in changed)
         raise ValueError(
-            f"checkpoint {path} was trained with method={name} {fix.replace('method.', '')}, "
-            f"but this run composes {asked}; resume with {fix}, or train anew without ckpt_path"
+            f"checkpoint {path} was trained with method={name} {trained}, but this run composes "
+            f"{asked}; resume with {fix}, or train anew without ckpt_path"
         )
 
 
