@@ -147,7 +147,10 @@ def check_same_method(path: str | Path, checkpoint: dict[str, Any], method: dict
     """A run resumes the objective its checkpoint trained: the same method, and each option the
     checkpoint recorded at the same value (a default changed since, idhn's scale, included); an
     option it did not record takes the method's default, as when the checkpoint is evaluated."""
-    found_name, found = named_options(checkpoint["hyper_parameters"].get("method"))
+    recorded = checkpoint["hyper_parameters"].get("method")
+    if recorded is not None and not isinstance(recorded, Mapping):
+        raise _inconsistent(path, f"hyper_parameters.method is {shown(recorded)}, not options")
+    found_name, found = named_options(recorded)
     name, options = named_options(method)
     if found_name != name:
         raise ValueError(

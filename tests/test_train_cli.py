@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from hydra.errors import InstantiationException, MissingConfigException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -156,6 +157,18 @@ def test_resuming_with_another_method_is_refused_naming_the_checkpoints(trained_
         "resume with method=lin2015, or train anew without ckpt_path"
     )
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_checkpoint_whose_method_is_not_options_is_refused_before_resuming(trained_run, tmp_path):
+    checkpoint = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["method"] = "dsh"  # crafted: a name, not a mapping
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save(checkpoint, crafted)
+    with pytest.raises(
+        ValueError, match=r"hyper_parameters.method is 'dsh', not options; the file"
+    ):
+        call_tool("ssdh-train", *TINY_TRAINING, f"ckpt_path={crafted}", run_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_resuming_with_other_method_options_is_refused_and_with_the_same_goes_on(tmp_path):
