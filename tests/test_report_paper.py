@@ -189,3 +189,15 @@ def test_the_paper_figures_stand_beside_the_papers_own_split_where_two_are_repor
         long_rows = {(r["data"], r["method"]): r["paper"] for r in csv.DictReader(stream)}
     assert long_rows[("cifar10 (protocol=paper)", "bcs")].startswith("0.8973")
     assert long_rows[("cifar10 (protocol=cnnh)", "bcs")] == ""
+
+
+def test_runs_of_another_split_alone_get_no_paper_figure(tmp_path):
+    """CNNH's split alone keeps the plain name cifar10, but its runs recorded their split: the
+    paper's figures (of the paper's split) stand beside neither table."""
+    _run(tmp_path / "cnnh", "cifar10", 48, 0, _metrics("cnnh", 48, 0))
+    run_file = tmp_path / "cnnh" / RUN_FILE
+    run_file.write_text(json.dumps(json.loads(run_file.read_text()) | {"protocol": "cnnh"}))
+    write_report(tmp_path)
+    assert _paper_rows(tmp_path)[("cifar10", "lin2015", "bcs", 48)]["paper"] == ""
+    with open(tmp_path / "report.csv", newline="") as stream:
+        assert all(not r["paper"] for r in csv.DictReader(stream))

@@ -42,12 +42,13 @@ class Row:
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     collapsed: int = 0  # of its runs, those whose training collapsed (Run.collapse)
+    members: list[Run] = field(default_factory=list)  # its runs
 
     @property
     def paper(self) -> str:
         if self.training != report_tables.DEFAULT_METHOD:  # the paper trained lin2015 only
             return ""
-        figure = report_tables.paper_figure(self.data, self.hash_bits, self.name)
+        figure = report_tables.paper_figure(self.members, self.hash_bits, self.name)
         return f"{figure[0]:.4f} ({figure[1]})" if figure else ""
 
 
@@ -84,14 +85,11 @@ def _metric_names(runs: list[Run]) -> list[str]:
 
 def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
     names = _metric_names(runs)
-    groups: dict[tuple[str, int, str, str], list[dict[str, float]]] = defaultdict(list)
-    collapsed: dict[tuple[str, int, str, str], int] = defaultdict(int)
+    groups: dict[tuple[str, int, str, str], list[Run]] = defaultdict(list)
     for run in runs:
         for row in ROWS:
-            values = {n: run.metrics[f"{row}/{n}"] for n in names if f"{row}/{n}" in run.metrics}
-            if values:
-                groups[(run.data, run.hash_bits, run.training, row)].append(values)
-                collapsed[(run.data, run.hash_bits, run.training, row)] += run.collapsed
+            if any(f"{row}/{n}" in run.metrics for n in names):
+                groups[(run.data, run.hash_bits, run.training, row)].append(run)
 
     def order(group):
         data, hash_bits, training, row = group[0]
@@ -99,13 +97,14 @@ def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
 
     rows = []
     for (data, hash_bits, training, name), members in sorted(groups.items(), key=order):
-        row = Row(data, hash_bits, name, len(members), training)
-        row.collapsed = collapsed[(data, hash_bits, training, name)]
-        for name in names:
-            values = [m[name] for m in members if name in m]
+        row = Row(data, hash_bits, name, len(members), training, members=members)
+        row.collapsed = sum(run.collapsed for run in members)
+        for metric in names:
+            key = f"{name}/{metric}"
+            values = [run.metrics[key] for run in members if key in run.metrics]
             if values:
-                row.mean[name] = float(np.mean(values))
-                row.std[name] = float(np.std(values))
+                row.mean[metric] = float(np.mean(values))
+                row.std[metric] = float(np.std(values))
         rows.append(row)
     return rows, names
 

@@ -64,11 +64,14 @@ def data_set_of(label: str) -> tuple[str, str | None]:
     return (name, protocol.removesuffix(")")) if qualified else (label, None)
 
 
-def paper_figure(label: str, bits: int, row: str) -> tuple[float, str] | None:
-    """The paper's figure for a row of the data ``label`` at ``bits``, and what it is; None where
-    the paper has none, or the label names another protocol than the paper's."""
-    name, protocol = data_set_of(label)
-    return PAPER_FIGURES.get((name, bits, row)) if protocol in (None, PAPER_SPLIT) else None
+def paper_figure(runs, bits: int, row: str) -> tuple[float, str] | None:
+    """The paper's figure for a row of ``runs`` (of one data set and split) at ``bits``, and what
+    it is; None where the paper has none, or the runs recorded another split than the paper's (a
+    run from before runs recorded it counts as the paper's)."""
+    run = runs[0]
+    if run.protocol not in (None, PAPER_SPLIT):
+        return None
+    return PAPER_FIGURES.get((data_set_of(run.data)[0], bits, row))
 
 
 def figure_of(label: str) -> str:
@@ -126,7 +129,7 @@ def _cell(data: str, row: str, bits: int, figure: str, runs) -> Cell | None:
         for figure in (metric_names.TIE_AVG, metric_names.TIE_BEST, metric_names.TIE_WORST)
     ]
     # the paper's figures are CIFAR-10 mAPs; MNIST's is a precision, which this table does not show
-    figure_of_paper = paper_figure(data, bits, row) if figure == "map@1000" else None
+    figure_of_paper = paper_figure(runs, bits, row) if figure == "map@1000" else None
     paper = figure_of_paper[0] if figure_of_paper else None
     return Cell(float(np.mean(values)), float(np.std(values)), len(values), paper, *ties)
 
