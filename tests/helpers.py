@@ -470,13 +470,15 @@ def write_run(
     seconds_per_epoch: float | None = None,
     recipe: str | None = None,
     method_changes: dict | None = None,
+    method_options: dict | None = None,
     setting: dict | None = None,
 ) -> Path:
     """A run folder as ssdh-train leaves it, written directly: run.json, metrics.json (``metrics``
     and the mean of each per-query figure) and, given ``per_query`` (key -> one value per query),
     per_query.npz with ``query_ids`` (default 0, 1, ...). ``recipe`` None: a run.json written
-    before runs recorded it; ``method_changes`` None: likewise; ``setting``: run.json's protocol,
-    backbone or experiment (none given: a run.json from before runs recorded them)."""
+    before runs recorded it; ``method_changes``, ``method_options`` None: likewise; ``setting``:
+    run.json's protocol, backbone or experiment (none given: a run.json from before runs recorded
+    them)."""
     folder.mkdir(parents=True, exist_ok=True)
     means = {}
     if per_query:
@@ -491,6 +493,8 @@ def write_run(
         description["recipe"] = recipe
     if method_changes is not None:
         description["method_changes"] = method_changes
+    if method_options is not None:
+        description["method_options"] = method_options
     description |= setting or {}
     (folder / RUN_FILE).write_text(json.dumps(description))
     (folder / METRICS_FILE).write_text(json.dumps(means | (metrics or {})))

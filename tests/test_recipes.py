@@ -191,6 +191,8 @@ def test_a_run_records_its_recipe_and_changed_method_options_and_says_so(tmp_pat
     recipe = yaml.safe_load((RECIPES_DIR / "authors_dpsh.yaml").read_text())["recipe"]
     assert run["recipe_source"] == recipe["source"]
     assert run["method_changes"] == {"freeze_backbone": True, "pair_weights": "balanced"}
+    # every option it trained with, the authors' eta and the override alike
+    assert run["method_options"] == {"eta": 0.01, "pairs": "batch", "pair_weights": "balanced"}
     label = "dpsh (authors, freeze_backbone=true, pair_weights=balanced)"
     assert f"with {label}, 48 bits" in capsys.readouterr().out
 

@@ -109,6 +109,11 @@ BROKEN = [
         '{"data": "d", "hash_bits": 48, "seed": 0, "method_changes": ["eta"]}',
         "'method_changes' is ['eta'], not an object of options",
     ),
+    (
+        RUN_FILE,
+        '{"data": "d", "hash_bits": 48, "seed": 0, "method_options": 3}',
+        "'method_options' is 3, not an object of options",
+    ),
     (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "backbone": ""}', "'backbone' is ''"),
     (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "protocol": 2}', "'protocol' is 2, not"),
     (CURVES_FILE, '{"precision_at_k": {"bcs": ["x"]}}', "'precision_at_k.bcs' is not"),

@@ -286,6 +286,44 @@ def test_runs_of_one_method_with_other_options_are_their_own_rows(tmp_path):
     assert rows["dpsh"]["runs"] == "2" and rows["dpsh (pair_weights=balanced)"]["runs"] == "1"
 
 
+def test_a_run_is_named_by_its_options_against_the_defaults_of_the_report_s_day(tmp_path):
+    """Runs that recorded every option (run.json 'method_options') are named by what differs from
+    the method as its recipe trains it now, not when they were trained: an idhn run from when its
+    default scale was 5 recorded no change, yet is named apart from one at today's 24; a setting
+    beside the options (freeze_backbone) is kept as recorded; a run without the options keeps
+    its recorded changes."""
+    rng = np.random.default_rng(0)
+    base = rng.beta(5, 2, 60)
+    options = {"partial_weight": 0.1, "quantisation_weight": 0.1}
+    runs = {
+        "old-default": ({}, options | {"scale": 5.0}),
+        "today": ({}, options | {"scale": 24.0}),
+        "today-1": ({}, options | {"scale": 24.0}),
+        "frozen": ({"freeze_backbone": True}, options | {"scale": 24.0}),
+        "unrecorded": ({"scale": 7.0}, None),
+        "../method/idhn": ({}, options | {"scale": 5.0}),  # a path, not a method: as recorded
+    }
+    for name, (changes, recorded) in runs.items():
+        figures = {"bcs/map@all": base + rng.normal(0, 0.01, base.size)}
+        write_run(
+            tmp_path / name.replace("/", "_"),
+            method=name if "/" in name else "idhn",
+            method_changes=changes,
+            method_options=recorded,
+            per_query=figures,
+        )
+    assert report_in_process(tmp_path, "--resamples", "200") == 0
+    with open(tmp_path / "report.csv", newline="") as stream:
+        rows = {row["training_method"]: row["runs"] for row in csv.DictReader(stream)}
+    assert rows == {
+        "idhn": "2",
+        "idhn (scale=5.0)": "1",
+        "idhn (freeze_backbone=true)": "1",
+        "idhn (scale=7.0)": "1",
+        "../method/idhn": "1",
+    }
+
+
 def test_runs_of_one_method_set_up_differently_are_their_own_rows(tmp_path):
     """Runs of one data set and method that differ in backbone or experiment are rows of their
     own, named by what differs; in protocol (other queries), data sets of their own, never

@@ -85,6 +85,7 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
         "hash_bits": 48,
         "method": "lin2015",
         "method_changes": {},
+        "method_options": {},  # lin2015 has none
         "recipe": "shared",
         "backbone": "small_cnn",
         "experiment": None,

@@ -1,7 +1,7 @@
 """The runs below a run or sweep folder, read and checked: what every part of the report reads.
 
 Each training run leaves ``run.json`` (data set and its protocol, hash_bits, method, the method's
-options changed from its file, recipe, backbone, experiment, seed), ``metrics.json``,
+options and those changed from its file, recipe, backbone, experiment, seed), ``metrics.json``,
 ``curves.json`` and, since runs keep them, ``per_query.npz`` (each query's figures,
 ``ssdh_lightning.per_query``) in its folder. A damaged file stops the report, naming the folder,
 the file and the key at fault, before anything is written.
@@ -18,7 +18,7 @@ from typing import Any
 from ssdh_lightning.baselines import ROWS
 from ssdh_lightning.io import read_json
 from ssdh_lightning.per_query import PerQuery, read_per_query
-from ssdh_lightning.recipes import SHARED, training_label
+from ssdh_lightning.recipes import SHARED, method_changes, methods_with_file, training_label
 from ssdh_lightning.reporting import tables as report_tables
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, PER_QUERY_FILE, RUN_FILE
 
@@ -48,8 +48,8 @@ class Run:
     # runs recorded it, when the shared recipe was the only one
     recipe: str = SHARED
     recipe_source: str | None = None
-    # the method's options changed from its conf/method/ file (run.json 'method_changes'; {} for
-    # a run written before runs recorded them)
+    # the method's options changed from its method as its recipe trains it (``_method_changes``;
+    # {} for a run written before runs recorded them)
     method_changes: dict = field(default_factory=dict)
     # run.json 'protocol' (the data set's split), 'backbone', 'experiment'; None: not recorded
     protocol: str | None = None
@@ -184,11 +184,7 @@ def read_run(folder: Path) -> Run:
     recipe_source = meta.get("recipe_source")
     if recipe_source is not None and not isinstance(recipe_source, str):
         raise BrokenRun(folder, f"{RUN_FILE} key 'recipe_source' is {recipe_source!r}, not a text")
-    changes = meta.get("method_changes", {})
-    if not isinstance(changes, dict) or not all(isinstance(key, str) for key in changes):
-        raise BrokenRun(
-            folder, f"{RUN_FILE} key 'method_changes' is {changes!r}, not an object of options"
-        )
+    changes = _method_changes(folder, meta, method, recipe)
     setting = {key: meta.get(key) for key in SETTING_KEYS}
     for key, value in setting.items():
         if value is not None and not (isinstance(value, str) and value):
@@ -215,6 +211,29 @@ def read_run(folder: Path) -> Run:
         changes,
         **setting,
     )
+
+
+def _options(folder: Path, meta: dict, key: str) -> dict | None:
+    """run.json's ``key``, an object of options; None where the run did not record it."""
+    options = meta.get(key)
+    if options is not None and not (
+        isinstance(options, dict) and all(isinstance(name, str) for name in options)
+    ):
+        raise BrokenRun(folder, f"{RUN_FILE} key {key!r} is {options!r}, not an object of options")
+    return options
+
+
+def _method_changes(folder: Path, meta: dict, method: str, recipe: str) -> dict:
+    """What the run changed from its method as the recipe trains it now: measured anew from the
+    options it recorded (``method_options``), so that a run from before a default moved (idhn's
+    scale, 5 then 24) is named by the value it trained with; as recorded (``method_changes``) for
+    the settings beside the options (``freeze_backbone``) and for a run that did not record them."""
+    recorded = _options(folder, meta, "method_changes") or {}
+    options = _options(folder, meta, "method_options")
+    if options is None or method not in methods_with_file():  # a name from a file, not a path
+        return recorded
+    settings = {key: value for key, value in recorded.items() if key not in options}
+    return settings | method_changes({"name": method, **options}, recipe)
 
 
 def _varying(runs: list[Run], keys: tuple[str, ...]) -> set[tuple[str, str]]:

@@ -52,13 +52,17 @@ log = logging.getLogger(__name__)
 def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModule) -> dict:
     """What a report groups runs by; the same whether the run came from the CLI or Python."""
     recipe = recipe_description(cfg.get("recipe"))
-    changes = method_changes(_method_config(cfg), recipe["recipe"]) | model.method_setting_changes
+    method = _method_config(cfg)
+    changes = method_changes(method, recipe["recipe"]) | model.method_setting_changes
     return {
         "data": datamodule.name,
         "protocol": cfg.data.get("protocol"),
         "hash_bits": model.hash_bits,
         "method": model.method.name,
         "method_changes": changes,
+        # every option, so that a report names the run apart from the method's defaults of its
+        # own day, should those move (method_changes is measured against the defaults of this one)
+        "method_options": {key: value for key, value in (method or {}).items() if key != "name"},
         **recipe,
         "backbone": backbone_label(cfg.model.backbone) if cfg.get("model") else None,
         "experiment": cfg.get("experiment_name"),
