@@ -83,6 +83,18 @@ def choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 # model.optimizer.name: the optimisers the module builds (module.OPTIMIZERS)
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
+# what the module trains with where model.optimizer leaves a key out (~model.optimizer.momentum)
+DEFAULT_OPTIMIZER = {
+    "name": "sgd",
+    "lr": 0.001,
+    "momentum": 0.9,
+    "weight_decay": 0.0005,
+    "classifier_lr_mult": 10.0,
+    "latent_lr_mult": 1.0,
+    "bias_lr_mult": 2.0,
+    "bias_decay_mult": 0.0,
+    "nesterov": False,
+}
 # model.optimizer keys: how each is checked, and an example for the message
 _OPTIMIZER_CHECKS: dict[str, tuple[Callable[[str, Any, Any], None], Any]] = {
     "name": (lambda key, value, _: choice(key, value, OPTIMIZER_NAMES), "sgd"),
@@ -112,12 +124,12 @@ def check_optimizer(optimizer: Mapping[str, Any], prefix: str = "model.optimizer
         check, example = _OPTIMIZER_CHECKS[name]
         check(f"{prefix}.{name}", value, example)
     # torch's SGD alone takes Nesterov's momentum, and only with a momentum
-    sgd_with_momentum = optimizer.get("name", "sgd") == "sgd" and optimizer.get("momentum", 0.9)
-    if optimizer.get("nesterov") and not sgd_with_momentum:
+    trained = DEFAULT_OPTIMIZER | dict(optimizer)
+    if trained["nesterov"] and not (trained["name"] == "sgd" and trained["momentum"]):
         raise ValueError(
             f"{prefix}.nesterov=true: Nesterov momentum is SGD's, with a momentum above 0; "
-            f"got {prefix}.name={optimizer.get('name')} and {prefix}.momentum="
-            f"{optimizer.get('momentum')}; e.g. {prefix}.nesterov=false"
+            f"got {prefix}.name={trained['name']} and {prefix}.momentum="
+            f"{trained['momentum']}; e.g. {prefix}.nesterov=false"
         )
 
 

@@ -13,7 +13,12 @@ from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePre
 from torchmetrics.utilities import dim_zero_cat
 
 from ssdh_lightning import metric_names
-from ssdh_lightning.config_checks import OPTIMIZER_NAMES, check_model, integer
+from ssdh_lightning.config_checks import (
+    DEFAULT_OPTIMIZER,
+    OPTIMIZER_NAMES,
+    check_model,
+    integer,
+)
 from ssdh_lightning.data.base import QUERY, Batch, RetrievalDataModule
 from ssdh_lightning.images.files import path_key
 from ssdh_lightning.methods import (
@@ -26,18 +31,6 @@ from ssdh_lightning.methods import (
 from ssdh_lightning.models import HashingHead, Normalize, build_backbone
 from ssdh_lightning.models.head import LATENT_WEIGHT_STD
 from ssdh_lightning.preprocessing import Preprocessing
-
-DEFAULT_OPTIMIZER = {
-    "name": "sgd",
-    "lr": 0.001,
-    "momentum": 0.9,
-    "weight_decay": 0.0005,
-    "classifier_lr_mult": 10.0,
-    "latent_lr_mult": 1.0,
-    "bias_lr_mult": 2.0,
-    "bias_decay_mult": 0.0,
-    "nesterov": False,
-}
 
 # model.optimizer.name: the paper's SGD (the shared protocol), or the optimisers of the authors'
 # recipes (conf/recipe/)

@@ -94,6 +94,14 @@ def test_good_configs_pass(overrides):
             "got model.optimizer.name=sgd and model.optimizer.momentum=0; e.g. "
             "model.optimizer.nesterov=false",
         ),
+        (  # a key left out is checked at the module's default for it (name: sgd)
+            (
+                "model.optimizer.nesterov=true",
+                "model.optimizer.momentum=0",
+                "~model.optimizer.name",
+            ),
+            "got model.optimizer.name=sgd and model.optimizer.momentum=0",
+        ),
         (
             ("model.scheduler.step_size=10", "model.scheduler.milestones=[3,9]"),
             "model.scheduler.step_size=10 and model.scheduler.milestones=[3, 9]: give one (drops "
