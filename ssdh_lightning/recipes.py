@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from ssdh_lightning.conf_files import CONF_DIR, read_conf
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 RECIPES_DIR = CONF_DIR / "recipe_of"
 METHODS_DIR = CONF_DIR / "method"
 AUTHORS = "authors"
@@ -65,13 +63,8 @@ def method_changes(method: Mapping | None, recipe: str = SHARED) -> dict[str, An
 def method_defaults(method: str, recipe: str = SHARED) -> dict[str, Any]:
     """The options of ``method`` as ``recipe`` trains it: its conf/method/ file, then the
     ``method`` block of conf/recipe_of/<recipe>_<method>.yaml where that sets one."""
-    defaults = _read(METHODS_DIR / f"{method}.yaml")
-    return defaults | (_read(RECIPES_DIR / f"{recipe}_{method}.yaml").get("method") or {})
-
-
-def _read(path: Path) -> dict[str, Any]:
-    """A YAML file as plain data ({} where there is none), never resolved."""
-    return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
+    defaults = read_conf(METHODS_DIR / f"{method}.yaml")
+    return defaults | (read_conf(RECIPES_DIR / f"{recipe}_{method}.yaml").get("method") or {})
 
 
 def training_label(method: str, recipe: str = SHARED, changes: Mapping | None = None) -> str:

@@ -23,6 +23,7 @@ from ssdh_lightning.baselines import (
 from ssdh_lightning.cli import CONFIG_DIR
 from ssdh_lightning.methods import METHODS
 from ssdh_lightning.models import BACKBONES
+from ssdh_lightning.models.backbones import backbone_label
 from ssdh_lightning.registry import Registry
 from ssdh_lightning.reporting.tables import FIT_ON, ROW_NAMES
 from ssdh_lightning.retrieval import EvaluationSet
@@ -61,6 +62,36 @@ def test_every_registered_method_has_its_config_and_every_config_a_method():
 def test_backbones_are_the_small_cnn_and_the_torchvision_networks():
     assert list(BACKBONES)[:1] == ["small_cnn"]
     assert {"alexnet", "vgg16", "resnet50"} <= set(BACKBONES)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "label"),
+    [
+        ({"name": "small_cnn", "widths": [32, 64], "feature_dim": 256}, "small_cnn"),
+        (
+            {"name": "small_cnn", "widths": [32, 64, 128], "feature_dim": 256},
+            "small_cnn widths=[32,64,128]",
+        ),
+        (
+            {"name": "small_cnn", "widths": [32, 64], "feature_dim": 500},
+            "small_cnn feature_dim=500",
+        ),
+        ({"name": "alexnet", "weights": "IMAGENET1K_V1"}, "alexnet"),
+        ({"name": "alexnet", "weights": None}, "alexnet weights=null"),
+        (
+            {"name": "timm", "model": "vit_small_patch16_224", "weights": "pretrained"},
+            "timm/vit_small_patch16_224",
+        ),
+        (
+            {"name": "timm", "model": "resnet50", "weights": None, "drop": 0.1},
+            "timm/resnet50 drop=0.1 weights=null",
+        ),
+    ],
+)
+def test_a_backbone_is_named_with_what_differs_from_its_model_file(backbone, label):
+    """Two networks never share a name in run.json, so a report never pools them: the options
+    that differ from conf/model/<name>.yaml follow the name, as overrides write them."""
+    assert backbone_label(backbone) == label
 
 
 @pytest.fixture(scope="module")

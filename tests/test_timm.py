@@ -165,7 +165,7 @@ def test_a_tiny_vit_trains_evaluates_and_indexes(digit_images, tmp_path):
     )
     metrics = train(cfg)
     assert 0 <= metrics["bcs/map@all"] <= 1 and metrics["es/map@all"] > 0
-    assert json.loads((run_dir / RUN_FILE).read_text())["backbone"] == "timm/test_vit"
+    assert json.loads((run_dir / RUN_FILE).read_text())["backbone"] == "timm/test_vit weights=null"
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     model = load_module(checkpoint)
     assert model.preprocessing.image_size == (160, 160) and model.preprocessing.mean == (0.5,) * 3

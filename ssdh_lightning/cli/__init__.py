@@ -1,7 +1,6 @@
 """Thin Hydra entry points."""
 
-from pathlib import Path
+from ssdh_lightning.conf_files import CONF_DIR
 
-# The configs ship inside the package, so a wheel install finds them; the repository's top-level
-# conf/ is a link to this folder.
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+# Hydra's config_path: the configs ship inside the package (conf_files.CONF_DIR)
+CONFIG_DIR = str(CONF_DIR)

@@ -3,11 +3,13 @@ normalised images to ``features`` and tells ``feature_dim``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
 
+from ssdh_lightning.conf_files import CONF_DIR, read_conf
 from ssdh_lightning.models.small_cnn import SmallCNN
 from ssdh_lightning.models.timm_backbones import build_timm_backbone, timm_input
 from ssdh_lightning.models.torchvision_backbones import NETWORKS, build_torchvision_backbone
@@ -67,10 +69,23 @@ def model_input(backbone: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def backbone_label(backbone: Mapping[str, Any]) -> str:
-    """The backbone's name in run.json and reports: ``timm/<model>`` for a timm model."""
-    if backbone["name"] == "timm":
-        return f"timm/{backbone.get('model')}"
-    return backbone["name"]
+    """The backbone's name in run.json and reports: ``timm/<model>`` for a timm model, with the
+    options that differ from its conf/model/ file (``small_cnn widths=[32,64,128]``,
+    ``alexnet weights=null``), so that a report never pools two networks."""
+    name = backbone["name"]
+    defaults = read_conf(CONF_DIR / "model" / f"{name}.yaml").get("backbone") or {}
+    changes = [
+        f"{key}={_shown(value)}"
+        for key, value in sorted(backbone.items())
+        if key not in ("name", "model") and (key not in defaults or defaults[key] != value)
+    ]
+    label = f"timm/{backbone.get('model')}" if name == "timm" else name
+    return " ".join([label, *changes])
+
+
+def _shown(value: Any) -> str:
+    """A value as a Hydra override writes it: ``[32,64,128]``, ``null``, ``true``, ``name``."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def build_backbone(

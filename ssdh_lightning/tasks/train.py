@@ -64,7 +64,9 @@ def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModul
         # own day, should those move (method_changes is measured against the defaults of this one)
         "method_options": {key: value for key, value in (method or {}).items() if key != "name"},
         **recipe,
-        "backbone": backbone_label(cfg.model.backbone) if cfg.get("model") else None,
+        "backbone": backbone_label(OmegaConf.to_container(cfg.model.backbone, resolve=True))
+        if cfg.get("model")
+        else None,
         "experiment": cfg.get("experiment_name"),
         "seed": int(cfg.seed),
     }
