@@ -16,3 +16,8 @@ CONF_DIR = Path(__file__).resolve().parent / "conf"
 def read_conf(path: Path) -> dict[str, Any]:
     """A YAML file of the project as plain data ({} where there is none), never resolved."""
     return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
+
+
+def names_in(group: str) -> set[str]:
+    """The choices of a config group: the names of conf/<group>/*.yaml (``method``: dsh, ...)."""
+    return {path.stem for path in (CONF_DIR / group).glob("*.yaml")}

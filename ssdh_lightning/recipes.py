@@ -20,11 +20,6 @@ def methods_with_recipe(recipe: str = AUTHORS) -> list[str]:
     return sorted(path.stem.removeprefix(prefix) for path in RECIPES_DIR.glob(f"{prefix}*.yaml"))
 
 
-def methods_with_file() -> set[str]:
-    """The methods that have a conf/method/ file."""
-    return {path.stem for path in METHODS_DIR.glob("*.yaml")}
-
-
 def check_recipe(recipe: Mapping | None, method: str) -> None:
     """A run of ``recipe=authors`` needs the method's recipe; say which methods have one."""
     if not recipe or recipe.get("name") != AUTHORS or recipe.get("source"):

@@ -301,13 +301,16 @@ def test_a_run_is_named_by_its_options_against_the_defaults_of_the_report_s_day(
         "today-1": ({}, options | {"scale": 24.0}),
         "frozen": ({"freeze_backbone": True}, options | {"scale": 24.0}),
         "unrecorded": ({"scale": 7.0}, None),
-        "../method/idhn": ({}, options | {"scale": 5.0}),  # a path, not a method: as recorded
+        # paths, not a method or a recipe: named as recorded
+        "../method/idhn": ({}, options | {"scale": 5.0}),
+        "../recipe_of/authors": ({}, options | {"scale": 5.0}),
     }
     for name, (changes, recorded) in runs.items():
         figures = {"bcs/map@all": base + rng.normal(0, 0.01, base.size)}
         write_run(
             tmp_path / name.replace("/", "_"),
-            method=name if "/" in name else "idhn",
+            method=name if "method/" in name else "idhn",
+            recipe=name if "recipe_of/" in name else None,
             method_changes=changes,
             method_options=recorded,
             per_query=figures,
@@ -321,6 +324,7 @@ def test_a_run_is_named_by_its_options_against_the_defaults_of_the_report_s_day(
         "idhn (freeze_backbone=true)": "1",
         "idhn (scale=7.0)": "1",
         "../method/idhn": "1",
+        "idhn (../recipe_of/authors)": "1",
     }
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ssdh_lightning.baselines import ROWS
+from ssdh_lightning.conf_files import names_in
 from ssdh_lightning.io import read_json
 from ssdh_lightning.per_query import PerQuery, read_per_query
-from ssdh_lightning.recipes import SHARED, method_changes, methods_with_file, training_label
+from ssdh_lightning.recipes import SHARED, method_changes, training_label
 from ssdh_lightning.reporting import tables as report_tables
 from ssdh_lightning.run_files import CURVES_FILE, METRICS_FILE, PER_QUERY_FILE, RUN_FILE
 
@@ -230,7 +231,8 @@ def _method_changes(folder: Path, meta: dict, method: str, recipe: str) -> dict:
     the settings beside the options (``freeze_backbone``) and for a run that did not record them."""
     recorded = _options(folder, meta, "method_changes") or {}
     options = _options(folder, meta, "method_options")
-    if options is None or method not in methods_with_file():  # a name from a file, not a path
+    # names from a file, never a path: the options are measured against the project's own
+    if options is None or method not in names_in("method") or recipe not in names_in("recipe"):
         return recorded
     settings = {key: value for key, value in recorded.items() if key not in options}
     return settings | method_changes({"name": method, **options}, recipe)
