@@ -103,7 +103,7 @@ def test_the_experiment_composes_on_the_files(fashion_root):
     assert module.preprocessing.image_size == (28, 28) and len(module.splits.train) == 4000
 
 
-def test_the_full_experiment_is_the_standard_split_with_the_rate_dropped_for_the_last_epochs(
+def test_the_full_experiment_is_the_standard_split_a_three_block_cnn_and_a_late_rate_drop(
     fashion_root,
 ):
     cfg = compose_config(
@@ -136,6 +136,10 @@ def test_the_full_experiment_is_the_standard_split_with_the_rate_dropped_for_the
         optimizer.step()
         schedule["scheduler"].step()
     assert rates == pytest.approx([0.01] * 7 + [0.001] * 3)
+    # the third block: 128 channels at 7x7 feed the 256 features
+    blocks = [layer for layer in model.backbone.convolutions if isinstance(layer, torch.nn.Conv2d)]
+    assert [block.out_channels for block in blocks] == [32, 64, 128]
+    assert model.backbone.fc[1].in_features == 128 * 7 * 7 and model.backbone.feature_dim == 256
 
 
 def test_offline_without_the_files_names_the_folder(tmp_path):
