@@ -37,12 +37,19 @@ class Row:
     data: str
     hash_bits: int
     name: str  # the row: bcs, es, hds or a baseline (the column "method" of the table)
-    runs: int
-    training: str = report_tables.DEFAULT_METHOD  # the training method of its runs
+    training: str  # the training method of its runs
+    members: list[Run]  # its runs
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
-    collapsed: int = 0  # of its runs, those whose training collapsed (Run.collapse)
-    members: list[Run] = field(default_factory=list)  # its runs
+
+    @property
+    def runs(self) -> int:
+        return len(self.members)
+
+    @property
+    def collapsed(self) -> int:
+        """Of its runs, those whose training collapsed (Run.collapse)."""
+        return sum(run.collapsed for run in self.members)
 
     @property
     def paper(self) -> str:
@@ -97,8 +104,7 @@ def summarize(runs: list[Run]) -> tuple[list[Row], list[str]]:
 
     rows = []
     for (data, hash_bits, training, name), members in sorted(groups.items(), key=order):
-        row = Row(data, hash_bits, name, len(members), training, members=members)
-        row.collapsed = sum(run.collapsed for run in members)
+        row = Row(data, hash_bits, name, training, members)
         for metric in names:
             key = f"{name}/{metric}"
             values = [run.metrics[key] for run in members if key in run.metrics]
