@@ -116,6 +116,17 @@ BROKEN = [
     ),
     (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "backbone": ""}', "'backbone' is ''"),
     (RUN_FILE, '{"data": "d", "hash_bits": 48, "seed": 0, "protocol": 2}', "'protocol' is 2, not"),
+    (
+        RUN_FILE,
+        '{"data": "d", "hash_bits": 48, "seed": 0, "split_sizes": {"train": 5}}',
+        "'split_sizes' is {'train': 5}, not an object of the number of items in each set",
+    ),
+    (
+        RUN_FILE,
+        '{"data": "d", "hash_bits": 48, "seed": 0, "split_sizes": '
+        '{"train": 5, "query": -1, "database": 5}}',
+        "'split_sizes' is {'train': 5, 'query': -1, 'database': 5}, not an object",
+    ),
     (CURVES_FILE, '{"precision_at_k": {"bcs": ["x"]}}', "'precision_at_k.bcs' is not"),
     (CURVES_FILE, '{"bcs_pr": {}}', "curves.json key 'precision_at_k' is missing"),
 ]

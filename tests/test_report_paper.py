@@ -201,3 +201,39 @@ def test_runs_of_another_split_alone_get_no_paper_figure(tmp_path):
     assert _paper_rows(tmp_path)[("cifar10", "lin2015", "bcs", 48)]["paper"] == ""
     with open(tmp_path / "report.csv", newline="") as stream:
         assert all(not r["paper"] for r in csv.DictReader(stream))
+
+
+def _with(folder, **recorded):
+    run_file = folder / RUN_FILE
+    run_file.write_text(json.dumps(json.loads(run_file.read_text()) | recorded))
+
+
+def test_runs_of_a_subset_of_the_papers_files_are_apart_and_get_no_paper_figure(tmp_path):
+    """Runs of the paper's protocol on a subset of its files (5,000 of CIFAR-10's images under
+    data.protocol=paper) are a data set of their own, named by their sets' sizes, beside the
+    runs of the whole; the paper's figures stand beside the whole only, in both tables. MNIST of
+    5,000 images alone keeps its plain name and gets no paper figure either."""
+    whole = {"train": 50_000, "query": 10_000, "database": 50_000}
+    subset = {"train": 4_000, "query": 1_000, "database": 4_000}
+    for name, sizes in (("whole", whole), ("subset", subset)):
+        _run(tmp_path / name, "cifar10", 48, 0, _metrics(name, 48, 0))
+        _with(tmp_path / name, protocol="paper", split_sizes=sizes)
+    _run(tmp_path / "mnist", "mnist", 48, 0, _metrics("mnist", 48, 0))
+    _with(tmp_path / "mnist", protocol="paper", split_sizes=subset)
+    write_report(tmp_path)
+    rows = _paper_rows(tmp_path)
+    whole_label = "cifar10 (train=50000, query=10000, database=50000)"
+    subset_label = "cifar10 (train=4000, query=1000, database=4000)"
+    paper, other = (
+        rows[(whole_label, "lin2015", "bcs", 48)],
+        rows[(subset_label, "lin2015", "bcs", 48)],
+    )
+    assert paper["figure"] == other["figure"] == "map@1000"  # CIFAR-10's figure, both
+    assert float(paper["paper"]) == 0.8973 and other["paper"] == ""
+    assert float(paper["mean"]) == _metrics("whole", 48, 0)["bcs/map@1000"]
+    assert float(other["mean"]) == _metrics("subset", 48, 0)["bcs/map@1000"]
+    with open(tmp_path / "report.csv", newline="") as stream:
+        long_rows = {(r["data"], r["method"]): r for r in csv.DictReader(stream)}
+    assert long_rows[(whole_label, "bcs")]["paper"].startswith("0.8973")
+    assert long_rows[(subset_label, "bcs")]["paper"] == ""
+    assert long_rows[("mnist", "bcs")]["paper"] == "" and long_rows[("mnist", "bcs")]["runs"] == "1"

@@ -82,6 +82,7 @@ def test_training_writes_metrics_checkpoints_and_tensorboard(trained_run):
     assert run == {
         "data": "digits",
         "protocol": None,  # the digits have one split
+        "split_sizes": {"train": 1438, "query": 359, "database": 1438},  # the opening line's
         "hash_bits": 48,
         "method": "lin2015",
         "method_changes": {},

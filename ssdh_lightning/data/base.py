@@ -67,6 +67,11 @@ class Splits:
     preprocessing: Preprocessing
     database_training_positions: np.ndarray | None = None
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """How many items each set holds (run.json's ``split_sizes``)."""
+        return {"train": len(self.train), "query": len(self.query), "database": len(self.database)}
+
 
 class RetrievalDataModule(L.LightningDataModule):
     """Subclasses load their data in ``load_splits``; this class serves it.

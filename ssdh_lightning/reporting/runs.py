@@ -54,6 +54,8 @@ class Run:
     method_changes: dict = field(default_factory=dict)
     # run.json 'protocol' (the data set's split), 'backbone', 'experiment'; None: not recorded
     protocol: str | None = None
+    # run.json 'split_sizes' as ``tables.sizes_label`` names them; None: not recorded
+    split: str | None = None
     backbone: str | None = None
     experiment: str | None = None
     # the backbone and experiment its training is named by, where the runs read together differ
@@ -190,6 +192,7 @@ def read_run(folder: Path) -> Run:
     for key, value in setting.items():
         if value is not None and not (isinstance(value, str) and value):
             raise BrokenRun(folder, f"{RUN_FILE} key {key!r} is {value!r}, not a name")
+    split = _split(folder, meta.get("split_sizes"))
     per_query = _read_per_query(folder / PER_QUERY_FILE, metrics)
     seconds = meta.get("seconds_per_epoch")
     if seconds is not None and not (_number(seconds) and seconds >= 0):
@@ -210,8 +213,24 @@ def read_run(folder: Path) -> Run:
         recipe,
         recipe_source,
         changes,
+        split=split,
         **setting,
     )
+
+
+def _split(folder: Path, sizes: Any) -> str | None:
+    """run.json's ``split_sizes`` (how many items each set held) as the report names them."""
+    if sizes is None:
+        return None
+    keys = ("train", "query", "database")
+    valid = isinstance(sizes, dict) and set(sizes) == set(keys)
+    if not valid or not all(type(sizes[key]) is int and sizes[key] >= 0 for key in keys):
+        raise BrokenRun(
+            folder,
+            f"{RUN_FILE} key 'split_sizes' is {sizes!r}, not an object of the number of items in "
+            "each set ('train', 'query', 'database')",
+        )
+    return report_tables.sizes_label(sizes)
 
 
 def _options(folder: Path, meta: dict, key: str) -> dict | None:
@@ -249,17 +268,12 @@ def _varying(runs: list[Run], keys: tuple[str, ...]) -> set[tuple[str, str]]:
 
 def distinguish(runs: list[Run]) -> list[Run]:
     """The runs, each named apart from the others of its data set that differ in protocol (then
-    the data set is ``fashion_mnist (protocol=small)``: other queries, rows never compared), or
-    in backbone or experiment (then the training is ``dsh (backbone=vgg16)``): so that the report
-    never pools or pairs them. A run that did not record a value keeps the plain name, which
-    still sets it apart from those that did."""
-    split = _varying(runs, ("protocol",))
-    runs = [
-        replace(run, data=report_tables.data_label(run.data, run.protocol))
-        if (run.data, "protocol") in split and run.protocol is not None
-        else run
-        for run in runs
-    ]
+    the data set is ``fashion_mnist (protocol=small)``: other queries, rows never compared) or,
+    within a protocol, in the sizes of its sets (``mnist (protocol=paper, train=4000, query=1000,
+    database=4000)``: a subset of the files), or in backbone or experiment (then the training is
+    ``dsh (backbone=vgg16)``): so that the report never pools or pairs them. A run that did not
+    record a value keeps the plain name, which still sets it apart from those that did."""
+    runs = _named_by_split(runs)
     varying = _varying(runs, TRAINING_SETTING)
     return [
         replace(
@@ -272,6 +286,27 @@ def distinguish(runs: list[Run]) -> list[Run]:
         )
         for run in runs
     ]
+
+
+def _named_by_split(runs: list[Run]) -> list[Run]:
+    """The runs, the data set of each named by its protocol where the runs of that data set
+    differ in it, and by its sets' sizes where those of its protocol differ in them (for runs
+    that recorded them)."""
+    protocols = _varying(runs, ("protocol",))
+    sizes = defaultdict(set)
+    for run in runs:
+        sizes[run.data, run.protocol].add(run.split)
+    named = []
+    for run in runs:
+        qualifiers = []
+        if (run.data, "protocol") in protocols and run.protocol is not None:
+            qualifiers.append(f"protocol={run.protocol}")
+        if len(sizes[run.data, run.protocol]) > 1 and run.split is not None:
+            qualifiers.append(run.split)
+        if qualifiers:
+            run = replace(run, data=report_tables.data_label(run.data, qualifiers))
+        named.append(run)
+    return named
 
 
 def _read_per_query(path: Path, metrics: dict) -> PerQuery | None:

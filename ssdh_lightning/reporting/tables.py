@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,35 +49,56 @@ PAPER_FIGURES = {
     },
     ("mnist", 48, "bcs"): (0.982, "precision +- 0.003, paper"),
 }
-# The split the paper's figures were measured on (data.protocol of cifar10 and mnist).
+# The split the paper's figures were measured on (data.protocol of cifar10 and mnist), and how
+# many items it holds (PROTOCOL.md): a run of a subset of the files under that protocol's name
+# (MNIST of 5,000 images) did not measure what the paper did.
 PAPER_SPLIT = "paper"
+PAPER_SPLIT_SIZES = {
+    "cifar10": {"train": 50_000, "query": 10_000, "database": 50_000},
+    "mnist": {"train": 60_000, "query": 10_000, "database": 60_000},
+}
+# what a data label's brackets may name (``data_label``)
+_QUALIFIER = re.compile(r"(?:protocol=[^,()]+|(?:train|query|database)=\d+)")
 
 
-def data_label(name: str, protocol: str) -> str:
-    """A data set as a report names it where its runs hold two protocols of it."""
-    return f"{name} (protocol={protocol})"
+def sizes_label(sizes: dict[str, int]) -> str:
+    """run.json's ``split_sizes`` as the report names a split: ``train=4000, query=1000,
+    database=4000``."""
+    return ", ".join(f"{key}={sizes[key]}" for key in ("train", "query", "database"))
 
 
-def data_set_of(label: str) -> tuple[str, str | None]:
-    """The data set's name and protocol of a report's data ``label`` (``data_label``'s, or a
-    plain name: protocol None)."""
-    name, qualified, protocol = label.partition(" (protocol=")
-    return (name, protocol.removesuffix(")")) if qualified else (label, None)
+def data_label(name: str, qualifiers: list[str]) -> str:
+    """A data set as a report names it where its runs hold two splits of it: ``fashion_mnist
+    (protocol=small)``, ``mnist (protocol=paper, train=4000, query=1000, database=4000)``."""
+    return f"{name} ({', '.join(qualifiers)})"
+
+
+def data_set_of(label: str) -> str:
+    """The data set's name of a report's data ``label`` (``data_label``'s, or a plain name)."""
+    name, bracket, rest = label.rpartition(" (")
+    qualified = bracket and rest.endswith(")")
+    if qualified and all(_QUALIFIER.fullmatch(part) for part in rest[:-1].split(", ")):
+        return name
+    return label
 
 
 def paper_figure(runs, bits: int, row: str) -> tuple[float, str] | None:
     """The paper's figure for a row of ``runs`` (of one data set and split) at ``bits``, and what
-    it is; None where the paper has none, or the runs recorded another split than the paper's (a
-    run from before runs recorded it counts as the paper's)."""
+    it is; None where the paper has none, or the runs recorded another split than the paper's, by
+    name or by size (a run from before runs recorded them counts as the paper's)."""
     run = runs[0]
+    name = data_set_of(run.data)
     if run.protocol not in (None, PAPER_SPLIT):
         return None
-    return PAPER_FIGURES.get((data_set_of(run.data)[0], bits, row))
+    paper_sizes = PAPER_SPLIT_SIZES.get(name)
+    if run.split is not None and paper_sizes and run.split != sizes_label(paper_sizes):
+        return None
+    return PAPER_FIGURES.get((name, bits, row))
 
 
 def figure_of(label: str) -> str:
     """The figure a data set's tables show: the paper's mAP@1000 on CIFAR-10, whatever split."""
-    return FIGURE.get(data_set_of(label)[0], DEFAULT_FIGURE)
+    return FIGURE.get(data_set_of(label), DEFAULT_FIGURE)
 
 
 PAPER_PROTOCOL = (

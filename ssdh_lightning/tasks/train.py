@@ -57,6 +57,9 @@ def _describe(cfg: DictConfig, datamodule: RetrievalDataModule, model: SSDHModul
     return {
         "data": datamodule.name,
         "protocol": cfg.data.get("protocol"),
+        # what the protocol drew: a subset of a data set's files under its protocol's name (an
+        # MNIST of 5,000 images) is told apart from the whole by these
+        "split_sizes": datamodule.splits.sizes,
         "hash_bits": model.hash_bits,
         "method": model.method.name,
         "method_changes": changes,
