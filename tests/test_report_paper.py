@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -237,3 +238,10 @@ def test_runs_of_a_subset_of_the_papers_files_are_apart_and_get_no_paper_figure(
     assert long_rows[(whole_label, "bcs")]["paper"].startswith("0.8973")
     assert long_rows[(subset_label, "bcs")]["paper"] == ""
     assert long_rows[("mnist", "bcs")]["paper"] == "" and long_rows[("mnist", "bcs")]["runs"] == "1"
+    # a run of the subset's sizes from before runs recorded them pools with the whole (it counts
+    # as the paper's), where the others of its protocol recorded one size
+    shutil.rmtree(tmp_path / "mnist")
+    _with(tmp_path / "subset", split_sizes=None)
+    write_report(tmp_path)
+    (row,) = [r for key, r in _paper_rows(tmp_path).items() if key[1:] == ("lin2015", "bcs", 48)]
+    assert row["data"] == "cifar10" and row["runs"] == "2" and float(row["paper"]) == 0.8973

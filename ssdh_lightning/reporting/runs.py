@@ -290,12 +290,15 @@ def distinguish(runs: list[Run]) -> list[Run]:
 
 def _named_by_split(runs: list[Run]) -> list[Run]:
     """The runs, the data set of each named by its protocol where the runs of that data set
-    differ in it, and by its sets' sizes where those of its protocol differ in them (for runs
-    that recorded them)."""
+    differ in it, and by its sets' sizes where those of its protocol that recorded them differ
+    in them."""
     protocols = _varying(runs, ("protocol",))
+    # only sizes recorded differ: a run from before runs recorded them pools with those of its
+    # protocol where they all held one size
     sizes = defaultdict(set)
     for run in runs:
-        sizes[run.data, run.protocol].add(run.split)
+        if run.split is not None:
+            sizes[run.data, run.protocol].add(run.split)
     named = []
     for run in runs:
         qualifiers = []
