@@ -103,7 +103,7 @@ def test_the_experiment_composes_on_the_files(fashion_root):
     assert module.preprocessing.image_size == (28, 28) and len(module.splits.train) == 4000
 
 
-def test_the_full_experiment_is_the_standard_split_a_three_block_cnn_and_a_late_rate_drop(
+def test_the_full_experiment_is_the_standard_split_a_four_block_cnn_and_a_late_rate_drop(
     fashion_root,
 ):
     cfg = compose_config(
@@ -136,9 +136,13 @@ def test_the_full_experiment_is_the_standard_split_a_three_block_cnn_and_a_late_
         optimizer.step()
         schedule["scheduler"].step()
     assert rates == pytest.approx([0.01] * 7 + [0.001] * 3)
-    # the third block: 128 channels at 7x7 feed the 256 features
+    # four blocks, the last two of 128 channels at 7x7 (no pooling below 8), feed the 256 features
     blocks = [layer for layer in model.backbone.convolutions if isinstance(layer, torch.nn.Conv2d)]
-    assert [block.out_channels for block in blocks] == [32, 64, 128]
+    assert [block.out_channels for block in blocks] == [32, 64, 128, 128]
+    pools = [
+        layer for layer in model.backbone.convolutions if isinstance(layer, torch.nn.MaxPool2d)
+    ]
+    assert len(pools) == 2
     assert model.backbone.fc[1].in_features == 128 * 7 * 7 and model.backbone.feature_dim == 256
 
 
