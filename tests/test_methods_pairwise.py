@@ -255,6 +255,11 @@ def test_lcdsh_loss_is_the_likelihood_plus_the_locality_constraint(case):
     options = {"name": "lcdsh", "locality_weight": 0.25}
     expected = _direct_lcdsh(LATENT, similar, 0.25)
     assert math.isclose(_loss(options, labels, classes).item(), expected, rel_tol=1e-5)
+    # the shared recipe's default (conf/method/lcdsh.yaml): the pairs balanced, the locality kept
+    locality = _direct_lcdsh(LATENT, similar, 1.0) - _direct_lcdsh(LATENT, similar, 0.0)
+    expected = _direct_balanced_likelihood(LATENT, similar, 0.5) + 3.0 * locality
+    options = {"name": "lcdsh", "pair_weights": "balanced"}
+    assert math.isclose(_loss(options, labels, classes).item(), expected, rel_tol=1e-5)
 
 
 def test_lcdsh_locality_vanishes_once_the_codes_are_binary():

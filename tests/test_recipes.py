@@ -229,16 +229,34 @@ def test_every_method_as_its_recipe_composes_it_changes_nothing(method, recipe):
     assert method_changes(OmegaConf.to_container(changed.method), recipe) == {"extra": 1}
 
 
-def test_a_recipe_sets_its_authors_option_over_the_method_file_and_records_no_change():
-    """idhn's scale: 24 under the shared SGD, the authors' 5 with their recipe (their Adam); the
-    value of one recipe is a change under the other, and an override wins over both."""
-    shared = compose_config("train", "method=idhn")
-    authors = compose_config("train", "method=idhn", "recipe=authors", "experiment=fashion_mnist")
-    assert shared.method.scale == 24.0 and authors.method.scale == 5.0
-    assert method_changes(OmegaConf.to_container(shared.method), "authors") == {"scale": 24.0}
-    assert method_changes(OmegaConf.to_container(authors.method), "shared") == {"scale": 5.0}
-    overridden = compose_config("train", "method=idhn", "recipe=authors", "method.scale=7")
-    assert method_changes(OmegaConf.to_container(overridden.method), "authors") == {"scale": 7}
+@pytest.mark.parametrize(
+    ("method", "option", "shared_value", "authors_value", "override"),
+    [
+        # idhn's scale: 24 under the shared SGD, the authors' 5 with their recipe (their Adam)
+        ("idhn", "scale", 24.0, 5.0, 7),
+        # lcdsh's pairs: balanced under the shared recipe, the authors' mean over pairs with theirs
+        ("lcdsh", "pair_weights", "balanced", "uniform", "balanced"),
+    ],
+)
+def test_a_recipe_sets_its_authors_option_over_the_method_file_and_records_no_change(
+    method, option, shared_value, authors_value, override
+):
+    """The value of one recipe is a change under the other, and an override wins over both."""
+    shared = compose_config("train", f"method={method}")
+    authors = compose_config(
+        "train", f"method={method}", "recipe=authors", "experiment=fashion_mnist"
+    )
+    assert shared.method[option] == shared_value and authors.method[option] == authors_value
+    shared_options = OmegaConf.to_container(shared.method)
+    authors_options = OmegaConf.to_container(authors.method)
+    assert method_changes(shared_options, "authors") == {option: shared_value}
+    assert method_changes(authors_options, "shared") == {option: authors_value}
+    overridden = compose_config(
+        "train", f"method={method}", "recipe=authors", f"method.{option}={override}"
+    )
+    assert method_changes(OmegaConf.to_container(overridden.method), "authors") == {
+        option: override
+    }
 
 
 def test_a_training_is_named_by_its_method_recipe_and_changes():
