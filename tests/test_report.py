@@ -176,7 +176,7 @@ def test_no_run_left_after_skipping_is_an_error(trained_run, tmp_path, capsys):
 
 def test_the_multi_label_measures_are_columns_beside_map_and_precision(tmp_path):
     keys = ["bcs/pool_mean", "bcs/wap@5", "bcs/ndcg@5", "bcs/map@5", "bcs/acg@5", "bcs/precision@5"]
-    run = Run(tmp_path, "list", 8, 0, dict.fromkeys(keys, 0.5), {})
+    run = Run(tmp_path, "list", "list", 8, 0, dict.fromkeys(keys, 0.5), {})
     assert _metric_names([run]) == ["map@5", "precision@5", "ndcg@5", "acg@5", "wap@5", "pool_mean"]
 
 

@@ -33,7 +33,10 @@ SETTING_KEYS = ("protocol", *TRAINING_SETTING)
 @dataclass
 class Run:
     folder: Path
+    # how the report names the data set: its name, with its protocol and sets' sizes where runs
+    # of it differ in them (``distinguish``: ``mnist (protocol=paper, train=4000, ...)``)
     data: str
+    data_set: str  # its name as run.json records it (the paper's figures and figure are by name)
     hash_bits: int
     seed: int
     metrics: dict[str, float]
@@ -201,6 +204,7 @@ def read_run(folder: Path) -> Run:
         )
     return Run(
         folder,
+        meta["data"],
         meta["data"],
         meta["hash_bits"],
         meta["seed"],

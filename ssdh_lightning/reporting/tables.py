@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,8 +56,6 @@ PAPER_SPLIT_SIZES = {
     "cifar10": {"train": 50_000, "query": 10_000, "database": 50_000},
     "mnist": {"train": 60_000, "query": 10_000, "database": 60_000},
 }
-# what a data label's brackets may name (``data_label``)
-_QUALIFIER = re.compile(r"(?:protocol=[^,()]+|(?:train|query|database)=\d+)")
 
 
 def sizes_label(sizes: dict[str, int]) -> str:
@@ -73,21 +70,12 @@ def data_label(name: str, qualifiers: list[str]) -> str:
     return f"{name} ({', '.join(qualifiers)})"
 
 
-def data_set_of(label: str) -> str:
-    """The data set's name of a report's data ``label`` (``data_label``'s, or a plain name)."""
-    name, bracket, rest = label.rpartition(" (")
-    qualified = bracket and rest.endswith(")")
-    if qualified and all(_QUALIFIER.fullmatch(part) for part in rest[:-1].split(", ")):
-        return name
-    return label
-
-
 def paper_figure(runs, bits: int, row: str) -> tuple[float, str] | None:
     """The paper's figure for a row of ``runs`` (of one data set and split) at ``bits``, and what
     it is; None where the paper has none, or the runs recorded another split than the paper's, by
     name or by size (a run from before runs recorded them counts as the paper's)."""
     run = runs[0]
-    name = data_set_of(run.data)
+    name = run.data_set
     if run.protocol not in (None, PAPER_SPLIT):
         return None
     paper_sizes = PAPER_SPLIT_SIZES.get(name)
@@ -96,9 +84,9 @@ def paper_figure(runs, bits: int, row: str) -> tuple[float, str] | None:
     return PAPER_FIGURES.get((name, bits, row))
 
 
-def figure_of(label: str) -> str:
+def figure_of(data_set: str) -> str:
     """The figure a data set's tables show: the paper's mAP@1000 on CIFAR-10, whatever split."""
-    return FIGURE.get(data_set_of(label), DEFAULT_FIGURE)
+    return FIGURE.get(data_set, DEFAULT_FIGURE)
 
 
 PAPER_PROTOCOL = (
@@ -161,7 +149,7 @@ def paper_tables(runs) -> list[Table]:
     tables = []
     for data in sorted({run.data for run in runs}):
         mine = [run for run in runs if run.data == data]
-        figure = figure_of(data)
+        figure = figure_of(mine[0].data_set)
         bits = sorted({run.hash_bits for run in mine})
         rows = []
         for training in sorted({run.training for run in mine}):
